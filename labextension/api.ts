@@ -1,0 +1,140 @@
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { VERSION } from './_version';
+
+/** Version of the frontend (written from package.json at build time); must match the server's. */
+export const FRONTEND_VERSION: string = VERSION;
+
+export interface IBackend {
+  name: string;
+  available: boolean;
+  missing: string[];
+  install_hint: string | null;
+  source: string;
+}
+
+export interface IFsckReport {
+  ok: boolean;
+  checked: number;
+  corrupt: string[];
+  missing: { object: string; ref: string }[];
+  unreadable_refs: string[];
+  temp_files: number;
+  finished_at: number;
+}
+
+export interface IGcReport {
+  removed_objects: number;
+  removed_temp_files: number;
+  freed_bytes: number;
+  kept_recent: number;
+}
+
+export interface IStatus {
+  version: string;
+  project: {
+    root: string;
+    state_dir: string;
+    settings_sources: Record<string, string>;
+  };
+  tracking: { uri: string; embedded: boolean };
+  store: { objects: number; bytes: number };
+  fsck: IFsckReport | null;
+  backends: IBackend[];
+}
+
+export interface IVersion {
+  version: string;
+  api: number;
+}
+
+/** An error answered by the nblift server extension (or the lack of one). */
+export class NbliftAPIError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly hint: string | null = null
+  ) {
+    super(message);
+    this.name = 'NbliftAPIError';
+  }
+}
+
+/**
+ * Call the nblift REST API (`/nblift/api/<endpoint>`).
+ *
+ * Errors come back as NbliftAPIError carrying the server's message and hint.
+ */
+export async function requestAPI<T>(
+  endpoint: string,
+  init: RequestInit = {},
+  query: Record<string, string> = {}
+): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  const params = new URLSearchParams(query).toString();
+  const url =
+    URLExt.join(settings.baseUrl, 'nblift', 'api', endpoint) +
+    (params ? `?${params}` : '');
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new NbliftAPIError(
+      `cannot reach the Jupyter server: ${String(error)}`,
+      0
+    );
+  }
+  const text = await response.text();
+  let data: unknown = null;
+  if (text.length > 0) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const body = (data ?? {}) as { message?: string; hint?: string | null };
+    if (response.status === 404 && data === null) {
+      throw new NbliftAPIError(
+        'the nblift server extension is not installed or not enabled on this Jupyter server',
+        404,
+        'run `pip install nblift` in the environment that runs the server, then restart it ' +
+          '(`jupyter server extension list` should show nblift enabled)'
+      );
+    }
+    throw new NbliftAPIError(
+      body.message ?? `${response.status} ${response.statusText}`,
+      response.status,
+      body.hint ?? null
+    );
+  }
+  return data as T;
+}
+
+export interface IServerCheck {
+  ok: boolean;
+  message: string;
+}
+
+/** Compare the server extension's version with this frontend's and say plainly what is wrong. */
+export async function checkServer(): Promise<IServerCheck> {
+  try {
+    const server = await requestAPI<IVersion>('version');
+    if (server.version !== FRONTEND_VERSION) {
+      return {
+        ok: false,
+        message:
+          `nblift versions differ: the server extension is ${server.version}, ` +
+          `this JupyterLab extension is ${FRONTEND_VERSION}. Reinstall nblift in the ` +
+          'server environment and restart JupyterLab.'
+      };
+    }
+    return { ok: true, message: `nblift ${server.version}` };
+  } catch (error) {
+    const err = error as NbliftAPIError;
+    const hint = err.hint ? ` ${err.hint}.` : '';
+    return { ok: false, message: `${err.message}.${hint}` };
+  }
+}

@@ -1,0 +1,269 @@
+import { ReactWidget } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
+import { ISignal, Signal } from '@lumino/signaling';
+import * as React from 'react';
+
+import {
+  checkServer,
+  IFsckReport,
+  IServerCheck,
+  IStatus,
+  NbliftAPIError,
+  requestAPI
+} from '../api';
+
+/** Human-readable byte count. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let size = n;
+  let unit = 0;
+  while (size >= 1024 && unit < units.length - 1) {
+    size /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${size} B` : `${size.toFixed(1)} ${units[unit]}`;
+}
+
+function fsckSummary(report: IFsckReport | null): string {
+  if (report === null) {
+    return 'never checked';
+  }
+  const when = new Date(report.finished_at * 1000).toLocaleString();
+  if (report.ok) {
+    return `ok: ${report.checked} objects verified (${when})`;
+  }
+  const problems: string[] = [];
+  if (report.corrupt.length) {
+    problems.push(`${report.corrupt.length} corrupt`);
+  }
+  if (report.missing.length) {
+    problems.push(`${report.missing.length} missing`);
+  }
+  if (report.unreadable_refs.length) {
+    problems.push(`${report.unreadable_refs.length} unreadable refs`);
+  }
+  return `problems: ${problems.join(', ')} (${when})`;
+}
+
+interface IRow {
+  label: string;
+  value: string;
+  testId: string;
+}
+
+function statusRows(status: IStatus): IRow[] {
+  return [
+    { label: 'Project', value: status.project.root, testId: 'project' },
+    {
+      label: 'Tracking',
+      value:
+        status.tracking.uri + (status.tracking.embedded ? ' (embedded)' : ''),
+      testId: 'tracking'
+    },
+    {
+      label: 'Store',
+      value: `${status.store.objects} objects, ${formatBytes(status.store.bytes)}`,
+      testId: 'store'
+    },
+    { label: 'Integrity', value: fsckSummary(status.fsck), testId: 'fsck' }
+  ];
+}
+
+/** Model of the status panel: what it shows and where the state comes from. */
+export class StatusModel {
+  /** The notebook (path relative to the server root) whose project is shown; '' for the root. */
+  get path(): string {
+    return this._path;
+  }
+  set path(value: string) {
+    if (value !== this._path) {
+      this._path = value;
+      void this.refresh();
+    }
+  }
+
+  get status(): IStatus | null {
+    return this._status;
+  }
+  get error(): NbliftAPIError | null {
+    return this._error;
+  }
+  get server(): IServerCheck | null {
+    return this._server;
+  }
+  get busy(): string | null {
+    return this._busy;
+  }
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  async refresh(): Promise<void> {
+    if (this._server === null || !this._server.ok) {
+      this._server = await checkServer();
+      if (!this._server.ok) {
+        this._changed.emit();
+        return;
+      }
+    }
+    await this._run('Loading', async () => {
+      this._status = await requestAPI<IStatus>('status', {}, this._query());
+    });
+  }
+
+  async verify(): Promise<void> {
+    await this._run('Verifying every stored object', async () => {
+      await requestAPI<IFsckReport>(
+        'store/fsck',
+        { method: 'POST' },
+        this._query()
+      );
+      this._status = await requestAPI<IStatus>('status', {}, this._query());
+    });
+  }
+
+  private async _run(label: string, work: () => Promise<void>): Promise<void> {
+    this._busy = label;
+    this._changed.emit();
+    try {
+      await work();
+      this._error = null;
+    } catch (error) {
+      this._error =
+        error instanceof NbliftAPIError
+          ? error
+          : new NbliftAPIError(String(error), 0);
+    } finally {
+      this._busy = null;
+      this._changed.emit();
+    }
+  }
+
+  private _query(): Record<string, string> {
+    return this._path ? { path: this._path } : {};
+  }
+
+  private _path = '';
+  private _status: IStatus | null = null;
+  private _error: NbliftAPIError | null = null;
+  private _server: IServerCheck | null = null;
+  private _busy: string | null = null;
+  private _changed = new Signal<this, void>(this);
+}
+
+function StatusView(props: { model: StatusModel }): JSX.Element {
+  const { model } = props;
+  const [, setTick] = React.useState(0);
+  React.useEffect(() => {
+    const onChange = (): void => setTick(tick => tick + 1);
+    model.changed.connect(onChange);
+    return () => {
+      model.changed.disconnect(onChange);
+    };
+  }, [model]);
+
+  const server = model.server;
+  if (server !== null && !server.ok) {
+    return (
+      <div className="jp-nblift-panel">
+        <h2 className="jp-nblift-title">nblift</h2>
+        <div className="jp-nblift-error" role="alert">
+          {server.message}
+        </div>
+        <button
+          className="jp-mod-styled jp-mod-accept"
+          onClick={() => void model.refresh()}
+        >
+          Retry
+        </button>
+      </div>
+    );
+  }
+  const status = model.status;
+  return (
+    <div className="jp-nblift-panel">
+      <h2 className="jp-nblift-title">
+        nblift {status ? <span>{status.version}</span> : null}
+      </h2>
+      {model.error ? (
+        <div className="jp-nblift-error" role="alert">
+          {model.error.message}
+          {model.error.hint ? <div>{model.error.hint}</div> : null}
+        </div>
+      ) : null}
+      {model.busy ? (
+        <div className="jp-nblift-busy" role="status">
+          {model.busy}…
+        </div>
+      ) : null}
+      {status ? (
+        <>
+          <table className="jp-nblift-table" aria-label="nblift status">
+            <tbody>
+              {statusRows(status).map(row => (
+                <tr key={row.testId}>
+                  <th scope="row">{row.label}</th>
+                  <td data-testid={`nblift-${row.testId}`}>{row.value}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <h3 className="jp-nblift-subtitle">Backends</h3>
+          {status.backends.length === 0 ? (
+            <p className="jp-nblift-muted">No run backend is installed yet.</p>
+          ) : (
+            <ul className="jp-nblift-backends" aria-label="nblift backends">
+              {status.backends.map(backend => (
+                <li
+                  key={backend.name}
+                  data-testid={`nblift-backend-${backend.name}`}
+                >
+                  <strong>{backend.name}</strong>{' '}
+                  {backend.available
+                    ? 'available'
+                    : `needs ${backend.missing.join(', ')}: ${backend.install_hint ?? ''}`}
+                </li>
+              ))}
+            </ul>
+          )}
+        </>
+      ) : null}
+      <div className="jp-nblift-actions">
+        <button
+          className="jp-mod-styled"
+          disabled={model.busy !== null}
+          onClick={() => void model.refresh()}
+        >
+          Refresh
+        </button>
+        <button
+          className="jp-mod-styled jp-mod-accept"
+          disabled={model.busy !== null}
+          onClick={() => void model.verify()}
+        >
+          Verify store
+        </button>
+      </div>
+    </div>
+  );
+}
+
+/** The nblift left-sidebar panel. */
+export class StatusPanel extends ReactWidget {
+  constructor(readonly model: StatusModel) {
+    super();
+    this.addClass('jp-nblift-sidebar');
+  }
+
+  /** Refresh whenever the user opens the panel. */
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (this.model.busy === null) {
+      void this.model.refresh();
+    }
+  }
+
+  protected render(): JSX.Element {
+    return <StatusView model={this.model} />;
+  }
+}

@@ -1,0 +1,142 @@
+"""Lazy backend registry: a name maps to a dotted path, the modules it needs and an install hint.
+
+Built-in backends are listed once this package ships their module (nblift.runs.*).
+Nothing is imported until a backend is used: listing backends only asks whether the modules they need
+can be found. Third parties add backends through the entry-point group `nblift.backends`
+(`name = "package.module:Class"`); a broken plugin is reported, never breaks the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+from importlib.metadata import entry_points
+from typing import Any
+
+from ..errors import BackendUnavailable, NotFound
+
+ENTRY_POINT_GROUP = "nblift.backends"
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendSpec:
+    """How to find one backend."""
+
+    name: str
+    target: str  # "package.module:Class"
+    requires: tuple[str, ...] = ()  # importable module names the backend needs
+    install_hint: str = ""
+    source: str = "builtin"
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendInfo:
+    """A backend as status shows it."""
+
+    name: str
+    available: bool
+    missing: list[str]
+    install_hint: str | None
+    source: str
+
+
+_BUILTIN: dict[str, BackendSpec] = {
+    spec.name: spec
+    for spec in (
+        BackendSpec(
+            "local",
+            "nblift.runs.local:LocalBackend",
+            ("nbclient", "ipykernel"),
+            'pip install "nblift[local]"',
+        ),
+        BackendSpec("ssh", "nblift.runs.ssh:SSHBackend", ("asyncssh",), 'pip install "nblift[ssh]"'),
+        BackendSpec("ray", "nblift.runs.ray:RayBackend", ("ray",), 'pip install "nblift[ray]"'),
+        BackendSpec(
+            "kubernetes",
+            "nblift.runs.kubernetes:KubernetesBackend",
+            ("kubernetes",),
+            'pip install "nblift[kubernetes]"',
+        ),
+        BackendSpec(
+            "skypilot", "nblift.runs.skypilot:SkyPilotBackend", ("sky",), 'pip install "nblift[skypilot]"'
+        ),
+    )
+}
+_registered: dict[str, BackendSpec] = {}
+
+
+def register_backend(spec: BackendSpec, *, replace: bool = False) -> None:
+    """Add a backend at run time (tests and embedding applications)."""
+    if not replace and spec.name in _specs():
+        raise ValueError(f"backend {spec.name!r} is already registered; pass replace=True to override it")
+    _registered[spec.name] = spec
+
+
+def _plugin_specs() -> dict[str, BackendSpec]:
+    specs = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+        specs[ep.name] = BackendSpec(
+            ep.name,
+            ep.value,
+            (ep.value.split(":", 1)[0].split(".", 1)[0],),
+            f"reinstall {dist}",
+            source=f"plugin: {dist}",
+        )
+    return specs
+
+
+def _shipped(spec: BackendSpec) -> bool:
+    """Whether this nblift ships the implementation module of a built-in backend."""
+    try:
+        return importlib.util.find_spec(spec.target.split(":", 1)[0]) is not None
+    except ImportError:
+        return False
+
+
+def _specs() -> dict[str, BackendSpec]:
+    builtin = {name: spec for name, spec in _BUILTIN.items() if _shipped(spec)}
+    return {**builtin, **_plugin_specs(), **_registered}
+
+
+def _missing(spec: BackendSpec) -> list[str]:
+    module = spec.target.split(":", 1)[0]
+    missing = []
+    for name in (*spec.requires, module):
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing.append(name)
+        except (ImportError, ValueError):
+            missing.append(name)
+    return missing
+
+
+def available_backends() -> list[BackendInfo]:
+    """Every known backend, whether it can be used here, and how to install the rest."""
+    infos = []
+    for spec in _specs().values():
+        missing = _missing(spec)
+        infos.append(
+            BackendInfo(spec.name, not missing, missing, spec.install_hint if missing else None, spec.source)
+        )
+    return sorted(infos, key=lambda i: (i.source != "builtin", i.name))
+
+
+def get_backend_class(name: str) -> Any:
+    """Import and return the backend class registered as `name`."""
+    specs = _specs()
+    spec = specs.get(name)
+    if spec is None:
+        raise NotFound(f"no run backend named {name!r}", hint=f"known backends: {', '.join(sorted(specs))}")
+    module_name, _, attr = spec.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BackendUnavailable(f"backend {name!r} cannot be loaded: {exc}", hint=spec.install_hint) from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise BackendUnavailable(
+            f"backend {name!r}: {module_name} has no {attr}", hint=spec.install_hint
+        ) from None

@@ -1,0 +1,55 @@
+"""The `%lift` line magic: the same verbs as the CLI, rendered as HTML in the notebook."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from html import escape
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+
+from ..commands import VERBS, build_parser
+from ..errors import NbliftError
+from ..project import Project
+
+
+class Rendered:
+    """A result shown as HTML in the notebook and as text elsewhere (console, logs)."""
+
+    def __init__(self, text: str, html: str, data: Any, failed: bool) -> None:
+        self.text = text
+        self.html = html
+        self.data = data
+        self.failed = failed
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+@magics_class
+class LiftMagics(Magics):
+    @line_magic
+    def lift(self, line: str) -> Rendered | None:
+        """nblift: `%lift status`, `%lift fsck`, `%lift gc`; `%lift --help` lists every command."""
+        parser = build_parser("%lift")
+        try:
+            args = parser.parse_args(shlex.split(line))
+        except SystemExit:  # argparse printed the usage or the help
+            return None
+        except ValueError as exc:
+            raise UsageError(f"%lift: {exc}") from None
+        verb = VERBS[args.verb]
+        try:
+            result = verb.run(Project.discover(args.project), args)
+        except NbliftError as exc:
+            raise UsageError(f"%lift {args.verb}: {exc}") from None
+        data = verb.json(result)
+        if args.json:
+            text = json.dumps(data, indent=2)
+            return Rendered(text, f"<pre>{escape(text)}</pre>", data, verb.failed(result))
+        return Rendered(verb.text(result), verb.html(result), data, verb.failed(result))

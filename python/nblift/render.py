@@ -1,0 +1,121 @@
+"""Text (terminal) and HTML (notebook) renderings of core results. Every value is escaped."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from html import escape
+
+from .collect import GcReport
+from .fsck import FsckReport
+from .status import Status
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _when(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fsck_summary(report: FsckReport | None) -> str:
+    if report is None:
+        return "never checked (run `nblift fsck`)"
+    if report.ok:
+        return f"ok: {report.checked} objects verified at {_when(report.finished_at)}"
+    problems = []
+    if report.corrupt:
+        problems.append(f"{len(report.corrupt)} corrupt")
+    if report.missing:
+        problems.append(f"{len(report.missing)} missing")
+    if report.unreadable_refs:
+        problems.append(f"{len(report.unreadable_refs)} unreadable refs")
+    return f"PROBLEMS: {', '.join(problems)} (checked {_when(report.finished_at)})"
+
+
+def _status_rows(status: Status) -> list[tuple[str, str]]:
+    return [
+        ("nblift", status.version),
+        ("project", status.project_root),
+        ("state folder", status.state_dir),
+        ("tracking", status.tracking_uri + (" (embedded)" if status.tracking_embedded else "")),
+        ("store", f"{status.store.objects} objects, {human_bytes(status.store.bytes)}"),
+        ("fsck", fsck_summary(status.fsck)),
+    ]
+
+
+def _backend_rows(status: Status) -> list[tuple[str, str]]:
+    rows = []
+    for b in status.backends:
+        state = "available" if b.available else f"missing {', '.join(b.missing)}: {b.install_hint}"
+        rows.append((b.name, f"{state} [{b.source}]"))
+    return rows
+
+
+def _text_table(rows: Sequence[tuple[str, str]]) -> str:
+    width = max((len(k) for k, _ in rows), default=0)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _html_table(rows: Sequence[tuple[str, str]]) -> str:
+    body = "".join(
+        f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{escape(v)}</td></tr>"
+        for k, v in rows
+    )
+    return f"<table>{body}</table>"
+
+
+def status_text(status: Status) -> str:
+    backends = _backend_rows(status)
+    text = _text_table(_status_rows(status)) + "\n\nbackends\n"
+    return text + (_text_table(backends) if backends else "(none installed)")
+
+
+def status_html(status: Status) -> str:
+    backends = _backend_rows(status)
+    return (
+        "<div class='nblift-status'><h4>nblift status</h4>"
+        + _html_table(_status_rows(status))
+        + "<h5>Backends</h5>"
+        + (_html_table(backends) if backends else "<p>(none installed)</p>")
+        + "</div>"
+    )
+
+
+def _fsck_rows(report: FsckReport) -> list[tuple[str, str]]:
+    rows = [("result", fsck_summary(report)), ("temp files", str(report.temp_files))]
+    rows += [("corrupt", oid) for oid in report.corrupt]
+    rows += [("missing", f"{m['object']} (needed by {m['ref']})") for m in report.missing]
+    rows += [("unreadable ref", ref) for ref in report.unreadable_refs]
+    return rows
+
+
+def fsck_text(report: FsckReport) -> str:
+    return _text_table(_fsck_rows(report))
+
+
+def fsck_html(report: FsckReport) -> str:
+    return _html_table(_fsck_rows(report))
+
+
+def _gc_rows(report: GcReport) -> list[tuple[str, str]]:
+    return [
+        ("removed objects", str(report.removed_objects)),
+        ("removed temp files", str(report.removed_temp_files)),
+        ("freed", human_bytes(report.freed_bytes)),
+        ("kept (younger than the grace period)", str(report.kept_recent)),
+    ]
+
+
+def gc_text(report: GcReport) -> str:
+    return _text_table(_gc_rows(report))
+
+
+def gc_html(report: GcReport) -> str:
+    return _html_table(_gc_rows(report))

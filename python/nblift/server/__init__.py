@@ -1,0 +1,1 @@
+"""Jupyter server extension: the REST API the JupyterLab panels call (`/nblift/api/...`)."""

@@ -1,0 +1,133 @@
+"""REST handlers. Each one parses the request, calls one core function off the event loop and writes JSON.
+
+Every route is authenticated (`@tornado.web.authenticated`) and authorized (`@authorized` with an
+`auth_resource` of `nblift:<thing>`); state changes only on POST (XSRF-checked by jupyter_server);
+errors are JSON `{"message", "reason", "hint"}` with a 4xx status for bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tornado.web
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+
+from .. import __version__
+from ..commands import VERBS, default_args
+from ..errors import NbliftError
+from ..project import Project
+from .paths import resolve_inside
+
+API_VERSION = 1
+PREFIX = "/nblift/api"
+T = TypeVar("T")
+
+
+class BaseHandler(ExtensionHandlerMixin, APIHandler):
+    """One error mapping and one way to find the project for every nblift route."""
+
+    auth_resource = "nblift"
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, NbliftError):
+            reply = {"message": exc.message, "reason": type(exc).__name__, "hint": exc.hint}
+        elif isinstance(exc, tornado.web.HTTPError):
+            reply = {"message": exc.log_message or self._reason, "reason": exc.reason, "hint": None}
+        else:
+            reply = {"message": "internal error in nblift; see the server log", "reason": None, "hint": None}
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(reply))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, NbliftError):
+            self.send_error(e.status_code, exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)  # type: ignore[arg-type]
+
+    def project(self) -> Project:
+        """The project of the notebook or folder named by `?path=` (relative to the server root)."""
+        root = Path(self.settings["server_root_dir"]).expanduser()
+        return Project.discover(resolve_inside(root, self.get_argument("path", "")))
+
+    async def off_loop(self, fn: Callable[[], T]) -> T:
+        """Run blocking core work in a thread so the server keeps answering."""
+        return await asyncio.to_thread(fn)
+
+    def reply(self, data: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    async def _verb(self, name: str) -> Any:
+        verb = VERBS[name]
+        project = self.project()
+        args = default_args(name)
+        return verb.json(await self.off_loop(lambda: verb.run(project, args)))
+
+
+class VersionHandler(BaseHandler):
+    auth_resource = "nblift:version"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply({"version": __version__, "api": API_VERSION})
+
+
+class StatusHandler(BaseHandler):
+    auth_resource = "nblift:status"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self._verb("status"))
+
+
+class FsckHandler(BaseHandler):
+    auth_resource = "nblift:store"
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.reply(await self._verb("fsck"))
+
+
+class GcHandler(BaseHandler):
+    auth_resource = "nblift:store"
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.reply(await self._verb("gc"))
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    return json.loads(files("nblift.server").joinpath("openapi.json").read_text())
+
+
+class OpenAPIHandler(BaseHandler):
+    auth_resource = "nblift:api"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(openapi_document())
+
+
+def route_table() -> list[tuple[str, type[BaseHandler]]]:
+    return [
+        (rf"{PREFIX}/version", VersionHandler),
+        (rf"{PREFIX}/status", StatusHandler),
+        (rf"{PREFIX}/store/fsck", FsckHandler),
+        (rf"{PREFIX}/store/gc", GcHandler),
+        (rf"{PREFIX}/openapi\.json", OpenAPIHandler),
+    ]

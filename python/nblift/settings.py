@@ -1,0 +1,101 @@
+"""Settings: `[tool.nblift]` in pyproject.toml, then `.nblift/config.toml`, then environment variables.
+
+Later sources override earlier ones. Every key is typed; a wrong type or an unknown key is a
+ConfigError naming the file and the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+ENV_PREFIX = "NBLIFT_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """nblift's settings for one project."""
+
+    #: MLflow tracking URI; empty means the embedded SQLite store under the state folder.
+    tracking_uri: str = ""
+    #: Folder for nblift's state, relative to the project folder.
+    state_dir: str = ".nblift"
+    #: Backend used by runs when none is named.
+    default_backend: str = "local"
+    #: Unreferenced objects and temp files younger than this survive `gc` (a writer may still need them).
+    gc_grace_seconds: int = 3600
+    #: Where each setting came from: key -> "default", a file path or an environment variable.
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "sources"}
+
+
+def _coerce(key: str, value: Any, origin: str) -> Any:
+    expected = type(_FIELDS[key].default)
+    if expected is int and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(
+                f"{origin}: setting {key!r} must be a whole number, got {value!r}",
+                hint=f"set {key} to a number such as {_FIELDS[key].default}",
+            ) from None
+    if not isinstance(value, expected) or isinstance(value, bool) is not (expected is bool):
+        raise ConfigError(
+            f"{origin}: setting {key!r} must be a {expected.__name__}, got {type(value).__name__}",
+            hint=f"write it like: {key} = {_FIELDS[key].default!r}",
+        )
+    return value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})", hint="fix the file's syntax") from None
+
+
+def _apply(values: dict[str, Any], table: Mapping[str, Any], origin: str, sources: dict[str, str]) -> None:
+    for key, value in table.items():
+        if key not in _FIELDS:
+            known = ", ".join(sorted(_FIELDS))
+            raise ConfigError(f"{origin}: unknown setting {key!r}", hint=f"known settings: {known}")
+        values[key] = _coerce(key, value, origin)
+        sources[key] = origin
+
+
+def load_settings(project_root: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings that apply to the project at `project_root`."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = dict.fromkeys(_FIELDS, "default")
+
+    pyproject = project_root / "pyproject.toml"
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get("nblift", {})
+        _apply(values, table, f"{pyproject} [tool.nblift]", sources)
+
+    state_dir = values.get("state_dir", Settings.state_dir)
+    config = project_root / state_dir / "config.toml"
+    if config.is_file():
+        _apply(values, _read_toml(config), str(config), sources)
+
+    for key in _FIELDS:
+        env_key = ENV_PREFIX + key.upper()
+        if env_key in environ:
+            values[key] = _coerce(key, environ[env_key], env_key)
+            sources[key] = env_key
+    if sources["tracking_uri"] != ENV_PREFIX + "TRACKING_URI":
+        mlflow_uri = environ.get("MLFLOW_TRACKING_URI")
+        if mlflow_uri:
+            values["tracking_uri"] = mlflow_uri
+            sources["tracking_uri"] = "MLFLOW_TRACKING_URI"
+    return Settings(**values, sources=sources)
