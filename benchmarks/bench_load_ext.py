@@ -52,7 +52,10 @@ def main() -> None:
     added = results["+ %load_ext nblift"] - base
     eager = results["+ import mlflow (what an eager import would add)"] - base
     print(f"\n%load_ext nblift adds {added * 1000:.1f} ms (target < 300 ms: {added / 0.3:.2f}x of budget)")
-    print(f"an eager mlflow import would add {eager * 1000:.0f} ms: nblift is {eager / max(added, 1e-6):.0f}x cheaper")
+    print(
+        f"an eager mlflow import would add {eager * 1000:.0f} ms: "
+        f"nblift is {eager / max(added, 1e-6):.0f}x cheaper"
+    )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,45 @@ export interface IStatus {
   backends: IBackend[];
 }
 
+export interface ISnapshotVariable {
+  type: string | null;
+  status: 'stored' | 'unstorable' | 'redacted';
+  size: number | null;
+  reason: string | null;
+  cell: number | null;
+}
+
+export interface ISnapshot {
+  id: string;
+  created: number;
+  message: string;
+  auto: boolean;
+  parent: string | null;
+  variables: Record<string, ISnapshotVariable>;
+  summary: {
+    added?: string[];
+    removed?: string[];
+    changed?: string[];
+    redacted?: string[];
+  };
+  warnings: string[];
+  size: number;
+  trusted?: boolean | null;
+}
+
+export interface ISnapshotDiff {
+  a: string;
+  b: string;
+  added: string[];
+  removed: string[];
+  changed: { name: string; what: string }[];
+  unchanged: number;
+  cells_added: { count: number; source: string }[];
+  packages: { name: string; a: string | null; b: string | null }[];
+  python: [string, string] | null;
+  git: [string | null, string | null] | null;
+}
+
 export interface IVersion {
   version: string;
   api: number;

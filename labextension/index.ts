@@ -3,10 +3,12 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { KernelMessage } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { StatusModel, StatusPanel } from './components/StatusPanel';
+import { KernelRunner, SnapshotsModel } from './components/SnapshotsView';
 import { nbliftIcon } from './icons';
 
 const PLUGIN_ID = 'nblift:plugin';
@@ -27,7 +29,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settingRegistry: ISettingRegistry | null
   ) => {
     const model = new StatusModel();
-    const panel = new StatusPanel(model);
+    const snapshots = new SnapshotsModel();
+    const panel = new StatusPanel(model, snapshots);
     panel.id = 'nblift-sidebar';
     panel.title.icon = nbliftIcon;
     panel.title.caption = 'nblift';
@@ -39,8 +42,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: () => app.shell.activateById(panel.id)
     });
 
+    const follow = (path: string): void => {
+      model.path = path;
+      snapshots.path = path;
+    };
+    const onRename = (_: unknown, path: string): void => {
+      if (notebooks?.currentWidget?.context.path === path) {
+        follow(path);
+      }
+    };
     notebooks?.currentChanged.connect((_, current) => {
-      model.path = current?.context.path ?? '';
+      follow(current?.context.path ?? '');
+      snapshots.runner = current ? kernelRunner(current) : null;
+      current?.context.pathChanged.connect(onRename);
     });
 
     let refreshSeconds = 0;
@@ -73,5 +87,35 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
   }
 };
+
+/** Run code in a notebook's kernel and collect what it printed or displayed as text. */
+function kernelRunner(notebook: NotebookPanel): KernelRunner {
+  return async (code: string): Promise<string> => {
+    const kernel = notebook.sessionContext.session?.kernel;
+    if (!kernel) {
+      throw new Error('the notebook has no running kernel: start one first');
+    }
+    const future = kernel.requestExecute({ code, store_history: false });
+    let output = '';
+    future.onIOPub = (msg: KernelMessage.IIOPubMessage): void => {
+      const type = msg.header.msg_type;
+      if (type === 'stream') {
+        output += (msg.content as KernelMessage.IStreamMsg['content']).text;
+      } else if (type === 'execute_result' || type === 'display_data') {
+        const data = (msg.content as KernelMessage.IExecuteResultMsg['content'])
+          .data;
+        output += String(data['text/plain'] ?? '') + '\n';
+      } else if (type === 'error') {
+        const error = msg.content as KernelMessage.IErrorMsg['content'];
+        output += `${error.ename}: ${error.evalue}\n`;
+      }
+    };
+    const reply = await future.done;
+    if (reply.content.status !== 'ok') {
+      throw new Error(output.trim() || 'the kernel reported an error');
+    }
+    return output;
+  };
+}
 
 export default plugin;

@@ -11,18 +11,8 @@ import {
   NbliftAPIError,
   requestAPI
 } from '../api';
-
-/** Human-readable byte count. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let size = n;
-  let unit = 0;
-  while (size >= 1024 && unit < units.length - 1) {
-    size /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${size} B` : `${size.toFixed(1)} ${units[unit]}`;
-}
+import { formatBytes } from './format';
+import { SnapshotsModel, SnapshotsView } from './SnapshotsView';
 
 function fsckSummary(report: IFsckReport | null): string {
   if (report === null) {
@@ -151,8 +141,11 @@ export class StatusModel {
   private _changed = new Signal<this, void>(this);
 }
 
-function StatusView(props: { model: StatusModel }): JSX.Element {
-  const { model } = props;
+function StatusView(props: {
+  model: StatusModel;
+  snapshots: SnapshotsModel;
+}): JSX.Element {
+  const { model, snapshots } = props;
   const [, setTick] = React.useState(0);
   React.useEffect(() => {
     const onChange = (): void => setTick(tick => tick + 1);
@@ -244,13 +237,17 @@ function StatusView(props: { model: StatusModel }): JSX.Element {
           Verify store
         </button>
       </div>
+      {status ? <SnapshotsView model={snapshots} /> : null}
     </div>
   );
 }
 
 /** The nblift left-sidebar panel. */
 export class StatusPanel extends ReactWidget {
-  constructor(readonly model: StatusModel) {
+  constructor(
+    readonly model: StatusModel,
+    readonly snapshots: SnapshotsModel
+  ) {
     super();
     this.addClass('jp-nblift-sidebar');
   }
@@ -261,9 +258,12 @@ export class StatusPanel extends ReactWidget {
     if (this.model.busy === null) {
       void this.model.refresh();
     }
+    if (this.snapshots.busy === null) {
+      void this.snapshots.refresh();
+    }
   }
 
   protected render(): JSX.Element {
-    return <StatusView model={this.model} />;
+    return <StatusView model={this.model} snapshots={this.snapshots} />;
   }
 }

@@ -6,9 +6,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .commands import VERBS, build_parser
+from .commands import VERBS, Context, build_parser
 from .errors import NbliftError
-from .project import Project
 
 EXIT_FAILED = 1
 EXIT_ERROR = 2
@@ -18,7 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser("nblift").parse_args(argv)
     verb = VERBS[args.verb]
     try:
-        result = verb.run(Project.discover(args.project), args)
+        result = verb.run(Context(args.project), args)
     except NbliftError as exc:
         print(f"nblift {args.verb}: {exc.message}", file=sys.stderr)
         if exc.hint:

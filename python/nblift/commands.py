@@ -8,36 +8,62 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from . import __version__
+from .errors import NbliftError
 from .project import Project
+
+
+@dataclasses.dataclass
+class Context:
+    """What a verb runs against: the project and, inside a kernel, the IPython shell."""
+
+    project_path: str | None = None
+    shell: Any | None = None
+    resolved: Project | None = None
+
+    @property
+    def project(self) -> Project:
+        if self.resolved is None:
+            self.resolved = Project.discover(self.project_path)
+        return self.resolved
+
+    def require_shell(self, verb: str) -> Any:
+        if self.shell is None:
+            raise NbliftError(
+                f"`{verb}` works on a running kernel", hint=f"run `%lift {verb}` in the notebook"
+            )
+        return self.shell
 
 
 @dataclasses.dataclass(frozen=True)
 class Verb:
     name: str
     help: str
-    run: Callable[[Project, argparse.Namespace], Any]
+    run: Callable[[Context, argparse.Namespace], Any]
     text: Callable[[Any], str]
     html: Callable[[Any], str]
     json: Callable[[Any], Any]
     add_arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
     failed: Callable[[Any], bool] = lambda result: False
+    #: Only the `%lift` magic offers it (it acts on the kernel's variables).
+    kernel_only: bool = False
 
 
-def _status(project: Project, _: argparse.Namespace) -> Any:
+def _status(ctx: Context, _: argparse.Namespace) -> Any:
     from .status import collect_status
 
-    return collect_status(project)
+    return collect_status(ctx.project)
 
 
-def _fsck(project: Project, _: argparse.Namespace) -> Any:
+def _fsck(ctx: Context, _: argparse.Namespace) -> Any:
     from .fsck import fsck
     from .store import ObjectStore
 
-    return fsck(ObjectStore(project.state_dir))
+    return fsck(ObjectStore(ctx.project.state_dir))
 
 
 def _gc_args(parser: argparse.ArgumentParser) -> None:
@@ -50,21 +76,42 @@ def _gc_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _gc(project: Project, args: argparse.Namespace) -> Any:
+def _gc(ctx: Context, args: argparse.Namespace) -> Any:
     from .collect import collect_garbage
     from .store import ObjectStore
 
+    project = ctx.project
     grace = project.settings.gc_grace_seconds if args.grace is None else args.grace
     return collect_garbage(ObjectStore(project.state_dir), grace)
 
 
-def _lazy(attr: str) -> Callable[[Any], Any]:
+def _lazy(attr: str, module: str = "nblift.render") -> Callable[[Any], Any]:
     def call(result: Any) -> Any:
-        from . import render
-
-        return getattr(render, attr)(result)
+        return getattr(importlib.import_module(module), attr)(result)
 
     return call
+
+
+def _snap(name: str) -> Callable[[Context, argparse.Namespace], Any]:
+    def call(ctx: Context, args: argparse.Namespace) -> Any:
+        from .snapshot import verbs
+
+        return getattr(verbs, name)(ctx, args)
+
+    return call
+
+
+def _snap_args(name: str) -> Callable[[argparse.ArgumentParser], None]:
+    def call(parser: argparse.ArgumentParser) -> None:
+        from .snapshot import verbs
+
+        getattr(verbs, name)(parser)
+
+    return call
+
+
+def _snap_render(attr: str) -> Callable[[Any], Any]:
+    return _lazy(attr, "nblift.snapshot.render")
 
 
 def _to_json(result: Any) -> Any:
@@ -100,17 +147,67 @@ VERBS: dict[str, Verb] = {
             _to_json,
             add_arguments=_gc_args,
         ),
+        Verb(
+            "snapshot",
+            "Freeze the kernel's variables, execution history, notebook, git state and environment.",
+            _snap("take"),
+            _snap_render("snapshot_text"),
+            _snap_render("snapshot_html"),
+            _to_json,
+            add_arguments=_snap_args("take_args"),
+            kernel_only=True,
+        ),
+        Verb(
+            "restore",
+            "Bring a snapshot's variables back into this kernel (all, or --only some).",
+            _snap("restore"),
+            _snap_render("restore_text"),
+            _snap_render("restore_html"),
+            _to_json,
+            add_arguments=_snap_args("restore_args"),
+            failed=lambda r: bool(r.failed),
+            kernel_only=True,
+        ),
+        Verb(
+            "autosnapshot",
+            "Snapshot after every cell (on) or stop (off); without an argument, say which.",
+            _snap("autosnapshot"),
+            str,
+            lambda r: f"<p>{r}</p>",
+            lambda r: {"autosnapshot": r},
+            add_arguments=_snap_args("autosnapshot_args"),
+            kernel_only=True,
+        ),
+        Verb(
+            "snapshots",
+            "List, show, diff, delete, export, import, trust and garbage-collect snapshots.",
+            _snap("manage"),
+            _snap_render("manage_text"),
+            _snap_render("manage_html"),
+            _snap_render("manage_json"),
+            add_arguments=_snap_args("manage_args"),
+        ),
+        Verb(
+            "diff",
+            "Compare two snapshots: variables, cells that ran, packages, git commit.",
+            _snap("diff"),
+            _snap_render("diff_text"),
+            _snap_render("diff_html"),
+            _to_json,
+            add_arguments=_snap_args("diff_args"),
+        ),
     )
 }
 
 
-def default_args(verb: str) -> argparse.Namespace:
+def default_args(verb: str, *extra: str) -> argparse.Namespace:
     """The arguments of `verb` with every option at its default (for callers without a command line)."""
-    return build_parser("nblift").parse_args([verb])
+    return build_parser("nblift").parse_args([verb, *extra])
 
 
-def build_parser(prog: str) -> argparse.ArgumentParser:
-    """The argument parser shared by `nblift` and `%lift`."""
+def build_parser(prog: str, *, in_kernel: bool | None = None) -> argparse.ArgumentParser:
+    """The argument parser shared by `nblift` and `%lift` (kernel-only verbs only in the magic)."""
+    in_kernel = prog.startswith("%") if in_kernel is None else in_kernel
     parser = argparse.ArgumentParser(prog=prog, description="nblift: take notebooks from a laptop to a GPU.")
     parser.add_argument(
         "-C",
@@ -121,7 +218,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--version", action="version", version=f"nblift {__version__}")
+    # `--json` is also accepted after the command (`nblift status --json`); SUPPRESS keeps the
+    # subcommand from resetting a `--json` given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON"
+    )
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
     for verb in VERBS.values():
-        verb.add_arguments(sub.add_parser(verb.name, help=verb.help, description=verb.help))
+        if verb.kernel_only and not in_kernel:
+            continue
+        verb.add_arguments(sub.add_parser(verb.name, help=verb.help, description=verb.help, parents=[common]))
     return parser

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write, ensure_dir
+from .fsutil import atomic_write
 from .store import ObjectStore, hash_file
 
 REPORT_FILE = "fsck.json"
@@ -66,8 +66,8 @@ def fsck(store: ObjectStore) -> FsckReport:
         temp_files=len(store.temp_files()),
         finished_at=time.time(),
     )
-    ensure_dir(store.state_dir)
-    atomic_write(store.state_dir / REPORT_FILE, json.dumps(report.to_json()).encode())
+    if store.state_dir.is_dir():  # remember the result; a folder without nblift state stays untouched
+        atomic_write(store.state_dir / REPORT_FILE, json.dumps(report.to_json()).encode())
     return report
 
 

@@ -119,3 +119,27 @@ def gc_text(report: GcReport) -> str:
 
 def gc_html(report: GcReport) -> str:
     return _html_table(_gc_rows(report))
+
+
+def grid_text(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table with a header row, columns padded to their widest cell."""
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        for row in (headers, *rows)
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def grid_html(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th style='text-align:left'>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left'>{escape(str(c))}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def when(timestamp: float) -> str:
+    return _when(timestamp)

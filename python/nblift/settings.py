@@ -30,6 +30,12 @@ class Settings:
     default_backend: str = "local"
     #: Unreferenced objects and temp files younger than this survive `gc` (a writer may still need them).
     gc_grace_seconds: int = 3600
+    #: MLflow experiment for this project's snapshots and runs; empty means the project folder's name.
+    experiment: str = ""
+    #: Record each snapshot as an MLflow run too (in the background, so the kernel never waits).
+    snapshot_mlflow: bool = True
+    #: Automatic snapshots kept by `nblift snapshots gc` (manual snapshots are never removed by gc).
+    keep_auto_snapshots: int = 20
     #: Where each setting came from: key -> "default", a file path or an environment variable.
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
@@ -37,8 +43,16 @@ class Settings:
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "sources"}
 
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
 def _coerce(key: str, value: Any, origin: str) -> Any:
     expected = type(_FIELDS[key].default)
+    if expected is bool and isinstance(value, str):
+        if value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ConfigError(f"{origin}: setting {key!r} must be true or false, got {value!r}")
     if expected is int and isinstance(value, str):
         try:
             return int(value)

@@ -61,6 +61,8 @@ class ObjectStore:
         self.objects_dir = state_dir / "objects"
         self.tmp_dir = self.objects_dir / "tmp"
         self.refs_dir = state_dir / "refs"
+        #: Bytes this instance added to the store (objects that were already there cost nothing).
+        self.bytes_written = 0
 
     # -- objects -------------------------------------------------------------------------------------
     def path_of(self, oid: str) -> Path:
@@ -78,20 +80,23 @@ class ObjectStore:
         with open_temp(self.tmp_dir) as (temp, fh):
             fh.write(data)
         self._publish(temp, oid)
+        self.bytes_written += len(data)
         return oid
 
     def put_stream(self, chunks: Iterable[bytes | memoryview]) -> str:
         """Store bytes arriving in chunks (hashed while written) and return the id."""
         hasher = blake3.blake3()
+        size = 0
         with open_temp(self.tmp_dir) as (temp, fh):
             for chunk in chunks:
                 hasher.update(chunk)
-                fh.write(chunk)
+                size += fh.write(chunk)
         oid = hasher.hexdigest()
         if self.has(oid):
             temp.unlink(missing_ok=True)
         else:
             self._publish(temp, oid)
+            self.bytes_written += size
         return oid
 
     def put_file(self, path: Path) -> str:

@@ -5,13 +5,17 @@ mlflow is imported only inside the functions that talk to it (it costs about 2 s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
+import os
 import secrets
+import socket
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import InvalidInput
 from .fsutil import ensure_dir
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 DB_FILE = "mlflow.db"
+LOCK_FILE = "mlflow.db.lock"
 ARTIFACTS_DIR = "artifacts"
 BUSY_TIMEOUT_S = 30
 ALLOWED_SCHEMES = frozenset({"sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks", "file"})
@@ -39,15 +44,57 @@ class TrackingTarget:
         return redact_uri(self.uri)
 
 
+_SECRET_QUERY_KEYS = (
+    "token",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "sig",
+    "signature",
+    "credential",
+    "auth",
+)
+
+
+def _redact_query(query: str) -> str:
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode(
+        [(k, "REDACTED" if any(s in k.lower() for s in _SECRET_QUERY_KEYS) else v) for k, v in pairs],
+        safe="/:",
+    )
+
+
 def redact_uri(uri: str) -> str:
-    """`uri` without user name or password (`https://user:tok@host/x` -> `https://host/x`)."""
+    """`uri` without user name, password or secret-looking query values (`https://u:tok@host/x` -> `https://host/x`)."""
     parts = urlsplit(uri)
+    query = _redact_query(parts.query)
     if parts.username is None and parts.password is None:
-        return uri
+        return uri if query == parts.query else urlunsplit((*parts[:3], query, parts.fragment))
     host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment))
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `host` spells, in any form a resolver accepts (`2852039166`, `0xa9fea9fe`,
+    `169.254.43518`, `::ffff:169.254.169.254`), or None for a name."""
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def check_tracking_uri(uri: str) -> str:
@@ -60,10 +107,7 @@ def check_tracking_uri(uri: str) -> str:
             hint=f"use one of: {', '.join(sorted(ALLOWED_SCHEMES))}",
         )
     host = parts.hostname or ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
+    address = _literal_address(host)
     if address is not None and (address.is_link_local or address.is_multicast or address.is_unspecified):
         raise InvalidInput(f"tracking URI host {host} is not allowed", hint="point at your MLflow server")
     return uri
@@ -101,15 +145,35 @@ def _engine_uri(target: TrackingTarget) -> str:
     return target.uri
 
 
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file `lock` (created 0600) for the duration of the block."""
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform
+        yield
+        return
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def client(project: Project) -> MlflowClient:
     """An MlflowClient on this project's tracking store, creating the embedded database if needed."""
     target = target_for(project)
-    if target.embedded:
-        project.ensure_state_dir()
-        prepare_embedded_db(project.state_dir / DB_FILE)
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=_engine_uri(target), registry_uri=_engine_uri(target))
+    if not target.embedded:
+        return MlflowClient(tracking_uri=_engine_uri(target), registry_uri=_engine_uri(target))
+    project.ensure_state_dir()
+    # MlflowClient creates (or migrates) the database's tables when it opens the store; two processes doing
+    # that at once fail ("duplicate column name"), so one creates them while the others wait.
+    with _exclusive(project.state_dir / LOCK_FILE):
+        prepare_embedded_db(project.state_dir / DB_FILE)
+        return MlflowClient(tracking_uri=_engine_uri(target), registry_uri=_engine_uri(target))
 
 
 def ensure_experiment(project: Project, name: str) -> str:
@@ -123,3 +187,42 @@ def ensure_experiment(project: Project, name: str) -> str:
     if target.artifact_root:
         kwargs["artifact_location"] = f"{target.artifact_root}/exp-{secrets.token_hex(8)}"
     return str(mlflow_client.create_experiment(name, **kwargs))
+
+
+def experiment_name(project: Project) -> str:
+    return project.settings.experiment or project.root.name or "nblift"
+
+
+def log_snapshot_run(project: Project, manifest: dict[str, Any]) -> str:
+    """Record a snapshot as a finished MLflow run (tags + the manifest as an artifact); returns the run id."""
+    mlflow_client = client(project)
+    experiment_id = ensure_experiment(project, experiment_name(project))
+    summary = manifest.get("summary", {})
+    tags = {
+        "nblift.kind": "snapshot",
+        "nblift.snapshot_id": manifest["id"],
+        "nblift.snapshot_auto": str(bool(manifest.get("auto"))).lower(),
+        "mlflow.note.content": manifest.get("message") or "",
+    }
+    if manifest.get("parent"):
+        tags["nblift.snapshot_parent"] = manifest["parent"]
+    git = manifest.get("git") or {}
+    if git.get("commit"):
+        tags["mlflow.source.git.commit"] = git["commit"]
+    if manifest.get("notebook_path"):
+        tags["mlflow.source.name"] = manifest["notebook_path"]
+    run = mlflow_client.create_run(
+        experiment_id,
+        run_name=f"snapshot {manifest['id']}",
+        tags=tags,
+        start_time=int(manifest["created"] * 1000),
+    )
+    run_id = run.info.run_id
+    public = {k: v for k, v in manifest.items() if k != "signature"}
+    mlflow_client.log_dict(run_id, public, "nblift/snapshot.json")
+    mlflow_client.log_metric(run_id, "nblift.variables", len(manifest.get("variables", {})))
+    mlflow_client.log_metric(
+        run_id, "nblift.changed", len(summary.get("changed", [])) + len(summary.get("added", []))
+    )
+    mlflow_client.set_terminated(run_id, "FINISHED")
+    return run_id

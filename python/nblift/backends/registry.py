@@ -103,11 +103,11 @@ def _specs() -> dict[str, BackendSpec]:
 def _missing(spec: BackendSpec) -> list[str]:
     module = spec.target.split(":", 1)[0]
     missing = []
-    for name in (*spec.requires, module):
+    for name in dict.fromkeys((*spec.requires, module)):  # a plugin's module is often its only requirement
         try:
             if importlib.util.find_spec(name) is None:
                 missing.append(name)
-        except (ImportError, ValueError):
+        except Exception:  # noqa: BLE001 - a broken plugin package is reported, never breaks the listing
             missing.append(name)
     return missing
 

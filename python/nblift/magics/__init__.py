@@ -1,18 +1,58 @@
-"""IPython front door: `%load_ext nblift` registers `%lift`."""
+"""IPython front door: `%load_ext nblift` registers `%lift` and a light post-cell hook.
+
+The hook notes which names each cell bound or read, so a snapshot re-examines only those; with
+`%lift autosnapshot on` it also snapshots after the cell. Nothing heavy is imported here.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .lift import LiftMagics
 
 __all__ = ["LiftMagics", "register", "unregister"]
 
+log = logging.getLogger("nblift")
+
+
+class _CellHook:
+    """`post_run_cell` callback bound to one shell."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+
+    def __call__(self, result: Any) -> None:
+        source = getattr(getattr(result, "info", None), "raw_cell", None) or ""
+        try:
+            from ..snapshot.verbs import snapshotter
+
+            snap = snapshotter(self.shell)
+            snap.note_cell(source)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping must never break the user's cell
+            log.warning("nblift could not record the cell: %s", exc)
+            return
+        if snap.autosnapshot and not source.lstrip().startswith("%lift"):
+            count = getattr(result, "execution_count", None)
+            try:
+                snap.snapshot(f"after [{count}]" if count else "", auto=True)
+            except Exception as exc:  # noqa: BLE001 - an autosnapshot must never break the user's cell
+                log.warning("nblift autosnapshot failed: %s", exc)
+                print(f"nblift: autosnapshot failed: {exc}")
+
 
 def register(ipython: Any) -> None:
     ipython.register_magics(LiftMagics)
+    if getattr(ipython, "_nblift_hook", None) is None:
+        hook = _CellHook(ipython)
+        ipython.events.register("post_run_cell", hook)
+        ipython._nblift_hook = hook
 
 
 def unregister(ipython: Any) -> None:
     line_magics = ipython.magics_manager.magics.get("line", {})
     line_magics.pop("lift", None)
+    hook = getattr(ipython, "_nblift_hook", None)
+    if hook is not None:
+        ipython.events.unregister("post_run_cell", hook)
+        ipython._nblift_hook = None

@@ -10,9 +10,8 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from ..commands import VERBS, build_parser
+from ..commands import VERBS, Context, build_parser
 from ..errors import NbliftError
-from ..project import Project
 
 
 class Rendered:
@@ -45,7 +44,7 @@ class LiftMagics(Magics):
             raise UsageError(f"%lift: {exc}") from None
         verb = VERBS[args.verb]
         try:
-            result = verb.run(Project.discover(args.project), args)
+            result = verb.run(Context(args.project, self.shell), args)
         except NbliftError as exc:
             raise UsageError(f"%lift {args.verb}: {exc}") from None
         data = verb.json(result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
@@ -21,7 +22,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
 from .. import __version__
-from ..commands import VERBS, default_args
+from ..commands import VERBS, Context, default_args
 from ..errors import NbliftError
 from ..project import Project
 from .paths import resolve_inside
@@ -29,6 +30,8 @@ from .paths import resolve_inside
 API_VERSION = 1
 PREFIX = "/nblift/api"
 T = TypeVar("T")
+# Query parameters whose values never reach a log (the keys jupyter_server's access log scrubs, and more).
+_SECRET_PARAM = re.compile(r"([?&][^=&#]*(?:token|auth|key|code|state|xsrf|secret|pass)[^=&#]*=)[^&#]*", re.I)
 
 
 class BaseHandler(ExtensionHandlerMixin, APIHandler):
@@ -53,6 +56,14 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             return
         super()._handle_request_exception(e)  # type: ignore[arg-type]
 
+    def _request_summary(self) -> str:
+        """The request line tornado logs beside an error (e.g. a failed XSRF check), secrets scrubbed.
+
+        jupyter_server scrubs `?token=` from its access log but not from these warnings.
+        """
+        uri = _SECRET_PARAM.sub(r"\1[secret]", self.request.uri or "")
+        return f"{self.request.method} {uri} ({self.request.remote_ip})"
+
     def project(self) -> Project:
         """The project of the notebook or folder named by `?path=` (relative to the server root)."""
         root = Path(self.settings["server_root_dir"]).expanduser()
@@ -66,11 +77,12 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 
-    async def _verb(self, name: str) -> Any:
+    async def _verb(self, name: str, *extra: str) -> Any:
+        """Run a verb of the shared table with default options (plus `extra` arguments) for this request."""
         verb = VERBS[name]
-        project = self.project()
-        args = default_args(name)
-        return verb.json(await self.off_loop(lambda: verb.run(project, args)))
+        ctx = Context(resolved=self.project())
+        args = default_args(name, *extra)
+        return verb.json(await self.off_loop(lambda: verb.run(ctx, args)))
 
 
 class VersionHandler(BaseHandler):
@@ -109,6 +121,46 @@ class GcHandler(BaseHandler):
         self.reply(await self._verb("gc"))
 
 
+class SnapshotsHandler(BaseHandler):
+    auth_resource = "nblift:snapshots"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self._verb("snapshots", "list"))
+
+
+class SnapshotDiffHandler(BaseHandler):
+    auth_resource = "nblift:snapshots"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..snapshot.manifest import check_id
+
+        a = check_id(self.get_argument("a", ""))
+        b = check_id(self.get_argument("b", ""))
+        self.reply(await self._verb("snapshots", "diff", a, b))
+
+
+class SnapshotHandler(BaseHandler):
+    auth_resource = "nblift:snapshots"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, sid: str) -> None:
+        self.reply(await self._verb("snapshots", "show", sid))
+
+
+class SnapshotTrustHandler(BaseHandler):
+    auth_resource = "nblift:snapshots"
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, sid: str) -> None:
+        self.reply(await self._verb("snapshots", "trust", sid))
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     return json.loads(files("nblift.server").joinpath("openapi.json").read_text())
@@ -129,5 +181,9 @@ def route_table() -> list[tuple[str, type[BaseHandler]]]:
         (rf"{PREFIX}/status", StatusHandler),
         (rf"{PREFIX}/store/fsck", FsckHandler),
         (rf"{PREFIX}/store/gc", GcHandler),
+        (rf"{PREFIX}/snapshots", SnapshotsHandler),
+        (rf"{PREFIX}/snapshots/diff", SnapshotDiffHandler),
+        (rf"{PREFIX}/snapshots/(?P<sid>[0-9a-f]{{4,12}})", SnapshotHandler),
+        (rf"{PREFIX}/snapshots/(?P<sid>[0-9a-f]{{4,12}})/trust", SnapshotTrustHandler),
         (rf"{PREFIX}/openapi\.json", OpenAPIHandler),
     ]

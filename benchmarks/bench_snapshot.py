@@ -1,0 +1,189 @@
+"""Snapshot and restore: nblift beside dill.dump_module/load_module, in one run, on the same namespace.
+
+Namespace: a 200 MB float64 array, a 1M-row DataFrame (int, float, categorical, string columns), a few
+small objects; then five cells that each change one small variable. Prints times, bytes and ratios.
+Targets (issue 3): first snapshot >= 5x faster than dill; a snapshot after a small change < 50 ms and
+< 64 KB new; restore into a fresh process no slower than dill (faster with lazy arrays); autosnapshot adds
+< 5% (or < 20 ms) to a cell that changes nothing large.
+
+    python benchmarks/bench_snapshot.py [--rows 1000000] [--mb 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SETUP = """
+import numpy as np, pandas as pd
+rng = np.random.default_rng(0)
+big = rng.random({n_floats})
+df = pd.DataFrame({{
+    "i": np.arange({rows}),
+    "f": rng.random({rows}),
+    "c": pd.Categorical(rng.choice(["red", "green", "blue"], {rows})),
+    "s": [f"user-{{k % 50000}}" for k in range({rows})],
+}})
+config = {{"lr": 0.001, "epochs": 10, "layers": [512, 256, 10]}}
+labels = ["cat", "dog", "bird"]
+step = 0
+"""
+
+SMALL_CELLS = [
+    "step = step + 1",
+    "config['lr'] = config['lr'] / 2",
+    "labels.append('fish')",
+    "note = 'tuned learning rate'",
+    "step = step + 1",
+]
+
+
+def shell_with_state(setup: str, project: Path):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    os.chdir(project)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "nblift")
+    shell.run_cell(setup, store_history=True)
+    return shell
+
+
+def user_module(shell) -> types.ModuleType:
+    from nblift.snapshot.core import user_variables
+
+    mod = types.ModuleType("__main__")
+    mod.__dict__.update(user_variables(shell.user_ns, shell.user_ns_hidden))
+    return mod
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+RESTORE_NBLIFT = """
+import os, sys, time
+os.chdir({project!r})
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+shell.run_line_magic("load_ext", "nblift")
+from nblift.snapshot.verbs import snapshotter
+t0 = time.perf_counter()
+snapshotter(shell).restore({sid!r}, lazy={lazy})
+ns = shell.user_ns
+x = float(ns["big"][:10].sum()) + len(ns["df"])  # touch the data the way a first cell would
+print(time.perf_counter() - t0)
+"""
+
+RESTORE_DILL = """
+import time, dill
+t0 = time.perf_counter()
+mod = dill.load_module({path!r})
+x = float(mod.big[:10].sum()) + len(mod.df)
+print(time.perf_counter() - t0)
+"""
+
+
+def row(label: str, ours: float, theirs: float) -> None:
+    print(f"{label:46} {ours:10.3f} {theirs:10.3f} {theirs / max(ours, 1e-9):11.1f}x")
+
+
+def in_fresh_process(code: str) -> float:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--mb", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    # The MLflow mirror runs in a background thread; leave it out so timings measure the snapshot alone.
+    os.environ["NBLIFT_SNAPSHOT_MLFLOW"] = "false"
+    work = Path(tempfile.mkdtemp(prefix="nblift-bench-"))
+    os.environ["NBLIFT_SECRET_FILE"] = str(work / "key" / "secret")
+    project = work / "project"
+    project.mkdir()
+    import dill
+
+    from nblift.snapshot.verbs import snapshotter
+
+    shell = shell_with_state(SETUP.format(n_floats=args.mb * 1024 * 1024 // 8, rows=args.rows), project)
+    snap = snapshotter(shell)
+
+    t_first, first = timed(lambda: snap.snapshot("first"))
+    dill_path = work / "session.pkl"
+    t_dill, _ = timed(lambda: dill.dump_module(str(dill_path), module=user_module(shell), refimported=True))
+    dill_size = dill_path.stat().st_size
+
+    small_times, small_bytes, dill_small = [], [], []
+    for cell in SMALL_CELLS:
+        shell.run_cell(cell, store_history=True)
+        t, result = timed(lambda: snap.snapshot(""))
+        small_times.append(t)
+        small_bytes.append(result.new_bytes)
+        t_d, _ = timed(lambda: dill.dump_module(str(dill_path), module=user_module(shell), refimported=True))
+        dill_small.append(t_d)
+
+    # autosnapshot overhead on a cell that changes nothing large
+    cell = "step = step + 1"
+    plain = [timed(lambda: shell.run_cell(cell, store_history=True))[0] for _ in range(args.repeat * 3)]
+    snap.autosnapshot = True
+    auto = [timed(lambda: shell.run_cell(cell, store_history=True))[0] for _ in range(args.repeat * 3)]
+    snap.autosnapshot = False
+
+    sid = first.id
+    r_lazy = statistics.median(
+        in_fresh_process(RESTORE_NBLIFT.format(project=str(project), sid=sid, lazy=True))
+        for _ in range(args.repeat)
+    )
+    r_eager = statistics.median(
+        in_fresh_process(RESTORE_NBLIFT.format(project=str(project), sid=sid, lazy=False))
+        for _ in range(args.repeat)
+    )
+    dill.dump_module(str(dill_path), module=user_module(shell), refimported=True)
+    r_dill = statistics.median(
+        in_fresh_process(RESTORE_DILL.format(path=str(dill_path))) for _ in range(args.repeat)
+    )
+
+    med_small = statistics.median(small_times)
+    med_dill_small = statistics.median(dill_small)
+    p, a = statistics.median(plain), statistics.median(auto)
+    print(
+        f"namespace: {args.mb} MB float64 array, {args.rows:,}-row DataFrame (int, float, categorical, str)"
+    )
+    print(f"{'measure':46} {'nblift':>10} {'dill':>10} {'dill/nblift':>12}")
+    row("first snapshot (s)", t_first, t_dill)
+    row("bytes written by first snapshot (MB)", first.new_bytes / 1e6, dill_size / 1e6)
+    row("snapshot after a small change (ms, median)", med_small * 1000, med_dill_small * 1000)
+    row("new bytes after a small change (KB, max)", max(small_bytes) / 1024, dill_size / 1024)
+    row("restore in a fresh process, lazy (s)", r_lazy, r_dill)
+    row("restore in a fresh process, eager (s)", r_eager, r_dill)
+    print(f"cell `step = step + 1`: {p * 1000:.2f} ms plain, {a * 1000:.2f} ms with autosnapshot on")
+    verdict = {
+        "first snapshot >= 5x faster than dill": t_dill / t_first >= 5,
+        "snapshot after a small change < 50 ms": med_small < 0.05,
+        "new bytes after a small change < 64 KB": max(small_bytes) < 65536,
+        "lazy restore no slower than dill": r_lazy <= r_dill,
+        "autosnapshot adds < 20 ms or < 5%": (a - p) < 0.02 or a < 1.05 * p,
+    }
+    for target, met in verdict.items():
+        print(f"target: {target}: {'met' if met else 'NOT met'}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,301 @@
+import * as React from 'react';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { ISnapshot, ISnapshotDiff, NbliftAPIError, requestAPI } from '../api';
+import { formatBytes } from './format';
+
+/** Runs code in the current notebook's kernel and resolves with what it printed. */
+export type KernelRunner = (code: string) => Promise<string>;
+
+/** State of the Snapshots view for the current notebook. */
+export class SnapshotsModel {
+  constructor(private _runInKernel: KernelRunner | null = null) {}
+
+  set runner(runner: KernelRunner | null) {
+    this._runInKernel = runner;
+  }
+
+  get path(): string {
+    return this._path;
+  }
+  set path(value: string) {
+    if (value !== this._path) {
+      this._path = value;
+      this._selected = [];
+      this._diff = null;
+      void this.refresh();
+    }
+  }
+
+  get snapshots(): ISnapshot[] {
+    return this._snapshots;
+  }
+  get selected(): string[] {
+    return this._selected;
+  }
+  get diff(): ISnapshotDiff | null {
+    return this._diff;
+  }
+  get busy(): string | null {
+    return this._busy;
+  }
+  get message(): string | null {
+    return this._message;
+  }
+  get error(): string | null {
+    return this._error;
+  }
+  get canRun(): boolean {
+    return this._runInKernel !== null;
+  }
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  toggle(id: string): void {
+    this._selected = this._selected.includes(id)
+      ? this._selected.filter(s => s !== id)
+      : [...this._selected, id].slice(-2);
+    this._diff = null;
+    this._changed.emit();
+  }
+
+  async refresh(): Promise<void> {
+    await this._work(null, async () => {
+      const reply = await requestAPI<{ snapshots: ISnapshot[] }>(
+        'snapshots',
+        {},
+        this._query()
+      );
+      this._snapshots = reply.snapshots;
+    });
+  }
+
+  async compare(): Promise<void> {
+    if (this._selected.length !== 2) {
+      return;
+    }
+    const byTime = [...this._selected].sort(
+      (x, y) => this._created(x) - this._created(y)
+    );
+    await this._work('Comparing', async () => {
+      this._diff = await requestAPI<ISnapshotDiff>(
+        'snapshots/diff',
+        {},
+        {
+          ...this._query(),
+          a: byTime[0],
+          b: byTime[1]
+        }
+      );
+    });
+  }
+
+  async snapshot(): Promise<void> {
+    await this._kernel(
+      'Taking a snapshot',
+      '%lift snapshot -m "from the sidebar"'
+    );
+    await this.refresh();
+  }
+
+  async restore(id: string): Promise<void> {
+    await this._kernel(`Restoring ${id}`, `%lift restore ${id}`);
+  }
+
+  async trust(id: string): Promise<void> {
+    await this._work(`Trusting ${id}`, async () => {
+      const reply = await requestAPI<{ message: string }>(
+        `snapshots/${id}/trust`,
+        { method: 'POST' },
+        this._query()
+      );
+      this._message = reply.message;
+    });
+    await this.refresh();
+  }
+
+  private _created(id: string): number {
+    return this._snapshots.find(s => s.id === id)?.created ?? 0;
+  }
+
+  private async _kernel(label: string, code: string): Promise<void> {
+    if (!this._runInKernel) {
+      this._error = 'Open a notebook with a running kernel first.';
+      this._changed.emit();
+      return;
+    }
+    const run = this._runInKernel;
+    await this._work(label, async () => {
+      this._message = (await run(code)).trim();
+    });
+  }
+
+  private async _work(
+    label: string | null,
+    work: () => Promise<void>
+  ): Promise<void> {
+    this._busy = label;
+    this._error = null;
+    if (label) {
+      this._message = null;
+    }
+    this._changed.emit();
+    try {
+      await work();
+    } catch (error) {
+      this._error =
+        error instanceof NbliftAPIError
+          ? error.message + (error.hint ? ` (${error.hint})` : '')
+          : String(error);
+    } finally {
+      this._busy = null;
+      this._changed.emit();
+    }
+  }
+
+  private _query(): Record<string, string> {
+    return this._path ? { path: this._path } : {};
+  }
+
+  private _path = '';
+  private _snapshots: ISnapshot[] = [];
+  private _selected: string[] = [];
+  private _diff: ISnapshotDiff | null = null;
+  private _busy: string | null = null;
+  private _message: string | null = null;
+  private _error: string | null = null;
+  private _changed = new Signal<this, void>(this);
+}
+
+function DiffView(props: { diff: ISnapshotDiff }): JSX.Element {
+  const { diff } = props;
+  const lines: string[] = [];
+  diff.added.forEach(n => lines.push(`+ ${n}`));
+  diff.removed.forEach(n => lines.push(`- ${n}`));
+  diff.changed.forEach(c => lines.push(`~ ${c.name} (${c.what})`));
+  diff.cells_added.forEach(c =>
+    lines.push(`ran [${c.count}] ${c.source.split('\n')[0].slice(0, 60)}`)
+  );
+  diff.packages.forEach(p =>
+    lines.push(`package ${p.name}: ${p.a ?? '-'} → ${p.b ?? '-'}`)
+  );
+  if (diff.python) {
+    lines.push(`python ${diff.python[0]} → ${diff.python[1]}`);
+  }
+  return (
+    <div className="jp-nblift-diff" aria-label="snapshot diff">
+      <div className="jp-nblift-muted">
+        {diff.a} → {diff.b}: {diff.unchanged} unchanged
+      </div>
+      <ul>
+        {lines.map((line, i) => (
+          <li key={i}>{line}</li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+/** List, diff two, restore one; progress while the kernel works. */
+export function SnapshotsView(props: { model: SnapshotsModel }): JSX.Element {
+  const { model } = props;
+  const [, setTick] = React.useState(0);
+  React.useEffect(() => {
+    const onChange = (): void => setTick(t => t + 1);
+    model.changed.connect(onChange);
+    return () => {
+      model.changed.disconnect(onChange);
+    };
+  }, [model]);
+  const busy = model.busy !== null;
+  return (
+    <section className="jp-nblift-snapshots" aria-label="snapshots">
+      <h3 className="jp-nblift-subtitle">Snapshots</h3>
+      {model.busy ? (
+        <div
+          className="jp-nblift-busy"
+          role="progressbar"
+          aria-label={model.busy}
+        >
+          <div className="jp-nblift-progress" />
+          {model.busy}…
+        </div>
+      ) : null}
+      {model.error ? (
+        <div className="jp-nblift-error" role="alert">
+          {model.error}
+        </div>
+      ) : null}
+      {model.message ? (
+        <pre
+          className="jp-nblift-message"
+          data-testid="nblift-snapshot-message"
+        >
+          {model.message}
+        </pre>
+      ) : null}
+      <div className="jp-nblift-actions">
+        <button
+          className="jp-mod-styled jp-mod-accept"
+          disabled={busy || !model.canRun}
+          onClick={() => void model.snapshot()}
+        >
+          Snapshot now
+        </button>
+        <button
+          className="jp-mod-styled"
+          disabled={busy || model.selected.length !== 2}
+          onClick={() => void model.compare()}
+        >
+          Diff selected
+        </button>
+      </div>
+      {model.snapshots.length === 0 ? (
+        <p className="jp-nblift-muted">No snapshots yet.</p>
+      ) : (
+        <ul className="jp-nblift-snapshot-list" aria-label="snapshot list">
+          {model.snapshots.map(s => (
+            <li key={s.id} data-testid={`nblift-snapshot-${s.id}`}>
+              <label>
+                <input
+                  type="checkbox"
+                  aria-label={`select ${s.id}`}
+                  checked={model.selected.includes(s.id)}
+                  onChange={() => model.toggle(s.id)}
+                />
+                <code>{s.id}</code>{' '}
+                {new Date(s.created * 1000).toLocaleTimeString()}{' '}
+                {s.message || (s.auto ? '(auto)' : '')}
+              </label>
+              <div className="jp-nblift-muted">
+                {Object.keys(s.variables).length} variables,{' '}
+                {formatBytes(s.size)}
+                {s.warnings.length ? `, ${s.warnings.length} warnings` : ''}
+              </div>
+              <button
+                className="jp-mod-styled"
+                disabled={busy || !model.canRun}
+                aria-label={`restore ${s.id}`}
+                onClick={() => void model.restore(s.id)}
+              >
+                Restore
+              </button>
+              {s.trusted === false ? (
+                <button
+                  className="jp-mod-styled jp-mod-warn"
+                  disabled={busy}
+                  aria-label={`trust ${s.id}`}
+                  onClick={() => void model.trust(s.id)}
+                >
+                  Trust
+                </button>
+              ) : null}
+            </li>
+          ))}
+        </ul>
+      )}
+      {model.diff ? <DiffView diff={model.diff} /> : null}
+    </section>
+  );
+}

@@ -1,0 +1,39 @@
+"""Shared fixtures: the nblift server extension turned on for pytest-jupyter, and a clean environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON_SRC = REPO / "python"
+
+# Variables that change which project, state folder or tracking store nblift uses.
+_NBLIFT_ENV = ("MLFLOW_TRACKING_URI", "JPY_SESSION_NAME")
+
+
+@pytest.fixture(autouse=True)
+def _clean_nblift_env(monkeypatch):
+    """No test sees the developer's NBLIFT_* / MLFLOW_TRACKING_URI settings."""
+    for name in list(os.environ):
+        if name.startswith("NBLIFT_") or name in _NBLIFT_ENV:
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def jp_server_config():
+    return {"ServerApp": {"jpserver_extensions": {"nblift": True}}}
+
+
+@pytest.fixture
+def child_env():
+    """Environment for a child Python process that imports nblift from this source tree."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NBLIFT_") and k not in _NBLIFT_ENV}
+    env["PYTHONPATH"] = str(PYTHON_SRC)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    return env

@@ -1,0 +1,195 @@
+"""Snapshots with real kernels: snapshot, restart, restore; the faults of SECURITY.md's stored-state table."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from kernel_helpers import ROOT, Kernel
+
+pytestmark = pytest.mark.integration
+
+SETUP = """
+%load_ext nblift
+import numpy as np, pandas as pd, sqlite3
+arr = np.arange(1_000_000, dtype="float64").reshape(1000, 1000)
+solo = np.ones((512, 1024))
+df = pd.DataFrame({"i": np.arange(1000), "f": np.linspace(0, 1, 1000),
+                   "c": pd.Categorical(["a", "b"] * 500), "s": [f"row{i}" for i in range(1000)]})
+config = {"lr": 0.01, "layers": [64, 32]}
+alias = config
+shared = [arr]
+def scale(x, k=2):
+    return x * k
+gen = (i for i in range(10))
+conn = sqlite3.connect(":memory:")
+OPENAI_API_KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+db_password = "hunter2-very-secret"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"NBLIFT_SECRET_FILE": str(tmp_path / "keys" / "mine")}
+
+
+@pytest.fixture
+def kernel(project: Path, env: dict[str, str]):
+    k = Kernel(project, env)
+    yield k
+    k.shutdown()
+
+
+def _snapshot(k: Kernel, message: str) -> str:
+    k.run(f"_r = get_ipython().run_line_magic('lift', '--json snapshot -m {message}')")
+    return k.value("_r.data['id']")
+
+
+def test_snapshot_restart_restore_values_and_aliasing(
+    kernel: Kernel, project: Path, env: dict[str, str]
+) -> None:
+    kernel.run(SETUP)
+    sid = _snapshot(kernel, "first")
+    report = kernel.value("_r.data")
+    assert report["unstorable"].keys() == {"gen", "conn"}
+    assert "generator" in report["unstorable"]["gen"]
+    assert set(report["redacted"]) == {"OPENAI_API_KEY", "db_password"}
+    expected = kernel.value("[float(arr.sum()), df['s'].tolist()[:3], str(df['c'].dtype), config, scale(3)]")
+    kernel.shutdown()
+
+    fresh = Kernel(project, env)
+    try:
+        fresh.run("%load_ext nblift")
+        out = fresh.run(f"%lift restore {sid[:6]}")
+        assert "restored" in out
+        assert (
+            fresh.value("[float(arr.sum()), df['s'].tolist()[:3], str(df['c'].dtype), config, scale(3)]")
+            == expected
+        )
+        assert fresh.value("alias is config") is True
+        assert fresh.value("shared[0] is arr") is True
+        assert fresh.value("type(solo).__name__") == "memmap"  # lazy: mapped, copied on write
+        # arr shares its buffer with `shared`: stored in one group, its buffer is mapped too
+        assert fresh.value("not arr.flags.owndata and arr.flags.writeable") is True
+        fresh.run("arr[0, 0] = -1.0; solo[0, 0] = 5.0")
+        assert fresh.value("'gen' in globals() or 'conn' in globals()") is False
+        assert fresh.value("'OPENAI_API_KEY' in globals()") is False
+        out = fresh.run(f"%lift restore {sid} --only gen,conn --rerun")
+        assert fresh.value("sum(gen)") == 45
+        assert fresh.value("type(conn).__name__") == "Connection"
+    finally:
+        fresh.shutdown()
+    # the copy-on-write edit never reached the store
+    check = subprocess.run(
+        [sys.executable, "-m", "nblift", "-C", str(project), "fsck"],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_partial_restore_and_incremental_snapshot(kernel: Kernel) -> None:
+    kernel.run(SETUP)
+    first = _snapshot(kernel, "one")
+    kernel.run("config['lr'] = 0.5")
+    second = _snapshot(kernel, "two")
+    report = kernel.value("_r.data")
+    assert report["changed"] == ["alias", "config"]
+    assert report["new_bytes"] < 64 * 1024
+    kernel.run("config = None; arr = None; extra = 1")
+    kernel.run(f"%lift restore {first} --only config")
+    assert kernel.value("config['lr']") == 0.01
+    assert kernel.value("arr is None") is True
+    diff = kernel.value(f"get_ipython().run_line_magic('lift', '--json diff {first} {second}').data")
+    assert [c["name"] for c in diff["changed"]] == ["alias", "config"]
+    assert any("config['lr'] = 0.5" in c["source"] for c in diff["cells_added"])
+
+
+def test_foreign_signed_snapshot_is_refused_until_trusted(
+    kernel: Kernel, project: Path, tmp_path: Path
+) -> None:
+    kernel.run(SETUP)
+    sid = _snapshot(kernel, "mine")
+    kernel.shutdown()
+    other = Kernel(project, {"NBLIFT_SECRET_FILE": str(tmp_path / "keys" / "someone-else")})
+    try:
+        other.run("%load_ext nblift")
+        out = other.run(f"%lift restore {sid}", allow_error=True)
+        assert "untrusted" in out and f"snapshots trust {sid}" in out
+        assert other.value("'arr' in globals()") is False
+        other.run(f"%lift snapshots trust {sid}")
+        other.run(f"%lift restore {sid} --only config")
+        assert other.value("config['layers']") == [64, 32]
+    finally:
+        other.shutdown()
+
+
+def test_corrupt_object_is_named_and_others_restore(kernel: Kernel, project: Path) -> None:
+    kernel.run(SETUP)
+    sid = _snapshot(kernel, "c")
+    manifest = json.loads((project / ".nblift" / "snapshots" / f"{sid}.json").read_text())
+    config_oid = manifest["encodings"][manifest["variables"]["config"]["encoding"]]["objects"][0]
+    path = project / ".nblift" / "objects" / config_oid[:2] / config_oid[2:]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.chmod(0o600)
+    path.write_bytes(bytes(data))
+    kernel.run("del config, alias, df")
+    out = kernel.run(f"%lift restore {sid}")
+    assert config_oid in out
+    assert kernel.value("list(df.columns)") == ["i", "f", "c", "s"]
+    assert kernel.value("'config' in globals()") is False
+
+
+def test_sigkill_during_snapshot_keeps_previous_snapshots(kernel: Kernel, project: Path) -> None:
+    kernel.run(SETUP)
+    first = _snapshot(kernel, "before")
+    kernel.run("big = np.random.default_rng(0).random((4000, 4000))")  # 128 MB, new content
+    kernel.kc.execute("%lift snapshot -m during")
+    deadline = time.time() + 30
+    tmp_dir = project / ".nblift" / "objects" / "tmp"
+    while time.time() < deadline and not (tmp_dir.is_dir() and any(tmp_dir.iterdir())):
+        time.sleep(0.002)
+    os.kill(kernel.pid, signal.SIGKILL)
+    time.sleep(0.5)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    listing = subprocess.run(
+        [sys.executable, "-m", "nblift", "-C", str(project), "--json", "snapshots", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ids = [s["id"] for s in json.loads(listing.stdout)["snapshots"]]
+    assert first in ids
+    check = subprocess.run(
+        [sys.executable, "-m", "nblift", "-C", str(project), "fsck"], env=env, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout
+
+
+def test_secrets_never_reach_the_store(kernel: Kernel, project: Path) -> None:
+    kernel.run(SETUP)
+    kernel.run("settings = {'token': 'ghp_abcdefghijklmnopqrstuvwxyz0123456789'}")
+    _snapshot(kernel, "s")
+    blobs = b"".join(p.read_bytes() for p in (project / ".nblift").rglob("*") if p.is_file())
+    for secret in (
+        b"sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD",
+        b"hunter2-very-secret",
+        b"ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    ):
+        assert secret not in blobs

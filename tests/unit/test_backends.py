@@ -1,0 +1,216 @@
+"""The lazy backend registry: built-ins only when shipped, third-party backends through real entry points."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import textwrap
+
+import pytest
+
+from nblift.backends import available_backends, get_backend_class
+from nblift.backends.base import Backend, RunEvent, RunHandle, RunState
+from nblift.errors import BackendUnavailable, NotFound
+
+BUILTIN_MODULES = {
+    "local": "nblift.runs.local",
+    "ssh": "nblift.runs.ssh",
+    "ray": "nblift.runs.ray",
+    "kubernetes": "nblift.runs.kubernetes",
+    "skypilot": "nblift.runs.skypilot",
+}
+
+FAKE_BACKEND = textwrap.dedent(
+    '''
+    """A third-party backend that runs nothing: every submission succeeds at once."""
+
+    from pathlib import Path
+
+    from nblift.backends.base import Backend, RunEvent, RunHandle, RunState
+
+
+    class FakeBackend(Backend):
+        name = "fake"
+
+        def __init__(self):
+            self.submitted = {}
+
+        def _submit(self, bundle_dir, parameters, submission_id):
+            if submission_id not in self.submitted:
+                self.submitted[submission_id] = RunHandle(
+                    backend=self.name,
+                    submission_id=submission_id,
+                    native_id=f"fake-{len(self.submitted)}",
+                    details={"bundle": str(bundle_dir), "parameters": parameters},
+                )
+            return self.submitted[submission_id]
+
+        def _poll(self, handle):
+            return RunState.SUCCEEDED
+
+        def _stream(self, handle):
+            yield RunEvent("state", {"state": RunState.SUCCEEDED.value})
+
+        def _cancel(self, handle, grace_seconds):
+            return RunState.SUCCEEDED
+
+        def _fetch(self, handle, destination):
+            out = destination / "outputs.txt"
+            out.write_text(handle.native_id)
+            return destination
+    '''
+)
+
+
+def _distribution(folder, dist: str, entry_points: str) -> None:
+    info = folder / f"{dist}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    (info / "RECORD").write_text("")
+
+
+@pytest.fixture
+def plugins(tmp_path, monkeypatch):
+    """A site folder holding two installed distributions that declare nblift.backends entry points:
+    `fakebackend` (module present) and `ghostbackend` (its module is missing)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "fakebackend.py").write_text(FAKE_BACKEND)
+    _distribution(site, "fakebackend", "[nblift.backends]\nfake = fakebackend:FakeBackend\n")
+    _distribution(site, "ghostbackend", "[nblift.backends]\nghost = ghost_backend_module:GhostBackend\n")
+    _distribution(site, "unrelated", "[console_scripts]\nunrelated = unrelated:main\n")
+    for name in ("fakebackend", "ghost_backend_module"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    yield site
+    for name in ("fakebackend", "ghost_backend_module"):
+        sys.modules.pop(name, None)
+    importlib.invalidate_caches()
+
+
+def by_name():
+    return {info.name: info for info in available_backends()}
+
+
+def test_builtins_listed_only_when_shipped():
+    listed = {info.name for info in available_backends() if info.source == "builtin"}
+    shipped = set()
+    for name, module in BUILTIN_MODULES.items():
+        try:
+            if importlib.util.find_spec(module) is not None:
+                shipped.add(name)
+        except ImportError:
+            pass
+    assert listed == shipped
+
+
+def test_no_plugins_installed():
+    assert [info for info in available_backends() if info.source != "builtin"] == []
+
+
+def test_unknown_backend_lists_known_names(plugins):
+    with pytest.raises(NotFound) as info:
+        get_backend_class("nope")
+    assert "'nope'" in info.value.message
+    assert "fake" in info.value.hint
+    assert "ghost" in info.value.hint
+
+
+def test_unknown_backend_without_plugins():
+    with pytest.raises(NotFound, match="nope"):
+        get_backend_class("nope")
+
+
+def test_plugin_is_listed(plugins):
+    fake = by_name()["fake"]
+    assert fake.available
+    assert fake.missing == []
+    assert fake.install_hint is None
+    assert fake.source.startswith("plugin")
+    assert "fakebackend" in fake.source
+
+
+def test_listing_does_not_import_the_plugin(plugins):
+    assert "fakebackend" not in sys.modules
+    available_backends()
+    assert "fakebackend" not in sys.modules
+    with pytest.raises(NotFound):
+        get_backend_class("nope")
+    assert "fakebackend" not in sys.modules
+
+
+def test_plugin_class_is_loaded_on_use(plugins):
+    cls = get_backend_class("fake")
+    assert "fakebackend" in sys.modules
+    assert cls.__name__ == "FakeBackend"
+    assert cls.__module__ == "fakebackend"
+    assert issubclass(cls, Backend)
+    assert get_backend_class("fake") is cls
+
+
+def test_plugin_runs_through_the_template_methods(plugins, tmp_path):
+    backend = get_backend_class("fake")()
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    handle = backend.submit(bundle, {"lr": 0.1}, "sub-1")
+    assert isinstance(handle, RunHandle)
+    assert handle.backend == "fake"
+    assert handle.details["parameters"] == {"lr": 0.1}
+    assert backend.submit(bundle, {"lr": 0.1}, "sub-1") == handle  # idempotent per submission id
+    assert backend.status(handle) is RunState.SUCCEEDED
+    assert backend.status(handle).terminal
+    assert list(backend.stream(handle)) == [RunEvent("state", {"state": "SUCCEEDED"})]
+    destination = tmp_path / "results" / "run-1"
+    assert backend.fetch(handle, destination) == destination  # fetch creates the destination first
+    assert (destination / "outputs.txt").read_text() == handle.native_id
+    with pytest.raises(FileNotFoundError):
+        backend.submit(tmp_path / "no-bundle", {}, "sub-2")
+
+
+def test_plugin_with_missing_module(plugins):
+    ghost = by_name()["ghost"]
+    assert not ghost.available
+    assert ghost.missing == ["ghost_backend_module"]
+    assert ghost.install_hint == "reinstall ghostbackend"
+    assert ghost.source.startswith("plugin")
+    assert by_name()["fake"].available  # one broken plugin never hides the others
+    with pytest.raises(BackendUnavailable) as info:
+        get_backend_class("ghost")
+    assert "ghost" in info.value.message
+    assert info.value.hint == "reinstall ghostbackend"
+
+
+def test_plugin_naming_a_missing_class(plugins):
+    _distribution(plugins, "wrongclass", "[nblift.backends]\nwrong = fakebackend:NoSuchBackend\n")
+    importlib.invalidate_caches()
+    assert by_name()["wrong"].available  # its module exists; the class is only checked on use
+    with pytest.raises(BackendUnavailable, match="NoSuchBackend"):
+        get_backend_class("wrong")
+
+
+def test_plugins_sorted_after_builtins(plugins):
+    infos = available_backends()
+    sources = [info.source == "builtin" for info in infos]
+    assert sources == sorted(sources, reverse=True)
+    plugin_names = [info.name for info in infos if info.source != "builtin"]
+    assert plugin_names == sorted(plugin_names)
+    assert {"fake", "ghost"} <= set(plugin_names)
+
+
+def test_run_states():
+    assert {s for s in RunState if s.terminal} == {
+        RunState.SUCCEEDED,
+        RunState.FAILED,
+        RunState.CANCELLED,
+        RunState.LOST,
+    }
+    assert not RunState.RUNNING.terminal
+    assert not RunState.PENDING.terminal
+
+
+def test_backend_is_abstract():
+    with pytest.raises(TypeError):
+        Backend()
