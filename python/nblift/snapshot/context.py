@@ -1,0 +1,132 @@
+"""What a snapshot records besides variables: git state, environment fingerprint, tracked data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ..store import hash_file
+from ..tracking import redact_uri
+
+GIT_TIMEOUT_S = 5
+MAX_DIFF_BYTES = 5 << 20
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), *args],
+            capture_output=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.decode("utf-8", "replace") if out.returncode == 0 else None
+
+
+@dataclasses.dataclass(frozen=True)
+class GitState:
+    commit: str | None
+    branch: str | None
+    remote: str | None  # credentials removed
+    dirty: bool
+    diff: str  # uncommitted changes against HEAD (tracked files), capped at MAX_DIFF_BYTES
+
+    def to_json(self) -> dict[str, Any]:
+        return {"commit": self.commit, "branch": self.branch, "remote": self.remote, "dirty": self.dirty}
+
+
+def git_state(root: Path) -> GitState | None:
+    """The repository state of `root`, or None outside a git work tree (or without git)."""
+    if _git(root, "rev-parse", "--is-inside-work-tree") is None:
+        return None
+    commit = (_git(root, "rev-parse", "HEAD") or "").strip() or None
+    branch = (_git(root, "rev-parse", "--abbrev-ref", "HEAD") or "").strip() or None
+    remote = (_git(root, "remote", "get-url", "origin") or "").strip() or None
+    diff = _git(root, "diff", "HEAD", "--no-color", "--no-ext-diff") if commit else ""
+    status = _git(root, "status", "--porcelain", "--untracked-files=no") or ""
+    diff = diff or ""
+    if len(diff) > MAX_DIFF_BYTES:
+        diff = diff[:MAX_DIFF_BYTES] + "\n[diff truncated]\n"
+    return GitState(
+        commit=commit,
+        branch=branch,
+        remote=redact_uri(remote) if remote else None,
+        dirty=bool(status.strip()),
+        diff=diff,
+    )
+
+
+_env_cache: tuple[tuple[float, ...], dict[str, Any]] | None = None
+
+
+def _site_mtimes() -> tuple[float, ...]:
+    stamps = []
+    for entry in sys.path:
+        try:
+            stamps.append(Path(entry or ".").stat().st_mtime)
+        except OSError:
+            stamps.append(0.0)
+    return tuple(stamps)
+
+
+def environment_fingerprint() -> dict[str, Any]:
+    """Python, platform and installed package versions; cached until a sys.path folder changes."""
+    global _env_cache
+    stamps = _site_mtimes()
+    if _env_cache is not None and _env_cache[0] == stamps:
+        return _env_cache[1]
+    packages: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name:
+            packages.setdefault(name.lower(), dist.version)
+    env = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": f"{sys.platform}-{platform.machine()}",
+        "packages": dict(sorted(packages.items())),
+    }
+    _env_cache = (stamps, env)
+    return env
+
+
+TRACKED_FILE = "tracked.json"
+
+
+def tracked_paths(state_dir: Path) -> list[str]:
+    """Data files the project tracks (paths relative to the project), from `.nblift/tracked.json`."""
+    try:
+        return list(json.loads((state_dir / TRACKED_FILE).read_text())["paths"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return []
+
+
+_hash_cache: dict[tuple[int, int, int, int], str] = {}
+
+
+def data_hashes(root: Path, paths: list[str]) -> list[dict[str, Any]]:
+    """BLAKE3 of each tracked file, cached by (device, inode, mtime, size) as DVC does."""
+    out = []
+    for rel in paths:
+        path = root / rel
+        try:
+            st = path.stat()
+        except OSError:
+            out.append({"path": rel, "hash": None, "size": None})
+            continue
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        digest = _hash_cache.get(key)
+        if digest is None:
+            digest = _hash_cache[key] = hash_file(path)
+        out.append({"path": rel, "hash": digest, "size": st.st_size})
+    return out

@@ -1,0 +1,520 @@
+"""Take and restore snapshots of a kernel's state: incremental, content-addressed, signed.
+
+A `Snapshotter` lives in the kernel (one per IPython shell). After every cell it notes which names the
+cell bound or read; a snapshot re-examines only those names (and any name whose object changed
+identity), reusing the previous record for everything else, so a snapshot after a small change costs
+little. Variables that share objects are stored together so the sharing survives restore.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+import time
+import types
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import NbliftError, ObjectCorrupt
+from ..project import Project
+from ..store import ObjectStore
+from . import manifest as mf
+from .codec import Encoded, Unstorable, decode, encode_group, encode_value, fingerprint_value
+from .context import data_hashes, environment_fingerprint, git_state, tracked_paths
+from .groups import group_variables
+from .history import Cell, cell_names, defining_cells, hidden_state_warnings, kernel_history
+from .redact import scrub_text, secret_name, secret_value
+
+IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
+Progress = Callable[[str, int, int], None]
+
+
+def user_variables(user_ns: Mapping[str, Any], hidden: Iterable[str] = ()) -> dict[str, Any]:
+    """The variables a user made: not modules, not IPython's own (`_`, `_i*`, `In`, `Out`), not hidden."""
+    hidden_set = set(hidden)
+    return {
+        name: value
+        for name, value in user_ns.items()
+        if not name.startswith("_")
+        and name not in IPYTHON_NAMES
+        and name not in hidden_set
+        and not isinstance(value, types.ModuleType)
+    }
+
+
+def _encoding_json(enc: Encoded) -> dict[str, Any]:
+    return {
+        "kind": enc.kind,
+        "type": enc.type_name,
+        "objects": list(enc.objects),
+        "meta": enc.meta,
+        "size": enc.size,
+    }
+
+
+def _encoded_from_json(data: Mapping[str, Any]) -> Encoded:
+    return Encoded(
+        kind=data["kind"],
+        type_name=data.get("type", ""),
+        objects=list(data["objects"]),
+        meta=dict(data.get("meta", {})),
+        size=int(data.get("size", 0)),
+        fingerprint="",
+    )
+
+
+@dataclasses.dataclass
+class SnapshotResult:
+    id: str
+    message: str
+    created: float
+    variables: int
+    changed: list[str]
+    added: list[str]
+    removed: list[str]
+    redacted: list[str]
+    unstorable: dict[str, str]
+    warnings: list[str]
+    new_bytes: int
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class RestoreResult:
+    id: str
+    restored: list[str]
+    failed: dict[str, str]
+    unstorable: dict[str, str]
+    rerun: list[str]
+    redacted: list[str]
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class _Known:
+    """What the last snapshot of this kernel recorded for one name."""
+
+    identity: int
+    quick: str | None
+    entry: dict[str, Any]
+    encoding_id: str | None
+
+
+class Snapshotter:
+    """Snapshots of one IPython shell's namespace into one project's store."""
+
+    def __init__(self, shell: Any, project: Project | None = None) -> None:
+        self.shell = shell
+        self._project = project
+        self._touched: set[str] = set()
+        self._known: dict[str, _Known] = {}
+        self._encodings: dict[str, dict[str, Any]] = {}
+        self._groups: dict[str, frozenset[str]] = {}
+        self._last_id: str | None = None
+        self._lock = threading.Lock()
+        self.autosnapshot = False
+        self._pending: threading.Thread | None = None
+
+    # -- tracking what cells touch -------------------------------------------------------------------
+    @property
+    def project(self) -> Project:
+        return self._project if self._project is not None else Project.discover()
+
+    def note_cell(self, source: str) -> None:
+        """Record the names a cell bound, deleted or read (they may have changed)."""
+        names = cell_names(source)
+        self._touched |= names.assigned | names.deleted | names.loaded
+
+    def _namespace(self) -> dict[str, Any]:
+        hidden = getattr(self.shell, "user_ns_hidden", {})
+        return user_variables(self.shell.user_ns, hidden)
+
+    # -- snapshot ------------------------------------------------------------------------------------
+    def snapshot(
+        self, message: str = "", *, full: bool = False, auto: bool = False, progress: Progress | None = None
+    ) -> SnapshotResult:
+        """Freeze the namespace. Only names touched since the last snapshot are re-examined unless `full`."""
+        with self._lock:
+            return self._snapshot(message, full=full, auto=auto, progress=progress)
+
+    def _candidates(self, ns: Mapping[str, Any], full: bool) -> set[str]:
+        if full or not self._known:
+            return set(ns)
+        cands = {n for n in ns if n in self._touched or n not in self._known}
+        cands |= {n for n in ns if n in self._known and id(ns[n]) != self._known[n].identity}
+        # A name grouped with a candidate last time is stored with it: re-examine the whole group.
+        for name in list(cands):
+            cands |= {m for m in self._groups.get(name, frozenset()) if m in ns}
+        return cands
+
+    def _snapshot(self, message: str, *, full: bool, auto: bool, progress: Progress | None) -> SnapshotResult:
+        start = time.perf_counter()
+        project = self.project
+        store = ObjectStore(project.ensure_state_dir())
+        ns = self._namespace()
+        candidates = self._candidates(ns, full)
+        history = kernel_history(self.shell.user_ns)
+        defining = defining_cells(history)
+
+        variables: dict[str, dict[str, Any]] = {}
+        encodings: dict[str, dict[str, Any]] = {}
+        known: dict[str, _Known] = {}
+        changed: list[str] = []
+
+        for name in ns:
+            if name not in candidates and name in self._known:
+                old = self._known[name]
+                variables[name] = old.entry
+                known[name] = old
+                if old.encoding_id:
+                    encodings[old.encoding_id] = self._encodings[old.encoding_id]
+
+        redacted = []
+        to_encode = []
+        for name in sorted(candidates):
+            value = ns[name]
+            cell = defining.get(name)
+            if secret_name(name) or secret_value(value):
+                redacted.append(name)
+                variables[name] = {
+                    "status": "redacted",
+                    "type": _type_name(value),
+                    "encoding": None,
+                    "reason": "looks like a secret: not stored",
+                    "cell": None,
+                    "size": 0,
+                }
+                known[name] = _Known(id(value), None, variables[name], None)
+                continue
+            to_encode.append(name)
+            variables[name] = {"status": "pending", "cell": cell.count if cell else None}
+
+        groups = group_variables(ns, to_encode) if to_encode else []
+        group_of: dict[str, frozenset[str]] = {}
+        unstorable: dict[str, str] = {}
+        total = len(groups)
+        for done, members in enumerate(groups, 1):
+            if progress:
+                progress("storing " + ", ".join(members[:3]), done, total)
+            if len(members) == 1:
+                name = members[0]
+                entry, enc_id, enc, quick = self._encode_one(name, ns[name], store)
+            else:
+                entry, enc_id, enc, quick = self._encode_many(members, ns, store, unstorable)
+            for name in members:
+                var = (
+                    dict(entry)
+                    if len(members) == 1
+                    else self._member_entry(name, ns[name], entry, unstorable)
+                )
+                var["cell"] = variables[name].get("cell")
+                variables[name] = var
+                if var["status"] == "unstorable":
+                    unstorable[name] = var["reason"]
+                prev = self._known.get(name)
+                if (
+                    prev is None
+                    or prev.encoding_id != var.get("encoding")
+                    or prev.entry.get("status") != var["status"]
+                ):
+                    changed.append(name)
+                known[name] = _Known(
+                    id(ns[name]), quick if len(members) == 1 else None, var, var.get("encoding")
+                )
+                if len(members) > 1:
+                    group_of[name] = frozenset(members)
+            if enc is not None and enc_id is not None:
+                encodings[enc_id] = _encoding_json(enc)
+
+        parent = self._last_id
+        added = sorted(n for n in ns if n not in self._known) if self._known else sorted(ns)
+        removed = sorted(n for n in self._known if n not in ns)
+        changed = sorted(set(changed) - set(added))
+
+        nb_bytes, nb_path = _notebook_bytes()
+        warnings = hidden_state_warnings(history, defining, ns, nb_bytes)
+        for name, var in variables.items():
+            if var["status"] == "unstorable":
+                cell = var.get("cell")
+                where = f"cell [{cell}] made it" if cell else "no cell in this kernel's history made it"
+                warnings.append(f"{name}: not stored ({var['reason']}); {where}")
+
+        sid = mf.new_id()
+        manifest: dict[str, Any] = {
+            "format": mf.FORMAT,
+            "id": sid,
+            "created": time.time(),
+            "message": message,
+            "auto": auto,
+            "parent": parent,
+            "kernel_execution_count": getattr(self.shell, "execution_count", None),
+            "variables": variables,
+            "encodings": encodings,
+            "history_object": store.put_bytes(_history_json(history)),
+            "notebook_path": nb_path,
+            "notebook_object": store.put_bytes(scrub_text(nb_bytes.decode("utf-8", "replace")).encode())
+            if nb_bytes is not None
+            else None,
+            "git": None,
+            "git_diff_object": None,
+            "environment": environment_fingerprint(),
+            "data": data_hashes(project.root, tracked_paths(project.state_dir)),
+            "warnings": warnings,
+            "summary": {"added": added, "removed": removed, "changed": changed, "redacted": sorted(redacted)},
+        }
+        git = git_state(project.root)
+        if git is not None:
+            manifest["git"] = git.to_json()
+            if git.diff:
+                manifest["git_diff_object"] = store.put_bytes(scrub_text(git.diff).encode())
+        mf.sign_manifest(manifest)
+        manifest_path = mf.save(store, manifest)
+
+        self._known = known
+        self._encodings = dict(encodings)
+        self._groups = group_of | {n: g for n, g in self._groups.items() if n in ns and n not in candidates}
+        self._touched = set()
+        self._last_id = sid
+        new_bytes = store.bytes_written + manifest_path.stat().st_size
+        result = SnapshotResult(
+            id=sid,
+            message=message,
+            created=manifest["created"],
+            variables=len(variables),
+            changed=changed,
+            added=added,
+            removed=removed,
+            redacted=sorted(redacted),
+            unstorable=unstorable,
+            warnings=warnings,
+            new_bytes=new_bytes,
+            seconds=time.perf_counter() - start,
+        )
+        self._mirror(project, manifest)
+        return result
+
+    def _encode_one(
+        self, name: str, value: Any, store: ObjectStore
+    ) -> tuple[dict[str, Any], str | None, Encoded | None, str | None]:
+        prev = self._known.get(name)
+        quick = fingerprint_value(value)
+        if quick is not None and prev is not None and prev.quick == quick and prev.encoding_id:
+            return prev.entry, prev.encoding_id, _encoded_from_json(self._encodings[prev.encoding_id]), quick
+        try:
+            enc = encode_value(value, store)
+        except Unstorable as exc:
+            return (
+                {
+                    "status": "unstorable",
+                    "type": _type_name(value),
+                    "encoding": None,
+                    "reason": exc.message,
+                    "size": 0,
+                },
+                None,
+                None,
+                None,
+            )
+        entry = {
+            "status": "stored",
+            "type": enc.type_name,
+            "encoding": enc.fingerprint,
+            "reason": None,
+            "size": enc.size,
+        }
+        return entry, enc.fingerprint, enc, quick
+
+    def _encode_many(
+        self, members: list[str], ns: Mapping[str, Any], store: ObjectStore, unstorable: dict[str, str]
+    ) -> tuple[dict[str, Any], str | None, Encoded | None, None]:
+        try:
+            enc = encode_group({n: ns[n] for n in members}, store)
+        except Unstorable as exc:
+            for n in members:
+                unstorable[n] = exc.message
+            return (
+                {"status": "unstorable", "encoding": None, "reason": exc.message, "size": 0},
+                None,
+                None,
+                None,
+            )
+        return (
+            {"status": "stored", "encoding": enc.fingerprint, "reason": None, "size": enc.size},
+            enc.fingerprint,
+            enc,
+            None,
+        )
+
+    @staticmethod
+    def _member_entry(
+        name: str, value: Any, group_entry: dict[str, Any], unstorable: dict[str, str]
+    ) -> dict[str, Any]:
+        entry = dict(group_entry)
+        entry["type"] = _type_name(value)
+        entry["group"] = True
+        if name in unstorable:
+            entry.update(status="unstorable", reason=unstorable[name], encoding=None)
+        return entry
+
+    def _mirror(self, project: Project, manifest: dict[str, Any]) -> None:
+        """Record the snapshot as an MLflow run, off the kernel's thread (mlflow takes seconds to import)."""
+        if not project.settings.snapshot_mlflow:
+            return
+        previous = self._pending
+        thread = threading.Thread(
+            target=_mirror_to_mlflow,
+            args=(project, manifest, previous),
+            name=f"nblift-mirror-{manifest['id']}",
+            daemon=True,
+        )
+        self._pending = thread
+        thread.start()
+
+    def wait_for_mirror(self, timeout: float | None = None) -> None:
+        if self._pending is not None:
+            self._pending.join(timeout)
+
+    # -- restore -------------------------------------------------------------------------------------
+    def restore(
+        self,
+        sid: str,
+        *,
+        only: Iterable[str] | None = None,
+        lazy: bool = True,
+        rerun: bool = False,
+        progress: Progress | None = None,
+    ) -> RestoreResult:
+        """Bring a snapshot's variables back into this kernel (all, or `only` some)."""
+        start = time.perf_counter()
+        project = self.project
+        store = ObjectStore(project.state_dir)
+        manifest = mf.load(project.state_dir, sid)
+        mf.require_trusted(manifest)
+        variables: dict[str, dict[str, Any]] = manifest["variables"]
+        wanted = list(variables) if only is None else list(only)
+        unknown = [n for n in wanted if n not in variables]
+        if unknown:
+            raise NbliftError(
+                f"snapshot {manifest['id']} has no variable {', '.join(unknown)}",
+                hint=f"it holds: {', '.join(sorted(variables)) or 'nothing'}",
+            )
+        restored: list[str] = []
+        failed: dict[str, str] = {}
+        unstorable: dict[str, str] = {}
+        redacted: list[str] = []
+        decoded: dict[str, Any] = {}
+        by_encoding: dict[str, list[str]] = {}
+        for name in wanted:
+            var = variables[name]
+            if var["status"] == "redacted":
+                redacted.append(name)
+            elif var["status"] == "unstorable":
+                unstorable[name] = var.get("reason") or "not stored"
+            else:
+                by_encoding.setdefault(var["encoding"], []).append(name)
+        total = len(by_encoding)
+        for done, (enc_id, names) in enumerate(by_encoding.items(), 1):
+            if progress:
+                progress("loading " + ", ".join(names[:3]), done, total)
+            try:
+                value = decode(_encoded_from_json(manifest["encodings"][enc_id]), store, lazy=lazy)
+            except (ObjectCorrupt, NbliftError, Exception) as exc:  # noqa: BLE001 - one bad value never stops the rest
+                reason = exc.message if isinstance(exc, NbliftError) else f"{type(exc).__name__}: {exc}"
+                for name in names:
+                    failed[name] = reason
+                continue
+            if manifest["encodings"][enc_id]["kind"] == "group":
+                for name in names:
+                    decoded[name] = value[name]
+            else:
+                decoded[names[0]] = value
+                for name in names[1:]:
+                    decoded[name] = value
+        self.shell.user_ns.update(decoded)
+        restored = sorted(decoded)
+        rerun_done: list[str] = []
+        if rerun and unstorable:
+            rerun_done = self._rerun_cells(store, manifest, unstorable, failed)
+        with self._lock:
+            self._known = {}
+            self._touched = set()
+            self._last_id = manifest["id"]
+        return RestoreResult(
+            id=manifest["id"],
+            restored=restored,
+            failed=failed,
+            unstorable=unstorable,
+            rerun=rerun_done,
+            redacted=sorted(redacted),
+            seconds=time.perf_counter() - start,
+        )
+
+    def _rerun_cells(
+        self, store: ObjectStore, manifest: dict[str, Any], unstorable: dict[str, str], failed: dict[str, str]
+    ) -> list[str]:
+        """Re-run the cells that made unstorable variables, in their original order."""
+        cells = {c["count"]: c["source"] for c in json.loads(store.get_bytes(manifest["history_object"]))}
+        by_cell: dict[int, list[str]] = {}
+        for name in unstorable:
+            count = manifest["variables"][name].get("cell")
+            if count in cells:
+                by_cell.setdefault(count, []).append(name)
+            else:
+                failed[name] = "cannot re-run: the cell that made it is not in the snapshot's history"
+        done = []
+        for count in sorted(by_cell):
+            result = self.shell.run_cell(cells[count], store_history=False, silent=True)
+            for name in by_cell[count]:
+                if result.success and name in self.shell.user_ns:
+                    done.append(name)
+                else:
+                    failed[name] = (
+                        f"re-running cell [{count}] failed: "
+                        f"{result.error_in_exec or result.error_before_exec}"
+                    )
+        for name in done:
+            unstorable.pop(name, None)
+        return sorted(done)
+
+
+def _type_name(value: Any) -> str:
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _history_json(history: list[Cell]) -> bytes:
+    return json.dumps([{"count": c.count, "source": scrub_text(c.source)} for c in history]).encode()
+
+
+def _notebook_bytes() -> tuple[bytes | None, str | None]:
+    """The notebook document as last saved, from the path Jupyter gives its kernel."""
+    session = os.environ.get("JPY_SESSION_NAME", "")
+    if not session.endswith(".ipynb"):
+        return None, None
+    path = Path(session)
+    try:
+        return path.read_bytes(), path.name
+    except OSError:
+        return None, path.name
+
+
+def _mirror_to_mlflow(project: Project, manifest: dict[str, Any], previous: threading.Thread | None) -> None:
+    if previous is not None:
+        previous.join()
+    try:
+        from ..tracking import log_snapshot_run
+
+        log_snapshot_run(project, manifest)
+    except Exception as exc:  # noqa: BLE001 - the snapshot itself is safe on disk; report and go on
+        import logging
+
+        logging.getLogger("nblift").warning("snapshot %s was not recorded in MLflow: %s", manifest["id"], exc)

@@ -1,0 +1,209 @@
+"""Text and HTML renderings of snapshot results (every value escaped in HTML)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from ..render import grid_html, grid_text, human_bytes, when
+from .bundle import BundleResult
+from .core import RestoreResult, SnapshotResult
+from .diff import SnapshotDiff
+
+
+def _changes(result: SnapshotResult) -> str:
+    parts = []
+    if result.added:
+        parts.append("added " + ", ".join(result.added[:8]) + ("…" if len(result.added) > 8 else ""))
+    if result.changed:
+        parts.append("changed " + ", ".join(result.changed[:8]) + ("…" if len(result.changed) > 8 else ""))
+    if result.removed:
+        parts.append("removed " + ", ".join(result.removed[:8]))
+    return "; ".join(parts) or "nothing changed"
+
+
+def _snapshot_lines(r: SnapshotResult) -> list[str]:
+    lines = [
+        f"snapshot {r.id}: {r.variables} variables, {_changes(r)}",
+        f"{human_bytes(r.new_bytes)} new in {r.seconds * 1000:.0f} ms",
+    ]
+    if r.redacted:
+        lines.append("not stored (look like secrets): " + ", ".join(r.redacted))
+    lines += [f"warning: {w}" for w in r.warnings]
+    return lines
+
+
+def snapshot_text(r: SnapshotResult) -> str:
+    return "\n".join(_snapshot_lines(r))
+
+
+def snapshot_html(r: SnapshotResult) -> str:
+    return (
+        "<div class='nblift-snapshot'>"
+        + "".join(f"<div>{escape(x)}</div>" for x in _snapshot_lines(r))
+        + "</div>"
+    )
+
+
+def _restore_lines(r: RestoreResult) -> list[str]:
+    lines = [
+        f"restored {len(r.restored)} variables from {r.id} in {r.seconds * 1000:.0f} ms"
+        + (f": {', '.join(r.restored[:10])}" if r.restored else "")
+    ]
+    if r.rerun:
+        lines.append("re-ran the cells that made: " + ", ".join(r.rerun))
+    lines += [f"not restored: {name}: {why}" for name, why in r.failed.items()]
+    lines += [
+        f"not stored: {name}: {why} (use --rerun to re-run the cell that made it)"
+        for name, why in r.unstorable.items()
+    ]
+    if r.redacted:
+        lines.append("secrets are never stored; set these again: " + ", ".join(r.redacted))
+    return lines
+
+
+def restore_text(r: RestoreResult) -> str:
+    return "\n".join(_restore_lines(r))
+
+
+def restore_html(r: RestoreResult) -> str:
+    return (
+        "<div class='nblift-restore'>"
+        + "".join(f"<div>{escape(x)}</div>" for x in _restore_lines(r))
+        + "</div>"
+    )
+
+
+LIST_HEADERS = ("id", "time", "message", "variables", "size", "what changed")
+
+
+def list_rows(manifests: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    rows = []
+    for m in manifests:
+        summary = m.get("summary", {})
+        size = sum(e.get("size", 0) for e in m.get("encodings", {}).values())
+        changed = summary.get("added", []) + summary.get("changed", [])
+        what = ", ".join(changed[:6]) + ("…" if len(changed) > 6 else "") if changed else "-"
+        if summary.get("removed"):
+            what += f" (removed {', '.join(summary['removed'][:4])})"
+        message = m.get("message") or ("(auto)" if m.get("auto") else "")
+        rows.append(
+            (
+                m["id"],
+                when(m.get("created", 0)),
+                message,
+                str(len(m.get("variables", {}))),
+                human_bytes(size),
+                what,
+            )
+        )
+    return rows
+
+
+def _show_lines(m: dict[str, Any]) -> list[str]:
+    lines = [
+        f"snapshot {m['id']} ({when(m['created'])}) {m.get('message', '')}".rstrip(),
+        f"trusted: {'yes' if m.get('trusted') else 'NO (run `nblift snapshots trust ' + m['id'] + '`)'}",
+    ]
+    git = m.get("git") or {}
+    if git:
+        lines.append(
+            f"git: {git.get('branch')} {git.get('commit')}"
+            + (" (uncommitted changes)" if git.get("dirty") else "")
+        )
+    env = m.get("environment", {})
+    lines.append(
+        f"python {env.get('python')} on {env.get('platform')}, {len(env.get('packages', {}))} packages"
+    )
+    for name, var in sorted(m.get("variables", {}).items()):
+        extra = f" ({var['reason']})" if var.get("reason") else ""
+        lines.append(
+            f"  {name}: {var.get('type', '?')} {var['status']} {human_bytes(var.get('size', 0))}{extra}"
+        )
+    lines += [f"warning: {w}" for w in m.get("warnings", [])]
+    return lines
+
+
+def diff_lines(d: SnapshotDiff) -> list[str]:
+    lines = [f"{d.a} -> {d.b}: {d.unchanged} unchanged"]
+    if d.added:
+        lines.append("added: " + ", ".join(d.added))
+    if d.removed:
+        lines.append("removed: " + ", ".join(d.removed))
+    lines += [f"changed: {c['name']} ({c['what']})" for c in d.changed]
+    for cell in d.cells_added:
+        first = cell["source"].strip().splitlines()[0] if cell["source"].strip() else ""
+        lines.append(f"ran [{cell['count']}]: {first[:80]}")
+    if d.python:
+        lines.append(f"python: {d.python[0]} -> {d.python[1]}")
+    lines += [f"package {p['name']}: {p['a'] or '-'} -> {p['b'] or '-'}" for p in d.packages]
+    if d.git:
+        lines.append(f"git commit: {d.git[0]} -> {d.git[1]}")
+    return lines
+
+
+def diff_text(d: SnapshotDiff) -> str:
+    return "\n".join(diff_lines(d))
+
+
+def diff_html(d: SnapshotDiff) -> str:
+    return "<div class='nblift-diff'>" + "".join(f"<div>{escape(x)}</div>" for x in diff_lines(d)) + "</div>"
+
+
+def manage_text(result: tuple[str, Any]) -> str:
+    kind, value = result
+    if kind == "list":
+        return grid_text(LIST_HEADERS, list_rows(value)) if value else "no snapshots yet (`%lift snapshot`)"
+    if kind == "show":
+        return "\n".join(_show_lines(value))
+    if kind == "diff":
+        return diff_text(value)
+    if kind == "bundle":
+        b: BundleResult = value
+        return f"snapshot {b.id}: {b.objects} objects, {human_bytes(b.bytes)} ({b.path})"
+    if kind == "gc":
+        return (
+            f"deleted {len(value.deleted_snapshots)} automatic snapshots, removed {value.removed_objects} "
+            f"objects, freed {human_bytes(value.freed_bytes)}"
+        )
+    return str(value)
+
+
+def manage_html(result: tuple[str, Any]) -> str:
+    kind, value = result
+    if kind == "list":
+        return grid_html(LIST_HEADERS, list_rows(value)) if value else "<p>no snapshots yet</p>"
+    if kind == "diff":
+        return diff_html(value)
+    return "<pre>" + escape(manage_text(result)) + "</pre>"
+
+
+def summary_json(m: dict[str, Any]) -> dict[str, Any]:
+    """What the panels need of a manifest (no signature, no encodings)."""
+    return {
+        "id": m["id"],
+        "created": m.get("created"),
+        "message": m.get("message", ""),
+        "auto": bool(m.get("auto")),
+        "parent": m.get("parent"),
+        "variables": {
+            n: {k: v.get(k) for k in ("type", "status", "size", "reason", "cell")}
+            for n, v in m.get("variables", {}).items()
+        },
+        "summary": m.get("summary", {}),
+        "warnings": m.get("warnings", []),
+        "git": m.get("git"),
+        "size": sum(e.get("size", 0) for e in m.get("encodings", {}).values()),
+        "trusted": m.get("trusted"),
+    }
+
+
+def manage_json(result: tuple[str, Any]) -> Any:
+    kind, value = result
+    if kind == "list":
+        return {"snapshots": [summary_json(m) for m in value]}
+    if kind == "show":
+        return summary_json(value)
+    if kind in ("diff", "bundle", "gc"):
+        return value.to_json()
+    return {"message": value}

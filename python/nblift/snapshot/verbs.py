@@ -1,0 +1,157 @@
+"""Snapshot verbs for the shared command table: argument definitions and the calls into the core."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidInput
+from ..store import ObjectStore
+
+if TYPE_CHECKING:
+    from ..commands import Context
+    from .core import Snapshotter
+
+
+def snapshotter(shell: Any) -> Snapshotter:
+    """The Snapshotter of this shell (one per kernel, created on first use)."""
+    from .core import Snapshotter
+
+    existing = getattr(shell, "_nblift_snapshotter", None)
+    if existing is None:
+        existing = Snapshotter(shell)
+        shell._nblift_snapshotter = existing
+    return existing
+
+
+def take_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-m", "--message", default="", help="what this snapshot is (shown in the list)")
+    parser.add_argument(
+        "--full", action="store_true", help="re-examine every variable, not only the changed ones"
+    )
+
+
+def take(ctx: Context, args: argparse.Namespace) -> Any:
+    shell = ctx.require_shell("snapshot")
+    snap = snapshotter(shell)
+    snap._project = ctx.project
+    return snap.snapshot(args.message, full=args.full)
+
+
+def restore_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", help="snapshot id (a unique prefix is enough)")
+    parser.add_argument(
+        "--only", default=None, metavar="A,B", help="restore only these variables (comma-separated)"
+    )
+    parser.add_argument(
+        "--eager", action="store_true", help="read large arrays into memory now instead of mapping"
+    )
+    parser.add_argument(
+        "--rerun",
+        action="store_true",
+        help="re-run the cells that made variables which could not be stored (generators, ...)",
+    )
+
+
+def restore(ctx: Context, args: argparse.Namespace) -> Any:
+    shell = ctx.require_shell("restore")
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    snap = snapshotter(shell)
+    snap._project = ctx.project
+    return snap.restore(args.id, only=only, lazy=not args.eager, rerun=args.rerun)
+
+
+def autosnapshot_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("state", nargs="?", choices=["on", "off"], help="turn automatic snapshots on or off")
+
+
+def autosnapshot(ctx: Context, args: argparse.Namespace) -> str:
+    shell = ctx.require_shell("autosnapshot")
+    snap = snapshotter(shell)
+    snap._project = ctx.project
+    if args.state is not None:
+        snap.autosnapshot = args.state == "on"
+    return f"autosnapshot is {'on' if snap.autosnapshot else 'off'}"
+
+
+def manage_args(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub.add_parser("list", help="every snapshot of the project, newest first")
+    show = sub.add_parser("show", help="one snapshot: variables, warnings, git, environment")
+    show.add_argument("id")
+    diff = sub.add_parser("diff", help="compare two snapshots")
+    diff_args(diff)
+    delete = sub.add_parser("delete", help="forget a snapshot (its objects go at the next gc)")
+    delete.add_argument("id")
+    trust = sub.add_parser("trust", help="sign a snapshot made elsewhere with your key so it can be restored")
+    trust.add_argument("id")
+    export = sub.add_parser("export", help="write a snapshot and every object it needs to a .tar bundle")
+    export.add_argument("id")
+    export.add_argument("file", help="bundle to write")
+    imp = sub.add_parser("import", help="add a bundle made by export (it stays untrusted until you trust it)")
+    imp.add_argument("file", help="bundle to read")
+    gc = sub.add_parser("gc", help="drop old automatic snapshots, then objects nothing refers to")
+    gc.add_argument(
+        "--keep-auto",
+        type=int,
+        default=None,
+        metavar="N",
+        help="automatic snapshots to keep (default: the keep_auto_snapshots setting)",
+    )
+
+
+def _store(ctx: Context) -> ObjectStore:
+    return ObjectStore(ctx.project.state_dir)
+
+
+def manage(ctx: Context, args: argparse.Namespace) -> Any:
+    from . import manifest as mf
+
+    action = getattr(args, "action", None) or "list"
+    store = _store(ctx)
+    if action == "list":
+        return ("list", mf.list_manifests(store.state_dir))
+    if action == "show":
+        return (
+            "show",
+            mf.load(store.state_dir, args.id) | {"trusted": mf.is_trusted(mf.load(store.state_dir, args.id))},
+        )
+    if action == "diff":
+        return ("diff", diff(ctx, args))
+    if action == "delete":
+        mf.delete(store, args.id)
+        return ("message", f"snapshot {args.id} deleted; run `nblift gc` to free its objects")
+    if action == "trust":
+        manifest = mf.trust(store, args.id)
+        return ("message", f"snapshot {manifest['id']} is now signed with your key")
+    if action == "export":
+        from .bundle import export_snapshot
+
+        return ("bundle", export_snapshot(store, args.id, Path(args.file)))
+    if action == "import":
+        from .bundle import import_snapshot
+
+        path = Path(args.file)
+        if not path.is_file():
+            raise InvalidInput(
+                f"{path} is not a file", hint="pass a bundle made by `nblift snapshots export`"
+            )
+        return ("bundle", import_snapshot(store, path))
+    if action == "gc":
+        from .prune import prune_snapshots
+
+        keep = ctx.project.settings.keep_auto_snapshots if args.keep_auto is None else args.keep_auto
+        return ("gc", prune_snapshots(store, keep, ctx.project.settings.gc_grace_seconds))
+    raise InvalidInput(f"unknown action {action!r}")
+
+
+def diff_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("a", help="older snapshot id")
+    parser.add_argument("b", help="newer snapshot id")
+
+
+def diff(ctx: Context, args: argparse.Namespace) -> Any:
+    from .diff import diff_snapshots
+
+    return diff_snapshots(_store(ctx), args.a, args.b)

@@ -1,0 +1,266 @@
+"""Secrets are recognised by name, by value and inside stored text, and never echoed back.
+
+Fake tokens are assembled at run time so that no secret scanner mistakes this file for a leak.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from nblift.snapshot.redact import REDACTED, name_words, scrub_text, secret_name, secret_value, text_secret
+
+ALNUM = "aB3dE5fG7hJ9kL1mN2pQ4rS6tU8vW0xY2zA4bC6"
+
+
+def fake(prefix: str, body: str) -> str:
+    return prefix + body
+
+
+TOKENS = {
+    "an OpenAI API key": fake("sk-", "proj-" + ALNUM + ALNUM),
+    "an OpenAI API key [legacy]": fake("sk-", ALNUM[:20] + "T3BlbkFJ" + ALNUM[:20]),
+    "an Anthropic API key": fake("sk-ant-", "api03-" + ALNUM + ALNUM),
+    "a GitHub token [ghp]": fake("gh" + "p_", ALNUM[:36]),
+    "a GitHub token [gho]": fake("gh" + "o_", ALNUM[:36]),
+    "a GitHub token [ghs]": fake("gh" + "s_", ALNUM[:36]),
+    "a GitHub token [fine-grained]": fake("github" + "_pat_", "11ABCDEFG0" + ALNUM + "_" + ALNUM),
+    "an AWS access key id": fake("AK" + "IA", "ABCDEFGHIJ234567"),
+    "a Slack token": fake("xo" + "xb-", "1234567890-0987654321-" + ALNUM[:24]),
+    "a Google API key": fake("AI" + "za", "Sy" + ALNUM[:33]),
+    "a JSON Web Token": fake(
+        "ey" + "J", "hbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    ),
+    "a Hugging Face token": fake("hf" + "_", ALNUM[:34]),
+    "a private key (PEM)": "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA"
+    + ALNUM
+    + "\n-----END RSA PRIVATE KEY-----",
+    "a private key (PEM) [openssh]": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n"
+    + "-----END OPENSSH PRIVATE KEY-----",
+    "a URL with credentials": "postgresql://analyst:" + "hunter2pass" + "@db.internal:5432/sales",
+    "a URL with credentials [token user]": "https://oauth2:" + ALNUM[:20] + "@gitlab.com/group/repo.git",
+}
+
+
+@pytest.mark.parametrize("what", sorted(TOKENS))
+def test_each_token_format_is_recognised_without_echoing_it(what):
+    token = TOKENS[what]
+    kind = what.split(" [")[0]
+    for text in (token, f"export X={token}\n", f'headers = {{"Authorization": "Bearer {token}"}}'):
+        reason = secret_value(text)
+        assert reason == f"looks like {kind}"
+        assert token not in reason
+    assert text_secret(token.encode()) == kind
+    assert secret_value(bytearray(token.encode())) == f"looks like {kind}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sk-learn is a nickname for scikit-learn",
+        "sk-learn-compatible-estimator-wrapper",  # long, but no digit: not a key
+        "task-1234567890abcdefghij1234567890",  # `sk-` inside a word
+        "https://github.com/org/repo.git",
+        "ssh://git@github.com/org/repo.git",  # a user, no password
+        "https://user@host:8080/path",
+        "https://host:8080/a@b",  # `@` after the path starts
+        "hf_hub_download",
+        "AKIA is not a key on its own",
+        "xAIza" + "Sy" + ALNUM[:33],  # glued to a word
+        "iVBORw0KGgo" + "AI" + "za" + "Sy" + ALNUM[:33] + "QmCC",  # inside base64 image data
+        "plain text with numbers 12345 and a: colon",
+        "",
+    ],
+)
+def test_look_alikes_are_not_secrets(text):
+    assert secret_value(text) is None
+
+
+SECRET_NAMES = [
+    "api_key",
+    "OPENAI_API_KEY",
+    "apiKey",
+    "APIKey",
+    "apikey",
+    "key",
+    "token",
+    "github_token",
+    "GITHUB_TOKEN",
+    "hfToken",
+    "HUGGING_FACE_HUB_TOKEN",
+    "accesstoken",
+    "bearer_token",
+    "oauth_token",
+    "secret",
+    "client_secret",
+    "clientSecret",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "password",
+    "db_password",
+    "DB_PASSWD",
+    "mypassword",
+    "passphrase",
+    "pwd",
+    "db_pass",
+    "user_pass",
+    "credentials",
+    "creds",
+    "gcp_credential",
+    "auth",
+    "auth_header",
+    "Authorization",
+    "private_key",
+    "privateKey",
+    "private",
+    "ssh_keys",
+    "api_keys",
+    "api_tokens",
+]
+NOT_SECRET_NAMES = [
+    "keys",
+    "keyboard",
+    "monkey",
+    "hotkey",
+    "turkey",
+    "author",
+    "authors",
+    "authority",
+    "authenticated",
+    "tokenizer",
+    "tokenize",
+    "tokens",
+    "n_tokens",
+    "max_tokens",
+    "max_new_tokens",
+    "num_tokens",
+    "bos_token",
+    "pad_token_id",
+    "token_ids",
+    "token_count",
+    "sort_key",
+    "key_fn",
+    "primary_key",
+    "rng_key",
+    "key_columns",
+    "forward_pass",
+    "num_passes",
+    "bypass",
+    "passenger",
+    "passage",
+    "passages",
+    "compass",
+    "secretary",
+    "is_private",
+    "auth_url",
+    "df",
+    "model",
+    "PATH",
+    "x",
+]
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_secret_names(name):
+    assert secret_name(name), name_words(name)
+
+
+@pytest.mark.parametrize("name", NOT_SECRET_NAMES)
+def test_names_that_only_look_like_secrets(name):
+    assert not secret_name(name), name_words(name)
+
+
+def test_names_are_split_on_underscores_digits_and_camel_case():
+    assert name_words("OPENAI_API_KEY") == ["openai", "api", "key"]
+    assert name_words("myAPIKey2") == ["my", "api", "key", "2"]
+    assert name_words("hfToken") == ["hf", "token"]
+
+
+def test_containers_holding_secrets():
+    token = TOKENS["a GitHub token [ghp]"]
+    assert secret_value({"config": {"nested": [token]}}) == "holds a GitHub token"
+    assert secret_value([1, 2, (3, token)]) == "holds a GitHub token"
+    assert secret_value({token: "user"}) == "holds a GitHub token (as a key)"
+    assert secret_value({token}) == "holds a GitHub token"
+    reason = secret_value({"user": "bob", "password": "hunter2"})
+    assert reason == "holds a value under the secret-looking name 'password'"
+    assert "hunter2" not in reason
+    assert secret_value({"password": None, "api_key": ""}) is None  # nothing secret to keep out
+    assert secret_value({"keys": "abc", "n_tokens": "12"}) is None
+
+
+def test_the_environment_is_always_a_secret(monkeypatch):
+    assert secret_value(os.environ) == "is the process environment (os.environ)"
+    assert secret_value({"env": os.environ}) == "holds the process environment (os.environ)"
+    monkeypatch.setenv("OPENAI_API_KEY", "not-a-real-one")
+    env = {k: v for k, v in os.environ.items() if k == "OPENAI_API_KEY" or not secret_name(k)}
+    assert secret_value(env) == "holds a value under the secret-looking name 'OPENAI_API_KEY'"
+
+
+def test_big_or_deep_containers_are_not_walked():
+    token = TOKENS["a Slack token"]
+    big = [*range(1_000_000), token]
+    start = time.perf_counter()
+    assert secret_value(big) is None
+    assert time.perf_counter() - start < 0.1
+    assert secret_value([token] + [0] * 999) is not None
+    assert secret_value([0] * 1000 + [token], max_items=1000) is None
+    deep = [[[[token]]]]
+    assert secret_value(deep) is None
+    assert secret_value(deep, max_depth=4) == "holds a Slack token"
+    wide = [[0] * 600, [0] * 390, [token] * 10]  # 1,003 items in all: the budget runs out first
+    assert secret_value(wide) is None
+    assert secret_value([[0] * 600, [0] * 380, [token] * 10]) == "holds a Slack token"
+
+
+def test_other_types_are_not_inspected():
+    class Config:
+        api_key = TOKENS["an OpenAI API key"]
+
+    assert secret_value(Config()) is None
+    assert secret_value(12345) is None
+    assert secret_value(None) is None
+
+
+def test_long_text_is_scanned_quickly():
+    text = "lorem ipsum dolor sit amet, " * 400_000 + TOKENS["a Hugging Face token"]
+    start = time.perf_counter()
+    assert secret_value(text) == "looks like a Hugging Face token"
+    print(f"\nscanning {len(text) / 1e6:.1f} MB of text: {(time.perf_counter() - start) * 1000:.1f} ms")
+
+
+def test_scrub_text_removes_secrets_and_keeps_the_rest():
+    token = TOKENS["an OpenAI API key"]
+    pem = TOKENS["a private key (PEM)"]
+    source = (
+        f'client = OpenAI(api_key="{token}")\n'
+        'password = "hunter2"\n'
+        "conn = connect('postgresql://bob:s3cret@db:5432/x')\n"
+        f"{pem}\n"
+        "max_tokens = 128\n"
+        'sort_key = "name"\n'
+        'if db_pass == "letmein": pass\n'
+    )
+    out = scrub_text(source)
+    for secret in (token, "hunter2", "s3cret", "MIIEpAIBAAKCAQEA", "letmein"):
+        assert secret not in out
+    assert "postgresql://[REDACTED]@db:5432/x" in out
+    assert f'password = "{REDACTED}"' in out
+    assert "max_tokens = 128" in out
+    assert 'sort_key = "name"' in out
+    assert scrub_text(out) == out
+
+
+def test_scrub_text_understands_notebook_json():
+    import json
+
+    token = TOKENS["a GitHub token [ghp]"]
+    notebook = json.dumps(
+        {"cells": [{"source": ['api_key = "abc123"\n', f"!git clone https://x:{token}@github.com/o/r\n"]}]}
+    )
+    out = scrub_text(notebook)
+    assert "abc123" not in out
+    assert token not in out
+    assert json.loads(out)["cells"][0]["source"][0] == f'api_key = "{REDACTED}"\n'
