@@ -387,7 +387,8 @@ def _decode_pandas(enc: EncodedLike, store: ObjectStore, lazy: bool) -> Any:
     import pyarrow as pa
 
     table = pa.ipc.open_file(_arrow_source(store, enc.objects[0], lazy)).read_all()
-    frame = table.to_pandas()
+    with _quiet():
+        frame = table.to_pandas()
     if enc.meta.get("container") != "series":
         return frame
     series = frame[_SERIES_COLUMN]

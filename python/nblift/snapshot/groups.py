@@ -91,37 +91,64 @@ class _Libraries:
     def detect(cls) -> _Libraries:
         leaves: list[type] = []
         skipped: list[type] = []
+        for finder in (
+            _numpy_types,
+            _pandas_types,
+            _polars_types,
+            _arrow_types,
+            _torch_types,
+            _logging_types,
+        ):
+            try:
+                found_leaves, found_skipped = finder()
+            except AttributeError:  # a library half-way through its import: none of its values exist yet
+                continue
+            leaves += found_leaves
+            skipped += found_skipped
         np = sys.modules.get("numpy")
-        if np is not None:
-            leaves.append(np.ndarray)
-            skipped += [np.dtype, np.generic, np.ufunc]
-        pd = sys.modules.get("pandas")
-        if pd is not None and hasattr(pd, "DataFrame"):
-            leaves += [pd.DataFrame, pd.Series, pd.Index]
-            skipped += [
-                pd.api.extensions.ExtensionDtype,
-                type(pd.NA),
-                type(pd.NaT),
-                pd.Timestamp,
-                pd.Timedelta,
-            ]
-        pl = sys.modules.get("polars")
-        if pl is not None and hasattr(pl, "DataFrame"):
-            leaves += [pl.DataFrame, pl.Series, pl.LazyFrame]
-            skipped += [pl.DataType, type(pl.DataType)]
-        pa = sys.modules.get("pyarrow")
-        if pa is not None and hasattr(pa, "Table"):
-            leaves += [pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray, pa.Buffer, pa.Scalar]
-            skipped += [pa.DataType, pa.Schema, pa.Field]
         torch = sys.modules.get("torch")
-        tensor = getattr(torch, "Tensor", None) if torch is not None else None
-        if tensor is not None:
-            leaves.append(tensor)
-            skipped += [torch.dtype, torch.device]
-        logging = sys.modules.get("logging")
-        if logging is not None:
-            skipped += [logging.Logger, logging.PlaceHolder]
-        return cls(tuple(leaves), tuple(skipped), np.ndarray if np is not None else None, tensor)
+        return cls(
+            tuple(leaves), tuple(skipped), getattr(np, "ndarray", None), getattr(torch, "Tensor", None)
+        )
+
+
+_Types = tuple[list[type], list[type]]
+
+
+def _numpy_types() -> _Types:
+    np = sys.modules.get("numpy")
+    return ([np.ndarray], [np.dtype, np.generic, np.ufunc]) if np is not None else ([], [])
+
+
+def _pandas_types() -> _Types:
+    pd = sys.modules.get("pandas")
+    if pd is None:
+        return [], []
+    leaves = [pd.DataFrame, pd.Series, pd.Index]
+    return leaves, [pd.api.extensions.ExtensionDtype, type(pd.NA), type(pd.NaT), pd.Timestamp, pd.Timedelta]
+
+
+def _polars_types() -> _Types:
+    pl = sys.modules.get("polars")
+    return ([pl.DataFrame, pl.Series, pl.LazyFrame], [pl.DataType]) if pl is not None else ([], [])
+
+
+def _arrow_types() -> _Types:
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        return [], []
+    leaves = [pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray, pa.Buffer, pa.Scalar]
+    return leaves, [pa.DataType, pa.Schema, pa.Field]
+
+
+def _torch_types() -> _Types:
+    torch = sys.modules.get("torch")
+    return ([torch.Tensor], [torch.dtype, torch.device]) if torch is not None else ([], [])
+
+
+def _logging_types() -> _Types:
+    logging = sys.modules.get("logging")  # loggers are pickled by name: shared, never copied
+    return ([], [logging.Logger, logging.PlaceHolder]) if logging is not None else ([], [])
 
 
 def _classify(tp: type, libs: _Libraries) -> int:
