@@ -34,6 +34,8 @@ class Settings:
     experiment: str = ""
     #: Record each snapshot as an MLflow run too (in the background, so the kernel never waits).
     snapshot_mlflow: bool = True
+    #: Write snapshots from a forked copy of the kernel so the notebook goes on at once (Linux).
+    snapshot_background: bool = True
     #: Automatic snapshots kept by `nblift snapshots gc` (manual snapshots are never removed by gc).
     keep_auto_snapshots: int = 20
     #: Where each setting came from: key -> "default", a file path or an environment variable.

@@ -37,9 +37,24 @@ def check_oid(oid: str) -> str:
     return oid
 
 
+_threads_allowed = True
+
+
+def single_threaded_hashing() -> None:
+    """Hash on the calling thread only (in a forked child, an inherited thread pool has no threads)."""
+    global _threads_allowed
+    _threads_allowed = False
+
+
+def new_hasher(nbytes: int) -> blake3.blake3:
+    """A BLAKE3 hasher: multi-threaded for large inputs where that is safe."""
+    threaded = _threads_allowed and nbytes >= _MMAP_MIN
+    return blake3.blake3(max_threads=blake3.blake3.AUTO if threaded else 1)
+
+
 def hash_file(path: Path) -> str:
     """BLAKE3 of a file; large files are memory-mapped and hashed on all cores."""
-    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    hasher = new_hasher(path.stat().st_size)
     if path.stat().st_size >= _MMAP_MIN:
         hasher.update_mmap(path)
     else:
@@ -74,7 +89,9 @@ class ObjectStore:
 
     def put_bytes(self, data: bytes | bytearray | memoryview) -> str:
         """Store `data` and return its id; storing the same bytes again writes nothing."""
-        oid = blake3.blake3(data, max_threads=blake3.blake3.AUTO if len(data) >= _MMAP_MIN else 1).hexdigest()
+        hasher = new_hasher(len(data))
+        hasher.update(data)
+        oid = hasher.hexdigest()
         if self.has(oid):
             return oid
         with open_temp(self.tmp_dir) as (temp, fh):

@@ -54,7 +54,7 @@ def kernel(project: Path, env: dict[str, str]):
 
 
 def _snapshot(k: Kernel, message: str) -> str:
-    k.run(f"_r = get_ipython().run_line_magic('lift', '--json snapshot -m {message}')")
+    k.run(f"_r = get_ipython().run_line_magic('lift', '--json snapshot --wait -m {message}')")
     return k.value("_r.data['id']")
 
 
@@ -117,6 +117,24 @@ def test_partial_restore_and_incremental_snapshot(kernel: Kernel) -> None:
     diff = kernel.value(f"get_ipython().run_line_magic('lift', '--json diff {first} {second}').data")
     assert [c["name"] for c in diff["changed"]] == ["alias", "config"]
     assert any("config['lr'] = 0.5" in c["source"] for c in diff["cells_added"])
+
+
+def test_background_snapshot_frees_the_kernel_and_lands(kernel: Kernel, project: Path) -> None:
+    kernel.run(SETUP)
+    kernel.run("_r = get_ipython().run_line_magic('lift', '--json snapshot -m bg')")
+    first = kernel.value("_r.data")
+    assert first["state"] == "saving"
+    kernel.run("config['lr'] = 0.7")  # the kernel goes on while the child writes
+    kernel.run(
+        "from nblift.snapshot.verbs import snapshotter; _done = snapshotter(get_ipython()).collect(wait=True)"
+    )
+    assert kernel.value("_done.id") == first["id"]
+    assert kernel.value("sorted(_done.unstorable)") == ["conn", "gen"]
+    # the snapshot holds the state at the moment it was taken, not the later change
+    kernel.run(f"%lift restore {first['id']} --only config")
+    assert kernel.value("config['lr']") == 0.01
+    listing = kernel.value("get_ipython().run_line_magic('lift', '--json snapshots').data['snapshots']")
+    assert [s["id"] for s in listing] == [first["id"]]
 
 
 def test_foreign_signed_snapshot_is_refused_until_trusted(

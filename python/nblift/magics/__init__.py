@@ -32,13 +32,22 @@ class _CellHook:
         except Exception as exc:  # noqa: BLE001 - bookkeeping must never break the user's cell
             log.warning("nblift could not record the cell: %s", exc)
             return
-        if snap.autosnapshot and not source.lstrip().startswith("%lift"):
-            count = getattr(result, "execution_count", None)
-            try:
-                snap.snapshot(f"after [{count}]" if count else "", auto=True)
-            except Exception as exc:  # noqa: BLE001 - an autosnapshot must never break the user's cell
-                log.warning("nblift autosnapshot failed: %s", exc)
-                print(f"nblift: autosnapshot failed: {exc}")
+        try:
+            done = snap.collect(wait=False)
+            if done is not None and not done.message.startswith("after ["):
+                print(f"nblift: snapshot {done.id} saved ({len(done.changed) + len(done.added)} changed)")
+            if snap.autosnapshot and not source.lstrip().startswith("%lift"):
+                if snap.pending is not None:
+                    return  # the previous one is still being written: the next cell's covers this one
+                count = getattr(result, "execution_count", None)
+                snap.snapshot(f"after [{count}]" if count else "", auto=True, background=_background(snap))
+        except Exception as exc:  # noqa: BLE001 - a snapshot must never break the user's cell
+            log.warning("nblift snapshot failed: %s", exc)
+            print(f"nblift: snapshot failed: {exc}")
+
+
+def _background(snap: Any) -> bool:
+    return bool(snap.project.settings.snapshot_background)
 
 
 def register(ipython: Any) -> None:

@@ -40,13 +40,12 @@ from typing import Any, Protocol
 import blake3
 
 from ..errors import NbliftError, NotFound, ObjectCorrupt
-from ..store import ObjectStore
+from ..store import ObjectStore, new_hasher
 from .signing import canonical_json
 
 PICKLE_PROTOCOL = 5
 #: numpy arrays and out-of-band buffers at least this big are memory-mapped by a lazy decode.
 LAZY_MIN_BYTES = 1 << 20
-_THREADED_HASH_MIN = 8 << 20
 _RAW_DTYPE_KINDS = frozenset("biufcmMSUV")
 _PANDAS_SAMPLE_ROWS = 64
 _SERIES_COLUMN = "__nblift_series__"
@@ -132,10 +131,6 @@ def _put(store: ObjectStore, data: bytes | bytearray | memoryview) -> tuple[str,
     return store.put_bytes(view), len(view)
 
 
-def _hasher(nbytes: int) -> Any:
-    return blake3.blake3(max_threads=blake3.blake3.AUTO if nbytes >= _THREADED_HASH_MIN else 1)
-
-
 def _corrupt(oid: str) -> ObjectCorrupt:
     return ObjectCorrupt(
         f"object {oid} is corrupt: its content no longer matches its hash",
@@ -179,7 +174,7 @@ def _read_verified_into(store: ObjectStore, oid: str, target: memoryview) -> Non
         raise _missing(store, oid) from None
     if filled != len(target) or extra:
         raise _corrupt(oid)
-    hasher = _hasher(len(target))
+    hasher = new_hasher(len(target))
     hasher.update(target)
     if hasher.hexdigest() != oid:
         raise _corrupt(oid)
@@ -652,7 +647,7 @@ def fingerprint_value(value: object) -> str | None:
     if parts is None:
         return None
     header, buffers = parts
-    hasher = _hasher(sum(len(b) for b in buffers))
+    hasher = new_hasher(sum(len(b) for b in buffers))
     hasher.update(canonical_json(header))
     for buffer in buffers:
         hasher.update(len(buffer).to_bytes(8, "little"))

@@ -8,6 +8,7 @@ little. Variables that share objects are stored together so the sharing survives
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -22,6 +23,7 @@ from ..errors import NbliftError, ObjectCorrupt
 from ..project import Project
 from ..store import ObjectStore
 from . import manifest as mf
+from .background import _fork_snapshot, _Pending, background_supported
 from .codec import Encoded, Unstorable, decode, encode_group, encode_value, fingerprint_value
 from .context import data_hashes, environment_fingerprint, git_state, tracked_paths
 from .groups import group_variables
@@ -80,9 +82,40 @@ class SnapshotResult:
     warnings: list[str]
     new_bytes: int
     seconds: float
+    #: "saved", or "saving" while a background snapshot is still being written.
+    state: str = "saved"
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def saving(cls, sid: str, message: str, seconds: float) -> SnapshotResult:
+        return cls(
+            id=sid,
+            message=message,
+            created=time.time(),
+            variables=0,
+            changed=[],
+            added=[],
+            removed=[],
+            redacted=[],
+            unstorable={},
+            warnings=[],
+            new_bytes=0,
+            seconds=seconds,
+            state="saving",
+        )
+
+
+@dataclasses.dataclass
+class _Outcome:
+    """What one snapshot produced: its result, and the bookkeeping the next incremental snapshot needs."""
+
+    result: SnapshotResult
+    known: dict[str, _Known]
+    encodings: dict[str, dict[str, Any]]
+    groups: dict[str, frozenset[str]]
+    manifest: dict[str, Any]
 
 
 @dataclasses.dataclass
@@ -122,7 +155,8 @@ class Snapshotter:
         self._last_id: str | None = None
         self._lock = threading.Lock()
         self.autosnapshot = False
-        self._pending: threading.Thread | None = None
+        self._mirror_thread: threading.Thread | None = None
+        self._pending: _Pending | None = None
 
     # -- tracking what cells touch -------------------------------------------------------------------
     @property
@@ -140,28 +174,99 @@ class Snapshotter:
 
     # -- snapshot ------------------------------------------------------------------------------------
     def snapshot(
-        self, message: str = "", *, full: bool = False, auto: bool = False, progress: Progress | None = None
+        self,
+        message: str = "",
+        *,
+        full: bool = False,
+        auto: bool = False,
+        background: bool = False,
+        progress: Progress | None = None,
     ) -> SnapshotResult:
-        """Freeze the namespace. Only names touched since the last snapshot are re-examined unless `full`."""
-        with self._lock:
-            return self._snapshot(message, full=full, auto=auto, progress=progress)
+        """Freeze the namespace. Only names touched since the last snapshot are re-examined unless `full`.
 
-    def _candidates(self, ns: Mapping[str, Any], full: bool) -> set[str]:
+        With `background`, the kernel forks: the child (a copy-on-write image of this moment's memory)
+        encodes and writes while the kernel goes on at once; the result says "saving" until `collect`.
+        """
+        with self._lock:
+            with contextlib.suppress(
+                NbliftError
+            ):  # a failed earlier one was reported; this one starts afresh
+                self.collect(wait=True)
+            sid, start = mf.new_id(), time.perf_counter()
+            taken, self._touched = self._touched, set()
+            environment_fingerprint()  # fill the kernel's cache here, not only in a forked child
+            if background and background_supported():
+                self._pending = _fork_snapshot(self, message, full, auto, sid, start, taken)
+                if self._pending is not None:
+                    return SnapshotResult.saving(sid, message, time.perf_counter() - start)
+            try:
+                outcome = self._snapshot(
+                    message, full=full, auto=auto, progress=progress, sid=sid, start=start, touched=taken
+                )
+            except BaseException:
+                self._touched |= taken
+                raise
+            self._apply(outcome)
+            return outcome.result
+
+    def _apply(self, outcome: _Outcome) -> None:
+        self._known = outcome.known
+        self._encodings = outcome.encodings
+        self._groups = outcome.groups
+        self._last_id = outcome.result.id
+        self._mirror(self.project, outcome.manifest)
+
+    @property
+    def pending(self) -> str | None:
+        """The id of a snapshot still being written in the background, if any."""
+        return self._pending.sid if self._pending is not None else None
+
+    def collect(self, *, wait: bool) -> SnapshotResult | None:
+        """Take in a finished background snapshot (or wait for it): its result, or None if none was pending.
+
+        A failed background snapshot raises NbliftError with the child's reason; the names it would have
+        covered are re-examined by the next snapshot.
+        """
+        pending = self._pending
+        if pending is None or (not wait and pending.reaper.is_alive()):
+            return None
+        pending.reaper.join()
+        self._pending = None
+        if pending.outcome is None:
+            self._known = {}  # be safe: the next snapshot re-examines everything
+            raise NbliftError(
+                f"background snapshot {pending.sid} failed: {pending.error}",
+                hint="run `%lift snapshot --wait` to see the error in the notebook",
+            )
+        self._apply(pending.outcome)
+        return pending.outcome.result
+
+    def _candidates(self, ns: Mapping[str, Any], full: bool, touched: set[str]) -> set[str]:
         if full or not self._known:
             return set(ns)
-        cands = {n for n in ns if n in self._touched or n not in self._known}
+        cands = {n for n in ns if n in touched or n not in self._known}
         cands |= {n for n in ns if n in self._known and id(ns[n]) != self._known[n].identity}
         # A name grouped with a candidate last time is stored with it: re-examine the whole group.
         for name in list(cands):
             cands |= {m for m in self._groups.get(name, frozenset()) if m in ns}
         return cands
 
-    def _snapshot(self, message: str, *, full: bool, auto: bool, progress: Progress | None) -> SnapshotResult:
-        start = time.perf_counter()
+    def _snapshot(
+        self,
+        message: str,
+        *,
+        full: bool,
+        auto: bool,
+        progress: Progress | None,
+        sid: str,
+        start: float,
+        touched: set[str],
+    ) -> _Outcome:
+        """Encode, store and sign one snapshot; touches no state of `self` (it may run in a forked child)."""
         project = self.project
         store = ObjectStore(project.ensure_state_dir())
         ns = self._namespace()
-        candidates = self._candidates(ns, full)
+        candidates = self._candidates(ns, full, touched)
         history = kernel_history(self.shell.user_ns)
         defining = defining_cells(history)
 
@@ -248,7 +353,6 @@ class Snapshotter:
                 where = f"cell [{cell}] made it" if cell else "no cell in this kernel's history made it"
                 warnings.append(f"{name}: not stored ({var['reason']}); {where}")
 
-        sid = mf.new_id()
         manifest: dict[str, Any] = {
             "format": mf.FORMAT,
             "id": sid,
@@ -279,11 +383,6 @@ class Snapshotter:
         mf.sign_manifest(manifest)
         manifest_path = mf.save(store, manifest)
 
-        self._known = known
-        self._encodings = dict(encodings)
-        self._groups = group_of | {n: g for n, g in self._groups.items() if n in ns and n not in candidates}
-        self._touched = set()
-        self._last_id = sid
         new_bytes = store.bytes_written + manifest_path.stat().st_size
         result = SnapshotResult(
             id=sid,
@@ -299,8 +398,8 @@ class Snapshotter:
             new_bytes=new_bytes,
             seconds=time.perf_counter() - start,
         )
-        self._mirror(project, manifest)
-        return result
+        groups_after = group_of | {n: g for n, g in self._groups.items() if n in ns and n not in candidates}
+        return _Outcome(result, known, dict(encodings), groups_after, manifest)
 
     def _encode_one(
         self, name: str, value: Any, store: ObjectStore
@@ -369,19 +468,19 @@ class Snapshotter:
         """Record the snapshot as an MLflow run, off the kernel's thread (mlflow takes seconds to import)."""
         if not project.settings.snapshot_mlflow:
             return
-        previous = self._pending
+        previous = self._mirror_thread
         thread = threading.Thread(
             target=_mirror_to_mlflow,
             args=(project, manifest, previous),
             name=f"nblift-mirror-{manifest['id']}",
             daemon=True,
         )
-        self._pending = thread
+        self._mirror_thread = thread
         thread.start()
 
     def wait_for_mirror(self, timeout: float | None = None) -> None:
-        if self._pending is not None:
-            self._pending.join(timeout)
+        if self._mirror_thread is not None:
+            self._mirror_thread.join(timeout)
 
     # -- restore -------------------------------------------------------------------------------------
     def restore(
@@ -395,6 +494,8 @@ class Snapshotter:
     ) -> RestoreResult:
         """Bring a snapshot's variables back into this kernel (all, or `only` some)."""
         start = time.perf_counter()
+        with contextlib.suppress(NbliftError):  # a failed background snapshot never blocks restoring another
+            self.collect(wait=True)
         project = self.project
         store = ObjectStore(project.state_dir)
         manifest = mf.load(project.state_dir, sid)

@@ -23,6 +23,11 @@ def _changes(result: SnapshotResult) -> str:
 
 
 def _snapshot_lines(r: SnapshotResult) -> list[str]:
+    if r.state == "saving":
+        return [
+            f"snapshot {r.id}: saving in the background (the kernel was busy {r.seconds * 1000:.0f} ms); "
+            "`%lift snapshots` lists it once written, `--wait` writes in the foreground"
+        ]
     lines = [
         f"snapshot {r.id}: {r.variables} variables, {_changes(r)}",
         f"{human_bytes(r.new_bytes)} new in {r.seconds * 1000:.0f} ms",

@@ -30,13 +30,19 @@ def take_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--full", action="store_true", help="re-examine every variable, not only the changed ones"
     )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="write in the foreground and report what was stored (no background)",
+    )
 
 
 def take(ctx: Context, args: argparse.Namespace) -> Any:
     shell = ctx.require_shell("snapshot")
     snap = snapshotter(shell)
     snap._project = ctx.project
-    return snap.snapshot(args.message, full=args.full)
+    background = ctx.project.settings.snapshot_background and not args.wait
+    return snap.snapshot(args.message, full=args.full, background=background)
 
 
 def restore_args(parser: argparse.ArgumentParser) -> None:
