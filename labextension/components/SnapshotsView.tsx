@@ -94,7 +94,7 @@ export class SnapshotsModel {
   async snapshot(): Promise<void> {
     await this._kernel(
       'Taking a snapshot',
-      '%lift snapshot -m "from the sidebar"'
+      '%lift snapshot --wait -m "from the sidebar"'
     );
     await this.refresh();
   }
