@@ -114,6 +114,28 @@ def _snap_render(attr: str) -> Callable[[Any], Any]:
     return _lazy(attr, "nblift.snapshot.render")
 
 
+def _env(name: str) -> Callable[[Context, argparse.Namespace], Any]:
+    def call(ctx: Context, args: argparse.Namespace) -> Any:
+        from .environment import verbs
+
+        return getattr(verbs, name)(ctx, args)
+
+    return call
+
+
+def _env_args(name: str) -> Callable[[argparse.ArgumentParser], None]:
+    def call(parser: argparse.ArgumentParser) -> None:
+        from .environment import verbs
+
+        getattr(verbs, name)(parser)
+
+    return call
+
+
+def _env_render(attr: str) -> Callable[[Any], Any]:
+    return _lazy(attr, "nblift.environment.render")
+
+
 def _to_json(result: Any) -> Any:
     return result.to_json() if hasattr(result, "to_json") else dataclasses.asdict(result)
 
@@ -186,6 +208,39 @@ VERBS: dict[str, Verb] = {
             _snap_render("manage_html"),
             _snap_render("manage_json"),
             add_arguments=_snap_args("manage_args"),
+        ),
+        Verb(
+            "env",
+            "Show the environment (packages and their sources, Python, OS, GPU, CUDA); diff two; "
+            "write a Dockerfile or binder files from the lock.",
+            _env("env"),
+            _env_render("env_text"),
+            _env_render("env_html"),
+            _env_render("env_json"),
+            add_arguments=_env_args("env_args"),
+            failed=_lazy("env_failed", "nblift.environment.verbs"),
+        ),
+        Verb(
+            "pin",
+            "Lock the environment for the target machine with uv: pylock.toml and a hashed requirements.txt; "
+            "local packages go into the bundle.",
+            _env("pin"),
+            _env_render("pin_text"),
+            _env_render("pin_html"),
+            _to_json,
+            add_arguments=_env_args("pin_args"),
+            failed=lambda r: r.failed,
+        ),
+        Verb(
+            "preflight",
+            "Check a notebook before a push: imports in the lock, local modules and files inside the "
+            "project, CUDA build against the driver, uncommitted changes, secrets in outputs.",
+            _env("preflight"),
+            _env_render("preflight_text"),
+            _env_render("preflight_html"),
+            _to_json,
+            add_arguments=_env_args("preflight_args"),
+            failed=lambda r: r.failed,
         ),
         Verb(
             "diff",

@@ -9,7 +9,9 @@ import pytest
 from nblift.snapshot.codec import decode, encode_value
 from nblift.store import ObjectStore
 
-torch = pytest.importorskip("torch", reason="torch is not installed here (./dev test installs the CPU build when found)")
+torch = pytest.importorskip(
+    "torch", reason="torch is not installed here (./dev test installs the CPU build when found)"
+)
 
 
 @pytest.fixture

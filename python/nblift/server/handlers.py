@@ -8,6 +8,7 @@ errors are JSON `{"message", "reason", "hint"}` with a 4xx status for bad input.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 
 from .. import __version__
 from ..commands import VERBS, Context, default_args
-from ..errors import NbliftError
+from ..errors import InvalidInput, NbliftError
 from ..project import Project
 from .paths import resolve_inside
 
@@ -161,6 +162,51 @@ class SnapshotTrustHandler(BaseHandler):
         self.reply(await self._verb("snapshots", "trust", sid))
 
 
+_ENV_SIDE = re.compile(r"^(lock|[0-9a-f]{4,12})$")
+
+
+class EnvLockHandler(BaseHandler):
+    auth_resource = "nblift:environments"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..environment.lock import read_lock
+
+        project = self.project()
+        lock = await self.off_loop(lambda: read_lock(project.root))
+        self.reply(dataclasses.asdict(lock))
+
+
+class EnvDiffHandler(BaseHandler):
+    """Drift between the lock and recorded environments. The kernel's own environment is read in the kernel
+    (`%lift --json env diff`): this server's interpreter is not the kernel's."""
+
+    auth_resource = "nblift:environments"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        sides = [self.get_argument(k, "") for k in ("a", "b")]
+        for side in sides:
+            if not _ENV_SIDE.match(side):
+                raise InvalidInput(f"cannot compare {side!r}", hint="use `lock` or a snapshot id")
+        self.reply(await self._verb("env", "--no-gpu", "diff", *sides))
+
+
+class PreflightHandler(BaseHandler):
+    auth_resource = "nblift:environments"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        root = Path(self.settings["server_root_dir"]).expanduser()
+        notebook = resolve_inside(root, self.get_argument("path", ""))
+        if notebook.suffix != ".ipynb":
+            raise InvalidInput("preflight needs a notebook", hint="pass ?path=<notebook>.ipynb")
+        self.reply(await self._verb("preflight", "--notebook", str(notebook)))
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     return json.loads(files("nblift.server").joinpath("openapi.json").read_text())
@@ -185,5 +231,8 @@ def route_table() -> list[tuple[str, type[BaseHandler]]]:
         (rf"{PREFIX}/snapshots/diff", SnapshotDiffHandler),
         (rf"{PREFIX}/snapshots/(?P<sid>[0-9a-f]{{4,12}})", SnapshotHandler),
         (rf"{PREFIX}/snapshots/(?P<sid>[0-9a-f]{{4,12}})/trust", SnapshotTrustHandler),
+        (rf"{PREFIX}/env/lock", EnvLockHandler),
+        (rf"{PREFIX}/env/diff", EnvDiffHandler),
+        (rf"{PREFIX}/env/preflight", PreflightHandler),
         (rf"{PREFIX}/openapi\.json", OpenAPIHandler),
     ]
