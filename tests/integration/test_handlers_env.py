@@ -1,4 +1,4 @@
-"""REST routes of the Environments panel: preflight of a notebook, drift between recorded environments, the lock."""
+"""REST routes of the Environments panel: preflight of a notebook, drift between environments, the lock."""
 
 from __future__ import annotations
 

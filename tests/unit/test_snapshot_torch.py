@@ -1,4 +1,4 @@
-"""PyTorch values with the real torch (CPU build): tensors stored device-neutral, placed on this machine's device."""
+"""PyTorch values with the real torch CPU build: stored device-neutral, placed on this machine's device."""
 
 from __future__ import annotations
 
