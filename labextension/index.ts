@@ -9,6 +9,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { StatusModel, StatusPanel } from './components/StatusPanel';
 import { KernelRunner, SnapshotsModel } from './components/SnapshotsView';
+import { EnvironmentsModel } from './components/EnvironmentsView';
 import { nbliftIcon } from './icons';
 
 const PLUGIN_ID = 'nblift:plugin';
@@ -30,7 +31,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const model = new StatusModel();
     const snapshots = new SnapshotsModel();
-    const panel = new StatusPanel(model, snapshots);
+    const environments = new EnvironmentsModel();
+    const panel = new StatusPanel(model, snapshots, environments);
     panel.id = 'nblift-sidebar';
     panel.title.icon = nbliftIcon;
     panel.title.caption = 'nblift';
@@ -45,6 +47,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const follow = (path: string): void => {
       model.path = path;
       snapshots.path = path;
+      environments.path = path;
     };
     const onRename = (_: unknown, path: string): void => {
       if (notebooks?.currentWidget?.context.path === path) {
@@ -54,6 +57,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     notebooks?.currentChanged.connect((_, current) => {
       follow(current?.context.path ?? '');
       snapshots.runner = current ? kernelRunner(current) : null;
+      environments.runner = current ? kernelRunner(current) : null;
       current?.context.pathChanged.connect(onRename);
     });
 
@@ -95,7 +99,14 @@ function kernelRunner(notebook: NotebookPanel): KernelRunner {
     if (!kernel) {
       throw new Error('the notebook has no running kernel: start one first');
     }
-    const future = kernel.requestExecute({ code, store_history: false });
+    // Load the extension first if this kernel has not (the panels work on any notebook).
+    const prelude =
+      "if 'lift' not in get_ipython().magics_manager.magics['line']:\n" +
+      "    get_ipython().run_line_magic('load_ext', 'nblift')\n";
+    const future = kernel.requestExecute({
+      code: prelude + code,
+      store_history: false
+    });
     let output = '';
     future.onIOPub = (msg: KernelMessage.IIOPubMessage): void => {
       const type = msg.header.msg_type;

@@ -13,6 +13,7 @@ import {
 } from '../api';
 import { formatBytes } from './format';
 import { SnapshotsModel, SnapshotsView } from './SnapshotsView';
+import { EnvironmentsModel, EnvironmentsView } from './EnvironmentsView';
 
 function fsckSummary(report: IFsckReport | null): string {
   if (report === null) {
@@ -144,8 +145,9 @@ export class StatusModel {
 function StatusView(props: {
   model: StatusModel;
   snapshots: SnapshotsModel;
+  environments: EnvironmentsModel;
 }): JSX.Element {
-  const { model, snapshots } = props;
+  const { model, snapshots, environments } = props;
   const [, setTick] = React.useState(0);
   React.useEffect(() => {
     const onChange = (): void => setTick(tick => tick + 1);
@@ -238,6 +240,12 @@ function StatusView(props: {
         </button>
       </div>
       {status ? <SnapshotsView model={snapshots} /> : null}
+      {status ? (
+        <EnvironmentsView
+          model={environments}
+          snapshotIds={snapshots.snapshots.map(s => s.id)}
+        />
+      ) : null}
     </div>
   );
 }
@@ -246,7 +254,8 @@ function StatusView(props: {
 export class StatusPanel extends ReactWidget {
   constructor(
     readonly model: StatusModel,
-    readonly snapshots: SnapshotsModel
+    readonly snapshots: SnapshotsModel,
+    readonly environments: EnvironmentsModel
   ) {
     super();
     this.addClass('jp-nblift-sidebar');
@@ -264,6 +273,12 @@ export class StatusPanel extends ReactWidget {
   }
 
   protected render(): JSX.Element {
-    return <StatusView model={this.model} snapshots={this.snapshots} />;
+    return (
+      <StatusView
+        model={this.model}
+        snapshots={this.snapshots}
+        environments={this.environments}
+      />
+    );
   }
 }

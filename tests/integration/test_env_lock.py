@@ -200,3 +200,17 @@ def test_pin_verb(tmp_path, monkeypatch):
     assert result.target.platform == "macos-x86_64"
     assert (proj.root / "binder" / "runtime.txt").read_text().startswith("python-3.")
     assert "six==" in (proj.root / "binder" / "requirements.txt").read_text()
+
+
+def test_a_terminal_that_forces_colour_never_reaches_the_lock(tmp_path):
+    """FORCE_COLOR is set by some launchers (Playwright's web server among them): files stay plain."""
+    proj = project(tmp_path)
+    (proj.root / "requirements.in").write_text("six\n")
+    pin(
+        proj,
+        requirements=Path("requirements.in"),
+        environ={**clean_env(), "FORCE_COLOR": "1", "CLICOLOR_FORCE": "1"},
+    )
+    for name in ("pylock.toml", "requirements.txt"):
+        assert b"\x1b[" not in (proj.root / name).read_bytes()
+    assert tomllib.loads((proj.root / "pylock.toml").read_text())["lock-version"] == "1.0"

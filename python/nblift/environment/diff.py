@@ -34,6 +34,8 @@ class EnvView:
     cuda: str | None
     driver: str | None
     packages: Mapping[str, str]
+    #: Packages this side leaves out on purpose (a lock's development installs): never reported missing.
+    excluded: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,10 +111,13 @@ def kernel_view(env: Any = None) -> EnvView:
 
 
 def _lock_view(path: Path, label: str) -> EnvView:
+    from .capture import canonical
     from .lock import read_lock
 
     lock = read_lock(path)
-    return EnvView(label, lock.python, lock.platform, lock.framework_cuda, None, lock.packages)
+    # Lock tools leave the installers themselves out (pip-tools and uv call them "unsafe"): not drift.
+    skipped = frozenset(canonical(str(s.get("name", ""))) for s in lock.skipped) | {"pip", "setuptools"}
+    return EnvView(label, lock.python, lock.platform, lock.framework_cuda, None, lock.packages, skipped)
 
 
 def _json_view(path: Path) -> EnvView:
@@ -216,7 +221,7 @@ def diff_views(a: EnvView, b: EnvView, imported: Sequence[str] = ()) -> EnvDiff:
         )
     changes += _cuda_changes(a, b)
     unchanged = 0
-    for name in sorted(set(a.packages) | set(b.packages)):
+    for name in sorted((set(a.packages) | set(b.packages)) - a.excluded - b.excluded):
         va, vb = a.packages.get(name), b.packages.get(name)
         if va == vb:
             unchanged += 1

@@ -83,6 +83,10 @@ def uv_environment(indexes: IndexConfig, environ: Mapping[str, str]) -> dict[str
     if indexes.from_pip and indexes.extra_index_urls and "UV_INDEX_STRATEGY" not in environ:
         env["UV_INDEX_STRATEGY"] = "unsafe-best-match"  # what pip does with extra indexes
     env["UV_NO_PROGRESS"] = "1"
+    # Files are written from uv's output: never with colour codes, whatever the terminal asks for.
+    for key in ("FORCE_COLOR", "CLICOLOR_FORCE"):
+        env.pop(key, None)
+    env["NO_COLOR"] = "1"
     return env
 
 
@@ -97,6 +101,8 @@ def _compile_cmd(uv: str, inputs: Inputs, files: Mapping[str, str], target: Targ
         target.python,
         "--generate-hashes",
         "--quiet",
+        "--color",
+        "never",
         "--custom-compile-command",
         target.command,
         "--format",

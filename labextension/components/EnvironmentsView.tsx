@@ -1,0 +1,370 @@
+import * as React from 'react';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { NbliftAPIError, requestAPI } from '../api';
+import { KernelRunner } from './SnapshotsView';
+
+export interface IEnvChange {
+  severity: 'error' | 'warning' | 'info';
+  kind: string;
+  name: string;
+  a: string | null;
+  b: string | null;
+  message: string;
+}
+
+export interface IEnvDiff {
+  a: string;
+  b: string;
+  changes: IEnvChange[];
+  unchanged: number;
+  failed: boolean;
+}
+
+export interface IKernelEnv {
+  python: string;
+  platform: string;
+  distro: string | null;
+  cuda: string | null;
+  driver: string | null;
+  packages: Record<string, string>;
+}
+
+export interface IFinding {
+  severity: 'error' | 'warning' | 'info';
+  check: string;
+  message: string;
+  cell: number | null;
+  hint: string | null;
+}
+
+export interface ILock {
+  path: string;
+  platform: string | null;
+  python: string | null;
+  cuda: string | null;
+  packages: Record<string, string>;
+}
+
+/** Parse the JSON a `%lift --json ...` call printed in the kernel. */
+function parseKernelJSON<T>(output: string): T {
+  const start = output.indexOf('{');
+  if (start < 0) {
+    throw new Error(output.trim() || 'the kernel printed nothing');
+  }
+  return JSON.parse(output.slice(start)) as T;
+}
+
+/** State of the Environments view: the kernel's environment, the lock, drift, preflight. */
+export class EnvironmentsModel {
+  set runner(runner: KernelRunner | null) {
+    this._run = runner;
+  }
+  get canRun(): boolean {
+    return this._run !== null;
+  }
+
+  get path(): string {
+    return this._path;
+  }
+  set path(value: string) {
+    this._path = value;
+    this._kernel = null;
+    this._drift = null;
+    this._findings = null;
+  }
+
+  get kernel(): IKernelEnv | null {
+    return this._kernel;
+  }
+  get lock(): ILock | null {
+    return this._lock;
+  }
+  get drift(): IEnvDiff | null {
+    return this._drift;
+  }
+  get findings(): IFinding[] | null {
+    return this._findings;
+  }
+  get compared(): IEnvDiff | null {
+    return this._compared;
+  }
+  get busy(): string | null {
+    return this._busy;
+  }
+  get error(): string | null {
+    return this._error;
+  }
+  get message(): string | null {
+    return this._message;
+  }
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** Read the kernel's environment and its drift against the lock (in the kernel), the lock and preflight (REST). */
+  async refresh(): Promise<void> {
+    await this._work('Reading the environment', async () => {
+      this._lock = await this._optional(() =>
+        requestAPI<ILock>('env/lock', {}, this._query())
+      );
+      if (this._path.endsWith('.ipynb')) {
+        const reply = await requestAPI<{ findings: IFinding[] }>(
+          'env/preflight',
+          {},
+          { path: this._path }
+        );
+        this._findings = reply.findings;
+      }
+      if (this._run) {
+        const shown = parseKernelJSON<{ show: IKernelEnv }>(
+          await this._run('%lift --json env --no-gpu')
+        );
+        this._kernel = shown.show;
+        this._drift = this._lock
+          ? parseKernelJSON<{ diff: IEnvDiff }>(
+              await this._run('%lift --json env --no-gpu diff kernel lock')
+            ).diff
+          : null;
+      }
+    });
+  }
+
+  /** Lock the kernel's environment (`%lift pin` in the kernel), then look again. */
+  async pin(): Promise<void> {
+    const run = this._run;
+    if (!run) {
+      this._error = 'Open a notebook with a running kernel first.';
+      this._changed.emit();
+      return;
+    }
+    await this._work('Pinning the environment', async () => {
+      this._message = (await run('%lift pin')).trim();
+    });
+    await this.refresh();
+  }
+
+  /** Drift between two recorded environments (`lock` or snapshot ids). */
+  async compare(a: string, b: string): Promise<void> {
+    await this._work('Comparing', async () => {
+      const reply = await requestAPI<{ diff: IEnvDiff }>(
+        'env/diff',
+        {},
+        { ...this._query(), a, b }
+      );
+      this._compared = reply.diff;
+    });
+  }
+
+  private async _optional<T>(call: () => Promise<T>): Promise<T | null> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof NbliftAPIError && error.status === 400) {
+        return null; // no lock yet
+      }
+      throw error;
+    }
+  }
+
+  private async _work(label: string, work: () => Promise<void>): Promise<void> {
+    this._busy = label;
+    this._error = null;
+    this._changed.emit();
+    try {
+      await work();
+    } catch (error) {
+      this._error =
+        error instanceof NbliftAPIError
+          ? error.message + (error.hint ? ` (${error.hint})` : '')
+          : String(error instanceof Error ? error.message : error);
+    } finally {
+      this._busy = null;
+      this._changed.emit();
+    }
+  }
+
+  private _query(): Record<string, string> {
+    return this._path ? { path: this._path } : {};
+  }
+
+  private _run: KernelRunner | null = null;
+  private _path = '';
+  private _kernel: IKernelEnv | null = null;
+  private _lock: ILock | null = null;
+  private _drift: IEnvDiff | null = null;
+  private _findings: IFinding[] | null = null;
+  private _compared: IEnvDiff | null = null;
+  private _busy: string | null = null;
+  private _error: string | null = null;
+  private _message: string | null = null;
+  private _changed = new Signal<this, void>(this);
+}
+
+function ChangeList(props: { diff: IEnvDiff; label: string }): JSX.Element {
+  const { diff, label } = props;
+  if (diff.changes.length === 0) {
+    return (
+      <p className="jp-nblift-muted" aria-label={label}>
+        No drift: {diff.unchanged} packages match.
+      </p>
+    );
+  }
+  return (
+    <ul className="jp-nblift-drift" aria-label={label}>
+      {diff.changes.map((c, i) => (
+        <li key={i} className={`jp-nblift-severity-${c.severity}`}>
+          <strong>{c.severity}</strong> {c.message}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** The Environments view of the nblift sidebar. */
+export function EnvironmentsView(props: {
+  model: EnvironmentsModel;
+  snapshotIds: string[];
+}): JSX.Element {
+  const { model, snapshotIds } = props;
+  const [, setTick] = React.useState(0);
+  const [a, setA] = React.useState('lock');
+  const [b, setB] = React.useState('');
+  React.useEffect(() => {
+    const onChange = (): void => setTick(t => t + 1);
+    model.changed.connect(onChange);
+    return () => {
+      model.changed.disconnect(onChange);
+    };
+  }, [model]);
+  const busy = model.busy !== null;
+  const sides = ['lock', ...snapshotIds];
+  const kernel = model.kernel;
+  const lock = model.lock;
+  return (
+    <section className="jp-nblift-environments" aria-label="environments">
+      <h3 className="jp-nblift-subtitle">Environment</h3>
+      {model.busy ? (
+        <div
+          className="jp-nblift-busy"
+          role="progressbar"
+          aria-label={model.busy}
+        >
+          <div className="jp-nblift-progress" />
+          {model.busy}…
+        </div>
+      ) : null}
+      {model.error ? (
+        <div className="jp-nblift-error" role="alert">
+          {model.error}
+        </div>
+      ) : null}
+      <table className="jp-nblift-table" aria-label="environment">
+        <tbody>
+          <tr>
+            <th scope="row">Kernel</th>
+            <td data-testid="nblift-env-kernel">
+              {kernel
+                ? `Python ${kernel.python} on ${kernel.platform}, ` +
+                  `${Object.keys(kernel.packages).length} packages` +
+                  (kernel.cuda ? `, CUDA ${kernel.cuda}` : '')
+                : model.canRun
+                  ? 'not read yet'
+                  : 'open a notebook to see its kernel'}
+            </td>
+          </tr>
+          <tr>
+            <th scope="row">Lock</th>
+            <td data-testid="nblift-env-lock">
+              {lock
+                ? `${Object.keys(lock.packages).length} packages for ` +
+                  `${lock.platform ?? '?'}, Python ${lock.python ?? '?'}` +
+                  (lock.cuda ? `, CUDA ${lock.cuda}` : '')
+                : 'none yet: Pin makes one'}
+            </td>
+          </tr>
+        </tbody>
+      </table>
+      {model.drift ? (
+        <ChangeList diff={model.drift} label="drift between kernel and lock" />
+      ) : null}
+      {model.message ? (
+        <pre className="jp-nblift-message" data-testid="nblift-env-message">
+          {model.message}
+        </pre>
+      ) : null}
+      <div className="jp-nblift-actions">
+        <button
+          className="jp-mod-styled"
+          disabled={busy}
+          onClick={() => void model.refresh()}
+        >
+          Check environment
+        </button>
+        <button
+          className="jp-mod-styled jp-mod-accept"
+          disabled={busy || !model.canRun}
+          onClick={() => void model.pin()}
+        >
+          Pin
+        </button>
+      </div>
+      {model.findings ? (
+        <>
+          <h4 className="jp-nblift-subtitle">Preflight</h4>
+          {model.findings.length === 0 ? (
+            <p className="jp-nblift-muted">Nothing blocks a push.</p>
+          ) : (
+            <ul className="jp-nblift-drift" aria-label="preflight findings">
+              {model.findings.map((f, i) => (
+                <li key={i} className={`jp-nblift-severity-${f.severity}`}>
+                  <strong>{f.severity}</strong> {f.check}
+                  {f.cell !== null ? ` (cell ${f.cell + 1})` : ''}: {f.message}
+                  {f.hint ? (
+                    <div className="jp-nblift-muted">{f.hint}</div>
+                  ) : null}
+                </li>
+              ))}
+            </ul>
+          )}
+        </>
+      ) : null}
+      <h4 className="jp-nblift-subtitle">Compare recorded environments</h4>
+      <div className="jp-nblift-actions">
+        <select
+          aria-label="first environment"
+          value={a}
+          onChange={e => setA(e.target.value)}
+        >
+          {sides.map(s => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+        <select
+          aria-label="second environment"
+          value={b}
+          onChange={e => setB(e.target.value)}
+        >
+          <option value="">choose…</option>
+          {sides.map(s => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+        <button
+          className="jp-mod-styled"
+          disabled={busy || !b}
+          onClick={() => void model.compare(a, b)}
+        >
+          Compare
+        </button>
+      </div>
+      {model.compared ? (
+        <ChangeList diff={model.compared} label="environment comparison" />
+      ) : null}
+    </section>
+  );
+}
