@@ -1,7 +1,7 @@
 import * as React from 'react';
-import { ISignal, Signal } from '@lumino/signaling';
 
 import { NbliftAPIError, requestAPI } from '../api';
+import { PanelModel, useModel } from './model';
 import { KernelRunner } from './SnapshotsView';
 
 export interface IEnvChange {
@@ -56,7 +56,7 @@ function parseKernelJSON<T>(output: string): T {
 }
 
 /** State of the Environments view: the kernel's environment, the lock, drift, preflight. */
-export class EnvironmentsModel {
+export class EnvironmentsModel extends PanelModel {
   set runner(runner: KernelRunner | null) {
     this._run = runner;
   }
@@ -89,22 +89,13 @@ export class EnvironmentsModel {
   get compared(): IEnvDiff | null {
     return this._compared;
   }
-  get busy(): string | null {
-    return this._busy;
-  }
-  get error(): string | null {
-    return this._error;
-  }
   get message(): string | null {
     return this._message;
-  }
-  get changed(): ISignal<this, void> {
-    return this._changed;
   }
 
   /** Read the kernel's environment and its drift against the lock (in the kernel), the lock and preflight (REST). */
   async refresh(): Promise<void> {
-    await this._work('Reading the environment', async () => {
+    await this.work('Reading the environment', async () => {
       this._lock = await this._optional(() =>
         requestAPI<ILock>('env/lock', {}, this._query())
       );
@@ -134,11 +125,10 @@ export class EnvironmentsModel {
   async pin(): Promise<void> {
     const run = this._run;
     if (!run) {
-      this._error = 'Open a notebook with a running kernel first.';
-      this._changed.emit();
+      this.fail('Open a notebook with a running kernel first.');
       return;
     }
-    await this._work('Pinning the environment', async () => {
+    await this.work('Pinning the environment', async () => {
       this._message = (await run('%lift pin')).trim();
     });
     await this.refresh();
@@ -146,7 +136,7 @@ export class EnvironmentsModel {
 
   /** Drift between two recorded environments (`lock` or snapshot ids). */
   async compare(a: string, b: string): Promise<void> {
-    await this._work('Comparing', async () => {
+    await this.work('Comparing', async () => {
       const reply = await requestAPI<{ diff: IEnvDiff }>(
         'env/diff',
         {},
@@ -167,23 +157,6 @@ export class EnvironmentsModel {
     }
   }
 
-  private async _work(label: string, work: () => Promise<void>): Promise<void> {
-    this._busy = label;
-    this._error = null;
-    this._changed.emit();
-    try {
-      await work();
-    } catch (error) {
-      this._error =
-        error instanceof NbliftAPIError
-          ? error.message + (error.hint ? ` (${error.hint})` : '')
-          : String(error instanceof Error ? error.message : error);
-    } finally {
-      this._busy = null;
-      this._changed.emit();
-    }
-  }
-
   private _query(): Record<string, string> {
     return this._path ? { path: this._path } : {};
   }
@@ -195,10 +168,7 @@ export class EnvironmentsModel {
   private _drift: IEnvDiff | null = null;
   private _findings: IFinding[] | null = null;
   private _compared: IEnvDiff | null = null;
-  private _busy: string | null = null;
-  private _error: string | null = null;
   private _message: string | null = null;
-  private _changed = new Signal<this, void>(this);
 }
 
 function ChangeList(props: { diff: IEnvDiff; label: string }): JSX.Element {
@@ -227,16 +197,9 @@ export function EnvironmentsView(props: {
   snapshotIds: string[];
 }): JSX.Element {
   const { model, snapshotIds } = props;
-  const [, setTick] = React.useState(0);
+  useModel(model);
   const [a, setA] = React.useState('lock');
   const [b, setB] = React.useState('');
-  React.useEffect(() => {
-    const onChange = (): void => setTick(t => t + 1);
-    model.changed.connect(onChange);
-    return () => {
-      model.changed.disconnect(onChange);
-    };
-  }, [model]);
   const busy = model.busy !== null;
   const sides = ['lock', ...snapshotIds];
   const kernel = model.kernel;

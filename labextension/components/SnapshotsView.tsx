@@ -1,15 +1,17 @@
 import * as React from 'react';
-import { ISignal, Signal } from '@lumino/signaling';
 
-import { ISnapshot, ISnapshotDiff, NbliftAPIError, requestAPI } from '../api';
+import { ISnapshot, ISnapshotDiff, requestAPI } from '../api';
 import { formatBytes } from './format';
+import { PanelModel, useModel } from './model';
 
 /** Runs code in the current notebook's kernel and resolves with what it printed. */
 export type KernelRunner = (code: string) => Promise<string>;
 
 /** State of the Snapshots view for the current notebook. */
-export class SnapshotsModel {
-  constructor(private _runInKernel: KernelRunner | null = null) {}
+export class SnapshotsModel extends PanelModel {
+  constructor(private _runInKernel: KernelRunner | null = null) {
+    super();
+  }
 
   set runner(runner: KernelRunner | null) {
     this._runInKernel = runner;
@@ -36,20 +38,11 @@ export class SnapshotsModel {
   get diff(): ISnapshotDiff | null {
     return this._diff;
   }
-  get busy(): string | null {
-    return this._busy;
-  }
   get message(): string | null {
     return this._message;
   }
-  get error(): string | null {
-    return this._error;
-  }
   get canRun(): boolean {
     return this._runInKernel !== null;
-  }
-  get changed(): ISignal<this, void> {
-    return this._changed;
   }
 
   toggle(id: string): void {
@@ -57,7 +50,7 @@ export class SnapshotsModel {
       ? this._selected.filter(s => s !== id)
       : [...this._selected, id].slice(-2);
     this._diff = null;
-    this._changed.emit();
+    this.emit();
   }
 
   async refresh(): Promise<void> {
@@ -121,8 +114,7 @@ export class SnapshotsModel {
 
   private async _kernel(label: string, code: string): Promise<void> {
     if (!this._runInKernel) {
-      this._error = 'Open a notebook with a running kernel first.';
-      this._changed.emit();
+      this.fail('Open a notebook with a running kernel first.');
       return;
     }
     const run = this._runInKernel;
@@ -135,23 +127,10 @@ export class SnapshotsModel {
     label: string | null,
     work: () => Promise<void>
   ): Promise<void> {
-    this._busy = label;
-    this._error = null;
     if (label) {
       this._message = null;
     }
-    this._changed.emit();
-    try {
-      await work();
-    } catch (error) {
-      this._error =
-        error instanceof NbliftAPIError
-          ? error.message + (error.hint ? ` (${error.hint})` : '')
-          : String(error);
-    } finally {
-      this._busy = null;
-      this._changed.emit();
-    }
+    await this.work(label, work);
   }
 
   private _query(): Record<string, string> {
@@ -162,10 +141,7 @@ export class SnapshotsModel {
   private _snapshots: ISnapshot[] = [];
   private _selected: string[] = [];
   private _diff: ISnapshotDiff | null = null;
-  private _busy: string | null = null;
   private _message: string | null = null;
-  private _error: string | null = null;
-  private _changed = new Signal<this, void>(this);
 }
 
 function DiffView(props: { diff: ISnapshotDiff }): JSX.Element {
@@ -200,14 +176,7 @@ function DiffView(props: { diff: ISnapshotDiff }): JSX.Element {
 /** List, diff two, restore one; progress while the kernel works. */
 export function SnapshotsView(props: { model: SnapshotsModel }): JSX.Element {
   const { model } = props;
-  const [, setTick] = React.useState(0);
-  React.useEffect(() => {
-    const onChange = (): void => setTick(t => t + 1);
-    model.changed.connect(onChange);
-    return () => {
-      model.changed.disconnect(onChange);
-    };
-  }, [model]);
+  useModel(model);
   const busy = model.busy !== null;
   return (
     <section className="jp-nblift-snapshots" aria-label="snapshots">

@@ -1,6 +1,5 @@
 import { ReactWidget } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
-import { ISignal, Signal } from '@lumino/signaling';
 import * as React from 'react';
 
 import {
@@ -8,10 +7,10 @@ import {
   IFsckReport,
   IServerCheck,
   IStatus,
-  NbliftAPIError,
   requestAPI
 } from '../api';
 import { formatBytes } from './format';
+import { PanelModel, useModel } from './model';
 import { SnapshotsModel, SnapshotsView } from './SnapshotsView';
 import { EnvironmentsModel, EnvironmentsView } from './EnvironmentsView';
 
@@ -61,7 +60,7 @@ function statusRows(status: IStatus): IRow[] {
 }
 
 /** Model of the status panel: what it shows and where the state comes from. */
-export class StatusModel {
+export class StatusModel extends PanelModel {
   /** The notebook (path relative to the server root) whose project is shown; '' for the root. */
   get path(): string {
     return this._path;
@@ -76,34 +75,25 @@ export class StatusModel {
   get status(): IStatus | null {
     return this._status;
   }
-  get error(): NbliftAPIError | null {
-    return this._error;
-  }
   get server(): IServerCheck | null {
     return this._server;
-  }
-  get busy(): string | null {
-    return this._busy;
-  }
-  get changed(): ISignal<this, void> {
-    return this._changed;
   }
 
   async refresh(): Promise<void> {
     if (this._server === null || !this._server.ok) {
       this._server = await checkServer();
       if (!this._server.ok) {
-        this._changed.emit();
+        this.emit();
         return;
       }
     }
-    await this._run('Loading', async () => {
+    await this.work('Loading', async () => {
       this._status = await requestAPI<IStatus>('status', {}, this._query());
     });
   }
 
   async verify(): Promise<void> {
-    await this._run('Verifying every stored object', async () => {
+    await this.work('Verifying every stored object', async () => {
       await requestAPI<IFsckReport>(
         'store/fsck',
         { method: 'POST' },
@@ -113,33 +103,13 @@ export class StatusModel {
     });
   }
 
-  private async _run(label: string, work: () => Promise<void>): Promise<void> {
-    this._busy = label;
-    this._changed.emit();
-    try {
-      await work();
-      this._error = null;
-    } catch (error) {
-      this._error =
-        error instanceof NbliftAPIError
-          ? error
-          : new NbliftAPIError(String(error), 0);
-    } finally {
-      this._busy = null;
-      this._changed.emit();
-    }
-  }
-
   private _query(): Record<string, string> {
     return this._path ? { path: this._path } : {};
   }
 
   private _path = '';
   private _status: IStatus | null = null;
-  private _error: NbliftAPIError | null = null;
   private _server: IServerCheck | null = null;
-  private _busy: string | null = null;
-  private _changed = new Signal<this, void>(this);
 }
 
 function StatusView(props: {
@@ -148,14 +118,7 @@ function StatusView(props: {
   environments: EnvironmentsModel;
 }): JSX.Element {
   const { model, snapshots, environments } = props;
-  const [, setTick] = React.useState(0);
-  React.useEffect(() => {
-    const onChange = (): void => setTick(tick => tick + 1);
-    model.changed.connect(onChange);
-    return () => {
-      model.changed.disconnect(onChange);
-    };
-  }, [model]);
+  useModel(model);
 
   const server = model.server;
   if (server !== null && !server.ok) {
@@ -182,8 +145,7 @@ function StatusView(props: {
       </h2>
       {model.error ? (
         <div className="jp-nblift-error" role="alert">
-          {model.error.message}
-          {model.error.hint ? <div>{model.error.hint}</div> : null}
+          {model.error}
         </div>
       ) : null}
       {model.busy ? (

@@ -58,12 +58,12 @@ def _backend_rows(status: Status) -> list[tuple[str, str]]:
     return rows
 
 
-def _text_table(rows: Sequence[tuple[str, str]]) -> str:
+def pairs_text(rows: Sequence[tuple[str, str]]) -> str:
     width = max((len(k) for k, _ in rows), default=0)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
-def _html_table(rows: Sequence[tuple[str, str]]) -> str:
+def pairs_html(rows: Sequence[tuple[str, str]]) -> str:
     body = "".join(
         f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{escape(v)}</td></tr>"
         for k, v in rows
@@ -73,17 +73,17 @@ def _html_table(rows: Sequence[tuple[str, str]]) -> str:
 
 def status_text(status: Status) -> str:
     backends = _backend_rows(status)
-    text = _text_table(_status_rows(status)) + "\n\nbackends\n"
-    return text + (_text_table(backends) if backends else "(none installed)")
+    text = pairs_text(_status_rows(status)) + "\n\nbackends\n"
+    return text + (pairs_text(backends) if backends else "(none installed)")
 
 
 def status_html(status: Status) -> str:
     backends = _backend_rows(status)
     return (
         "<div class='nblift-status'><h4>nblift status</h4>"
-        + _html_table(_status_rows(status))
+        + pairs_html(_status_rows(status))
         + "<h5>Backends</h5>"
-        + (_html_table(backends) if backends else "<p>(none installed)</p>")
+        + (pairs_html(backends) if backends else "<p>(none installed)</p>")
         + "</div>"
     )
 
@@ -97,11 +97,11 @@ def _fsck_rows(report: FsckReport) -> list[tuple[str, str]]:
 
 
 def fsck_text(report: FsckReport) -> str:
-    return _text_table(_fsck_rows(report))
+    return pairs_text(_fsck_rows(report))
 
 
 def fsck_html(report: FsckReport) -> str:
-    return _html_table(_fsck_rows(report))
+    return pairs_html(_fsck_rows(report))
 
 
 def _gc_rows(report: GcReport) -> list[tuple[str, str]]:
@@ -114,11 +114,11 @@ def _gc_rows(report: GcReport) -> list[tuple[str, str]]:
 
 
 def gc_text(report: GcReport) -> str:
-    return _text_table(_gc_rows(report))
+    return pairs_text(_gc_rows(report))
 
 
 def gc_html(report: GcReport) -> str:
-    return _html_table(_gc_rows(report))
+    return pairs_html(_gc_rows(report))
 
 
 def grid_text(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

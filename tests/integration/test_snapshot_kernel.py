@@ -211,3 +211,73 @@ def test_secrets_never_reach_the_store(kernel: Kernel, project: Path) -> None:
         b"ghp_abcdefghijklmnopqrstuvwxyz0123456789",
     ):
         assert secret not in blobs
+
+
+def test_export_import_into_another_machines_project(kernel: Kernel, project: Path, tmp_path: Path) -> None:
+    """A bundle carries a snapshot to another project and key: verified, untrusted until trusted."""
+    kernel.run(SETUP)
+    sid = _snapshot(kernel, "ship")
+    kernel.shutdown()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "python"),
+        "NBLIFT_SECRET_FILE": str(tmp_path / "keys" / "mine"),
+    }
+    bundle = tmp_path / "ship.tar"
+    subprocess.run(
+        [sys.executable, "-m", "nblift", "-C", str(project), "snapshots", "export", sid, str(bundle)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    other_env = {**env, "NBLIFT_SECRET_FILE": str(tmp_path / "keys" / "other-machine")}
+    imported = subprocess.run(
+        [sys.executable, "-m", "nblift", "-C", str(other), "snapshots", "import", str(bundle)],
+        env=other_env,
+        capture_output=True,
+        text=True,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert (other / ".nblift" / "snapshots" / f"{sid}.json").is_file()
+    remote = Kernel(other, {"NBLIFT_SECRET_FILE": str(tmp_path / "keys" / "other-machine")})
+    try:
+        remote.run("%load_ext nblift")
+        assert "untrusted" in remote.run(f"%lift restore {sid}", allow_error=True)
+        remote.run(f"%lift snapshots trust {sid}")
+        remote.run(f"%lift restore {sid}")
+        assert remote.value("[float(arr.sum()), config['layers'], alias is config]") == [
+            499999500000.0,
+            [64, 32],
+            True,
+        ]
+    finally:
+        remote.shutdown()
+
+
+def test_each_snapshot_is_an_mlflow_run(project: Path, env: dict[str, str]) -> None:
+    k = Kernel(project, {**env, "NBLIFT_SNAPSHOT_MLFLOW": "true"})
+    try:
+        k.run("%load_ext nblift\nx = [1, 2, 3]")
+        sid = _snapshot(k, "tracked")
+        k.run(
+            "from nblift.snapshot.verbs import snapshotter; snapshotter(get_ipython()).wait_for_mirror(120)"
+        )
+    finally:
+        k.shutdown()
+    from nblift.project import Project
+    from nblift.tracking import client
+
+    mlflow_client = client(Project.discover(project))
+    runs = mlflow_client.search_runs(
+        [e.experiment_id for e in mlflow_client.search_experiments()],
+        filter_string=f"tags.`nblift.snapshot_id` = '{sid}'",
+    )
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["mlflow.note.content"] == "tracked"
+    assert run.data.metrics["nblift.variables"] == 1
+    artifacts = [a.path for a in mlflow_client.list_artifacts(run.info.run_id, "nblift")]
+    assert artifacts == ["nblift/snapshot.json"]

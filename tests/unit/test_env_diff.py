@@ -97,7 +97,8 @@ def test_kernel_lock_and_snapshot_views(tmp_path):
     kernel = kernel_view(capture(gpu=False))
     write_lock(root, dict(kernel.packages), python=kernel.python)
     same = env_diff(project, "kernel", "lock")
-    assert same.changes == [] and same.unchanged == len(kernel.packages)
+    installers = {"pip", "setuptools"} & set(kernel.packages)  # lock tools leave them out: not drift
+    assert same.changes == [] and same.unchanged == len(kernel.packages) - len(installers)
 
     snapshots = root / ".nblift" / "snapshots"
     snapshots.mkdir(parents=True)
@@ -165,3 +166,15 @@ def test_env_verb_diff_and_rendering(tmp_path):
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert diff_text(d).startswith("lock -> kernel:")
     assert env_json((kind, d))["diff"]["counts"]["warning"] >= 1
+
+
+def test_installers_left_out_of_a_lock_are_not_drift(tmp_path):
+    root = tmp_path / "p"
+    root.mkdir()
+    project = Project.discover(root)
+    write_lock(root, {"six": "1.16.0"}, python="3.11.7")
+    kernel = EnvView(
+        "kernel", "3.11.7", "linux-x86_64", None, None, {"six": "1.16.0", "pip": "24.0", "setuptools": "70"}
+    )
+    d = diff_views(kernel, resolve_view(project, "lock"))
+    assert d.changes == []

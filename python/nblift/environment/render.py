@@ -6,7 +6,7 @@ from collections import Counter
 from html import escape
 from typing import Any
 
-from ..render import grid_html, grid_text, human_bytes
+from ..render import grid_html, grid_text, human_bytes, pairs_html, pairs_text
 from .capture import Distribution, Environment
 from .diff import EnvDiff
 from .dockerfile import DockerfileResult
@@ -67,27 +67,14 @@ def _package_rows(e: Environment) -> list[tuple[str, str, str, str]]:
     return [(d.name, d.version, d.source, _detail(d)) for d in e.distributions]
 
 
-def _pairs_text(rows: list[tuple[str, str]]) -> str:
-    width = max((len(k) for k, _ in rows), default=0)
-    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
-
-
-def _pairs_html(rows: list[tuple[str, str]]) -> str:
-    body = "".join(
-        f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{escape(v)}</td></tr>"
-        for k, v in rows
-    )
-    return f"<table>{body}</table>"
-
-
 def show_text(e: Environment) -> str:
-    return _pairs_text(_machine_rows(e)) + "\n\n" + grid_text(PACKAGE_HEADERS, _package_rows(e))
+    return pairs_text(_machine_rows(e)) + "\n\n" + grid_text(PACKAGE_HEADERS, _package_rows(e))
 
 
 def show_html(e: Environment) -> str:
     return (
         "<div class='nblift-env'><h4>Environment</h4>"
-        + _pairs_html(_machine_rows(e))
+        + pairs_html(_machine_rows(e))
         + "<details><summary>"
         + escape(f"{len(e.distributions)} packages")
         + "</summary>"

@@ -1,0 +1,71 @@
+import * as React from 'react';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { NbliftAPIError } from '../api';
+
+/** What a failure says to the user: the server's message and what to do about it. */
+export function describeError(error: unknown): string {
+  if (error instanceof NbliftAPIError) {
+    return error.message + (error.hint ? ` (${error.hint})` : '');
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Base of the sidebar's models: one piece of work at a time, shown as busy with a label,
+ * its failure kept as a readable error, and a `changed` signal for the views.
+ */
+export class PanelModel {
+  get busy(): string | null {
+    return this._busy;
+  }
+  get error(): string | null {
+    return this._error;
+  }
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  protected emit(): void {
+    this._changed.emit();
+  }
+
+  protected fail(message: string): void {
+    this._error = message;
+    this._changed.emit();
+  }
+
+  /** Run `work` with `label` shown as progress; a failure becomes `error`. */
+  protected async work(
+    label: string | null,
+    work: () => Promise<void>
+  ): Promise<void> {
+    this._busy = label;
+    this._error = null;
+    this._changed.emit();
+    try {
+      await work();
+    } catch (error) {
+      this._error = describeError(error);
+    } finally {
+      this._busy = null;
+      this._changed.emit();
+    }
+  }
+
+  private _busy: string | null = null;
+  private _error: string | null = null;
+  private _changed = new Signal<this, void>(this);
+}
+
+/** Re-render a React view whenever its model changes. */
+export function useModel(model: PanelModel): void {
+  const [, setTick] = React.useState(0);
+  React.useEffect(() => {
+    const onChange = (): void => setTick(tick => tick + 1);
+    model.changed.connect(onChange);
+    return () => {
+      model.changed.disconnect(onChange);
+    };
+  }, [model]);
+}
