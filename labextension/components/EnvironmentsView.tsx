@@ -150,7 +150,7 @@ export class EnvironmentsModel extends PanelModel {
     try {
       return await call();
     } catch (error) {
-      if (error instanceof NbliftAPIError && error.status === 400) {
+      if (error instanceof NbliftAPIError && error.status === 404) {
         return null; // no lock yet
       }
       throw error;

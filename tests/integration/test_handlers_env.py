@@ -47,5 +47,5 @@ async def test_preflight_needs_a_notebook(jp_fetch, jp_root_dir):
 async def test_lock_missing_says_how_to_make_one(jp_fetch):
     with pytest.raises(HTTPClientError) as err:
         await jp_fetch("nblift", "api", "env", "lock")
-    assert err.value.code == 400
+    assert err.value.code == 404
     assert "%lift pin" in json.loads(err.value.response.body)["hint"]

@@ -17,7 +17,7 @@ from nblift.environment.binder import binder_requirements, write_binder_from_loc
 from nblift.environment.cuda import cuda_image, driver_verdict
 from nblift.environment.dockerfile import engine_available, render_dockerfile, write_dockerfile
 from nblift.environment.render import env_text
-from nblift.errors import InvalidInput
+from nblift.errors import InvalidInput, NotFound
 from nblift.project import Project
 
 REQUIREMENTS = """\
@@ -135,7 +135,7 @@ def test_write_dockerfile_from_the_lock(tmp_path):
 
 
 def test_dockerfile_needs_a_lock(tmp_path):
-    with pytest.raises(InvalidInput, match="no lock"):
+    with pytest.raises(NotFound, match="no lock"):
         write_dockerfile(Project.discover(tmp_path))
 
 

@@ -129,7 +129,8 @@ def _json_view(path: Path) -> EnvView:
         raise InvalidInput(
             f"cannot read {path} ({exc})", hint="pass a file written by `nblift env --json`"
         ) from None
-    data = data.get("environment", data)  # a snapshot manifest holds it under "environment"
+    # a snapshot manifest holds it under "environment"; `nblift --json env` under "show"
+    data = data.get("environment") or data.get("show") or data
     packages = {canonical(k): str(v) for k, v in (data.get("packages") or {}).items()}
     return EnvView(
         path.name, data.get("python"), data.get("platform"), data.get("cuda"), data.get("driver"), packages

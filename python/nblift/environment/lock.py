@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput, NbliftError
+from ..errors import InvalidInput, NbliftError, NotFound
 from ..fsutil import atomic_write, ensure_dir
 from ..project import Project
 from . import write_public
@@ -460,7 +460,7 @@ def read_lock(path: Path) -> LockInfo:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidInput(f"no lock at {path}", hint="make one with `%lift pin`") from None
+        raise NotFound(f"no lock at {path}", hint="make one with `%lift pin`") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(
             f"{path} is not a valid pylock.toml ({exc})", hint="re-pin with `%lift pin`"

@@ -21,7 +21,7 @@ from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..project import Project
 from .capture import canonical, scan_distributions
 from .cuda import TOOLKIT_DRIVER, driver_verdict, major_minor
@@ -330,7 +330,7 @@ def preflight(
     if lock is None:
         try:
             lock = read_lock(root)
-        except InvalidInput as exc:
+        except (InvalidInput, NotFound) as exc:
             findings.append(Finding("error", "lock", exc.message, hint="make one with `%lift pin`"))
     lock_info: LockInfo | None = lock
     lock_names = None

@@ -85,7 +85,13 @@ def env(ctx: Context, args: argparse.Namespace) -> tuple[str, Any]:
         from .notebook import find_notebook
 
         notebook = find_notebook(project, args.notebook) if args.notebook else None
-        return ("diff", env_diff(project, args.a, args.b, notebook=notebook, env=_environment(args)))
+        gpu = not getattr(args, "no_gpu", False)
+        env_now = _environment(args, gpu=gpu)
+        if env_now is None and not gpu:  # the running interpreter, without asking nvidia-smi
+            from .capture import capture
+
+            env_now = capture(gpu=False)
+        return ("diff", env_diff(project, args.a, args.b, notebook=notebook, env=env_now))
     if action == "dockerfile":
         from .dockerfile import write_dockerfile
 
