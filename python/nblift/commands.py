@@ -243,6 +243,15 @@ VERBS: dict[str, Verb] = {
             failed=lambda r: r.failed,
         ),
         Verb(
+            "track",
+            "Track data files: every snapshot records their BLAKE3 hashes (no PATH: list them).",
+            _snap("track"),
+            _snap_render("track_text"),
+            _snap_render("track_html"),
+            lambda files: {"files": files},
+            add_arguments=_snap_args("track_args"),
+        ),
+        Verb(
             "diff",
             "Compare two snapshots: variables, cells that ran, packages, git commit.",
             _snap("diff"),

@@ -103,6 +103,30 @@ def environment_fingerprint() -> dict[str, Any]:
 TRACKED_FILE = "tracked.json"
 
 
+def set_tracked(project_root: Path, state_dir: Path, add: list[str], remove: list[str]) -> list[str]:
+    """Add or remove data files the snapshots hash; each must be a file inside the project."""
+    from ..errors import InvalidInput
+    from ..fsutil import atomic_write, ensure_dir
+
+    root = project_root.resolve()
+    paths = set(tracked_paths(state_dir))
+    for raw in add:
+        path = (root / raw).resolve()
+        if not path.is_relative_to(root):
+            raise InvalidInput(
+                f"{raw} is outside the project {root}", hint="track files inside the project folder"
+            )
+        if not path.is_file():
+            raise InvalidInput(f"{raw} is not a file", hint="track existing data files")
+        paths.add(path.relative_to(root).as_posix())
+    for raw in remove:
+        path = (root / raw).resolve()
+        paths.discard(path.relative_to(root).as_posix() if path.is_relative_to(root) else raw)
+    ensure_dir(state_dir)
+    atomic_write(state_dir / TRACKED_FILE, json.dumps({"paths": sorted(paths)}, indent=1).encode())
+    return sorted(paths)
+
+
 def tracked_paths(state_dir: Path) -> list[str]:
     """Data files the project tracks (paths relative to the project), from `.nblift/tracked.json`."""
     try:

@@ -31,6 +31,25 @@ def _cell_code(source: str) -> str:
         return source
 
 
+#: Magics whose argument (or cell body) is Python code that runs in the user's namespace.
+CODE_MAGICS = frozenset({"time", "timeit", "prun", "capture", "debug", "lprun"})
+
+
+def _magic_code(node: ast.AST) -> list[str]:
+    """The code a `get_ipython().run_line_magic('time', 'x = f()')` (or run_cell_magic) call runs."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return []
+    if node.func.attr not in ("run_line_magic", "run_cell_magic") or not node.args:
+        return []
+    name = node.args[0]
+    if not (isinstance(name, ast.Constant) and name.value in CODE_MAGICS):
+        return []
+    code = [a.value for a in node.args[1:] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    if name.value == "timeit" or node.func.attr == "run_line_magic":
+        code = [c.split(None, 1)[-1] if c.lstrip().startswith("-") else c for c in code]
+    return code
+
+
 def cell_names(source: str) -> CellNames:
     """What the cell binds, deletes and reads at module level (best effort on syntax errors)."""
     try:
@@ -41,6 +60,11 @@ def cell_names(source: str) -> CellNames:
     deleted: set[str] = set()
     loaded: set[str] = set()
     for node in ast.walk(tree):
+        for inner in _magic_code(node):
+            names = cell_names(inner)
+            assigned |= names.assigned
+            deleted |= names.deleted
+            loaded |= names.loaded
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Store):
                 assigned.add(node.id)

@@ -129,6 +129,28 @@ def _show_lines(m: dict[str, Any]) -> list[str]:
     return lines
 
 
+TRACK_HEADERS = ("path", "size", "blake3")
+
+
+def _track_rows(files: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    return [
+        (f["path"], human_bytes(f["size"]) if f["size"] is not None else "missing", (f["hash"] or "-")[:16])
+        for f in files
+    ]
+
+
+def track_text(files: list[dict[str, Any]]) -> str:
+    return (
+        grid_text(TRACK_HEADERS, _track_rows(files))
+        if files
+        else "no data files tracked (`nblift track PATH`)"
+    )
+
+
+def track_html(files: list[dict[str, Any]]) -> str:
+    return grid_html(TRACK_HEADERS, _track_rows(files)) if files else "<p>no data files tracked</p>"
+
+
 def diff_lines(d: SnapshotDiff) -> list[str]:
     lines = [f"{d.a} -> {d.b}: {d.unchanged} unchanged"]
     if d.added:

@@ -152,6 +152,23 @@ def manage(ctx: Context, args: argparse.Namespace) -> Any:
     raise InvalidInput(f"unknown action {action!r}")
 
 
+def track_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="data files (inside the project) to track")
+    parser.add_argument("--remove", action="store_true", help="stop tracking these files")
+
+
+def track(ctx: Context, args: argparse.Namespace) -> Any:
+    from .context import data_hashes, set_tracked, tracked_paths
+
+    project = ctx.project
+    if args.paths:
+        add, remove = ([], args.paths) if args.remove else (args.paths, [])
+        paths = set_tracked(project.root, project.ensure_state_dir(), add, remove)
+    else:
+        paths = tracked_paths(project.state_dir)
+    return data_hashes(project.root, paths)
+
+
 def diff_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("a", help="older snapshot id")
     parser.add_argument("b", help="newer snapshot id")
