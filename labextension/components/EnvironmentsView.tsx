@@ -128,10 +128,14 @@ export class EnvironmentsModel extends PanelModel {
       this.fail('Open a notebook with a running kernel first.');
       return;
     }
+    let pinned = false;
     await this.work('Pinning the environment', async () => {
       this._message = (await run('%lift pin')).trim();
+      pinned = true;
     });
-    await this.refresh();
+    if (pinned) {
+      await this.refresh(); // a failed pin keeps its error on screen
+    }
   }
 
   /** Drift between two recorded environments (`lock` or snapshot ids). */

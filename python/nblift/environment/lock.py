@@ -90,6 +90,25 @@ def uv_environment(indexes: IndexConfig, environ: Mapping[str, str]) -> dict[str
     return env
 
 
+def _local_builds_cover(inputs: Inputs, find_links: Sequence[str]) -> bool:
+    """Whether every accelerator build the inputs pin (`torch==2.4.0+cpu`) lies as a wheel in a local
+    find-links folder: then uv takes it from there and the framework's own index is not needed."""
+    pinned = [line for line in (*inputs.requirements, *inputs.constraints) if "+" in line and "==" in line]
+    if not pinned:
+        return False
+    folders = [
+        Path(link.removeprefix("file://"))
+        for link in find_links
+        if "://" not in link or link.startswith("file://")
+    ]
+    for line in pinned:
+        name, _, version = line.partition("==")
+        stem = f"{name.strip().replace('-', '_')}-{version.strip()}-"
+        if not any(folder.is_dir() and any(folder.glob(f"{stem}*.whl")) for folder in folders):
+            return False
+    return True
+
+
 def _compile_cmd(uv: str, inputs: Inputs, files: Mapping[str, str], target: Target, fmt: str) -> list[str]:
     cmd = [uv, "pip", "compile", files["requirements"]]
     if "constraints" in files:
@@ -308,6 +327,8 @@ def pin(
         inputs = inputs_from_environment(env, target)
         file_indexes = IndexConfig()
     everywhere = merge_indexes(indexes, file_indexes)  # uv reads the file's own index lines itself
+    if inputs.torch_backend and _local_builds_cover(inputs, everywhere.find_links):
+        inputs = dataclasses.replace(inputs, torch_backend=None)
     shown_indexes = list(everywhere.redacted())
     state_dir = ensure_dir(project.ensure_state_dir() / "lock")
     stamps = {d.key: fingerprint(d) for d in inputs.local}  # an edited local package must be rebuilt

@@ -7,7 +7,7 @@ test.describe('nblift environments view', () => {
   test('shows drift after a package is installed into the kernel, and Pin clears it', async ({
     page
   }) => {
-    test.setTimeout(240000);
+    test.setTimeout(420000);
     await page.notebook.createNew('env.ipynb');
     await page.notebook.setCell(0, 'code', 'import sys');
     await page.notebook.run();
@@ -16,12 +16,18 @@ test.describe('nblift environments view', () => {
     await page.sidebar.openTab(SIDEBAR);
     const panel = page.locator(`#${SIDEBAR}`);
     const drift = panel.getByLabel('drift between kernel and lock');
+    const message = panel.getByTestId('nblift-env-message');
+    const alert = panel.getByRole('alert');
 
-    await panel.getByRole('button', { name: 'Pin' }).click();
-    await expect(panel.getByTestId('nblift-env-message')).toContainText(
-      'locked',
-      { timeout: 120000 }
-    );
+    const pin = async (): Promise<void> => {
+      await panel.getByRole('button', { name: 'Pin' }).click();
+      // Whichever comes first: the pin's report, or its error (shown, so a failure says why).
+      await expect(message.or(alert).first()).toBeVisible({ timeout: 180000 });
+      await expect(alert).toHaveCount(0);
+      await expect(message).toContainText('locked');
+    };
+
+    await pin();
     await expect(drift).toContainText('No drift', { timeout: 60000 });
     await expect(panel.getByTestId('nblift-env-lock')).toContainText(
       'packages for linux'
@@ -38,11 +44,7 @@ test.describe('nblift environments view', () => {
     await expect(drift).toContainText(`${PACKAGE}`, { timeout: 60000 });
     await expect(drift).toContainText('missing in lock');
 
-    await panel.getByRole('button', { name: 'Pin' }).click();
-    await expect(panel.getByTestId('nblift-env-message')).toContainText(
-      'packages for linux',
-      { timeout: 120000 }
-    );
+    await pin();
     await expect(drift).toContainText('No drift', { timeout: 60000 });
 
     // Leave the environment as it was.
