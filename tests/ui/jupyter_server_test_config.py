@@ -1,8 +1,6 @@
 """JupyterLab server for the UI tests: galata's settings, a fresh root folder with seeded nblift state."""
 
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -22,16 +20,6 @@ os.environ["NBLIFT_SNAPSHOT_MLFLOW"] = "false"
 store = ObjectStore(Project.discover(root).ensure_state_dir())
 store.set_ref(
     "seed", "ui-tests", [store.put_bytes(b"first object"), store.put_bytes(b"second object" * 1000)]
-)
-
-# Warm uv's cache for the Environments test: a first resolution of a whole environment may need the network
-# (and a package index this machine cannot reach); what it fetches lets the test's pin resolve offline.
-_scratch = Path(tempfile.mkdtemp(prefix="nblift-ui-pin-"))
-subprocess.run(
-    [sys.executable, "-m", "nblift", "-C", str(_scratch), "pin", "--no-binder"],
-    capture_output=True,
-    timeout=300,
-    check=False,
 )
 
 configure_jupyter_server(c)  # noqa: F821
