@@ -191,6 +191,7 @@ def main() -> None:
     }
     for target, met in verdict.items():
         print(f"target: {target}: {'met' if met else 'NOT met'}")
+    os.chdir(ROOT)  # leave the scratch folder before removing it
     shutil.rmtree(work, ignore_errors=True)
 
 
