@@ -2,6 +2,7 @@ import * as React from 'react';
 
 import { NbliftAPIError, requestAPI } from '../api';
 import { PanelModel, useModel } from './model';
+import { WorkState } from './WorkState';
 import { KernelRunner } from './SnapshotsView';
 
 export interface IEnvChange {
@@ -211,21 +212,7 @@ export function EnvironmentsView(props: {
   return (
     <section className="jp-nblift-environments" aria-label="environments">
       <h3 className="jp-nblift-subtitle">Environment</h3>
-      {model.busy ? (
-        <div
-          className="jp-nblift-busy"
-          role="progressbar"
-          aria-label={model.busy}
-        >
-          <div className="jp-nblift-progress" />
-          {model.busy}…
-        </div>
-      ) : null}
-      {model.error ? (
-        <div className="jp-nblift-error" role="alert">
-          {model.error}
-        </div>
-      ) : null}
+      <WorkState model={model} />
       <table className="jp-nblift-table" aria-label="environment">
         <tbody>
           <tr>

@@ -3,6 +3,7 @@ import * as React from 'react';
 import { ISnapshot, ISnapshotDiff, requestAPI } from '../api';
 import { formatBytes } from './format';
 import { PanelModel, useModel } from './model';
+import { WorkState } from './WorkState';
 
 /** Runs code in the current notebook's kernel and resolves with what it printed. */
 export type KernelRunner = (code: string) => Promise<string>;
@@ -181,21 +182,7 @@ export function SnapshotsView(props: { model: SnapshotsModel }): JSX.Element {
   return (
     <section className="jp-nblift-snapshots" aria-label="snapshots">
       <h3 className="jp-nblift-subtitle">Snapshots</h3>
-      {model.busy ? (
-        <div
-          className="jp-nblift-busy"
-          role="progressbar"
-          aria-label={model.busy}
-        >
-          <div className="jp-nblift-progress" />
-          {model.busy}…
-        </div>
-      ) : null}
-      {model.error ? (
-        <div className="jp-nblift-error" role="alert">
-          {model.error}
-        </div>
-      ) : null}
+      <WorkState model={model} />
       {model.message ? (
         <pre
           className="jp-nblift-message"

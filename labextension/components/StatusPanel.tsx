@@ -11,6 +11,7 @@ import {
 } from '../api';
 import { formatBytes } from './format';
 import { PanelModel, useModel } from './model';
+import { WorkState } from './WorkState';
 import { SnapshotsModel, SnapshotsView } from './SnapshotsView';
 import { EnvironmentsModel, EnvironmentsView } from './EnvironmentsView';
 
@@ -143,16 +144,7 @@ function StatusView(props: {
       <h2 className="jp-nblift-title">
         nblift {status ? <span>{status.version}</span> : null}
       </h2>
-      {model.error ? (
-        <div className="jp-nblift-error" role="alert">
-          {model.error}
-        </div>
-      ) : null}
-      {model.busy ? (
-        <div className="jp-nblift-busy" role="status">
-          {model.busy}…
-        </div>
-      ) : null}
+      <WorkState model={model} />
       {status ? (
         <>
           <table className="jp-nblift-table" aria-label="nblift status">
