@@ -141,5 +141,10 @@ def grid_html(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def lines_html(lines: Sequence[str], css_class: str) -> str:
+    """Lines of a text report as HTML: one escaped <div> each, inside a div of `css_class`."""
+    return f"<div class='{css_class}'>" + "".join(f"<div>{escape(x)}</div>" for x in lines) + "</div>"
+
+
 def when(timestamp: float) -> str:
     return _when(timestamp)

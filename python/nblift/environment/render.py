@@ -6,7 +6,7 @@ from collections import Counter
 from html import escape
 from typing import Any
 
-from ..render import grid_html, grid_text, human_bytes, pairs_html, pairs_text
+from ..render import grid_html, grid_text, human_bytes, lines_html, pairs_html, pairs_text
 from .capture import Distribution, Environment
 from .diff import EnvDiff
 from .dockerfile import DockerfileResult
@@ -188,7 +188,7 @@ def pin_text(r: PinResult) -> str:
 
 
 def pin_html(r: PinResult) -> str:
-    return "<div class='nblift-pin'>" + "".join(f"<div>{escape(x)}</div>" for x in _pin_lines(r)) + "</div>"
+    return lines_html(_pin_lines(r), "nblift-pin")
 
 
 def _preflight_rows(r: PreflightResult) -> list[tuple[str, ...]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from ..render import grid_html, grid_text, human_bytes, when
+from ..render import grid_html, grid_text, human_bytes, lines_html, when
 from .bundle import BundleResult
 from .core import RestoreResult, SnapshotResult
 from .diff import SnapshotDiff
@@ -43,11 +43,7 @@ def snapshot_text(r: SnapshotResult) -> str:
 
 
 def snapshot_html(r: SnapshotResult) -> str:
-    return (
-        "<div class='nblift-snapshot'>"
-        + "".join(f"<div>{escape(x)}</div>" for x in _snapshot_lines(r))
-        + "</div>"
-    )
+    return lines_html(_snapshot_lines(r), "nblift-snapshot")
 
 
 def _restore_lines(r: RestoreResult) -> list[str]:
@@ -72,11 +68,7 @@ def restore_text(r: RestoreResult) -> str:
 
 
 def restore_html(r: RestoreResult) -> str:
-    return (
-        "<div class='nblift-restore'>"
-        + "".join(f"<div>{escape(x)}</div>" for x in _restore_lines(r))
-        + "</div>"
-    )
+    return lines_html(_restore_lines(r), "nblift-restore")
 
 
 LIST_HEADERS = ("id", "time", "message", "variables", "size", "what changed")
@@ -174,7 +166,7 @@ def diff_text(d: SnapshotDiff) -> str:
 
 
 def diff_html(d: SnapshotDiff) -> str:
-    return "<div class='nblift-diff'>" + "".join(f"<div>{escape(x)}</div>" for x in diff_lines(d)) + "</div>"
+    return lines_html(diff_lines(d), "nblift-diff")
 
 
 def manage_text(result: tuple[str, Any]) -> str:
