@@ -163,6 +163,10 @@ class Snapshotter:
     def project(self) -> Project:
         return self._project if self._project is not None else Project.discover()
 
+    def bind(self, project: Project) -> None:
+        """Use `project` from now on (the magic's `-C` or the notebook's folder)."""
+        self._project = project
+
     def note_cell(self, source: str) -> None:
         """Record the names a cell bound, deleted or read (they may have changed)."""
         names = cell_names(source)

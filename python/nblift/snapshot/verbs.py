@@ -25,6 +25,13 @@ def snapshotter(shell: Any) -> Snapshotter:
     return existing
 
 
+def _bound(ctx: Context, verb: str) -> Snapshotter:
+    """The kernel's Snapshotter, bound to the project this call names."""
+    snap = snapshotter(ctx.require_shell(verb))
+    snap.bind(ctx.project)
+    return snap
+
+
 def take_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--message", default="", help="what this snapshot is (shown in the list)")
     parser.add_argument(
@@ -38,9 +45,7 @@ def take_args(parser: argparse.ArgumentParser) -> None:
 
 
 def take(ctx: Context, args: argparse.Namespace) -> Any:
-    shell = ctx.require_shell("snapshot")
-    snap = snapshotter(shell)
-    snap._project = ctx.project
+    snap = _bound(ctx, "snapshot")
     background = ctx.project.settings.snapshot_background and not args.wait
     return snap.snapshot(args.message, full=args.full, background=background)
 
@@ -61,11 +66,8 @@ def restore_args(parser: argparse.ArgumentParser) -> None:
 
 
 def restore(ctx: Context, args: argparse.Namespace) -> Any:
-    shell = ctx.require_shell("restore")
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-    snap = snapshotter(shell)
-    snap._project = ctx.project
-    return snap.restore(args.id, only=only, lazy=not args.eager, rerun=args.rerun)
+    return _bound(ctx, "restore").restore(args.id, only=only, lazy=not args.eager, rerun=args.rerun)
 
 
 def autosnapshot_args(parser: argparse.ArgumentParser) -> None:
@@ -73,9 +75,7 @@ def autosnapshot_args(parser: argparse.ArgumentParser) -> None:
 
 
 def autosnapshot(ctx: Context, args: argparse.Namespace) -> str:
-    shell = ctx.require_shell("autosnapshot")
-    snap = snapshotter(shell)
-    snap._project = ctx.project
+    snap = _bound(ctx, "autosnapshot")
     if args.state is not None:
         snap.autosnapshot = args.state == "on"
     return f"autosnapshot is {'on' if snap.autosnapshot else 'off'}"
