@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import platform as pyplatform
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,19 +65,28 @@ class Target:
             f" --cuda {self.cuda}" if self.cuda else ""
         )
 
+    def command_for(self, source: str) -> str:
+        """The command that re-makes a lock from `source` ("kernel" or a requirements file)."""
+        return self.command + ("" if source == "kernel" else f" --requirements {source}")
+
+
+def _running_platform() -> str:
+    return f"{sys.platform}-{pyplatform.machine()}".replace("win32-amd64", "windows-x86_64").lower()
+
 
 def make_target(
     platform: str | None, python: str | None, cuda: str | None, env: Environment | None
 ) -> Target:
-    """Validate the target; defaults are the running kernel's platform and Python."""
-    name = (platform or (env.platform if env else "linux-x86_64")).lower()
+    """Validate the target; defaults are the kernel's platform and Python (this interpreter's without one)."""
+    name = (platform or (env.platform if env else _running_platform())).lower()
     name = _ALIASES.get(name, name)
     if name not in PLATFORMS and name not in PLATFORMS.values():
         raise InvalidInput(
             f"unknown target platform {platform!r}",
             hint=f"use one of {', '.join(PLATFORMS)} (or a uv --python-platform value)",
         )
-    version = python or (env.python if env else "3.11")  # the kernel's own patch level: known to work
+    # the kernel's own patch level: known to work
+    version = python or (env.python if env else pyplatform.python_version())
     if not re.fullmatch(r"3\.\d{1,2}(\.\d{1,2})?", version):
         raise InvalidInput(f"Python version {python!r} is not like 3.11", hint="pass --python 3.11")
     if cuda is not None and not re.fullmatch(r"\d{1,2}\.\d", cuda):

@@ -123,7 +123,7 @@ def _compile_cmd(uv: str, inputs: Inputs, files: Mapping[str, str], target: Targ
         "--color",
         "never",
         "--custom-compile-command",
-        target.command,
+        target.command_for(inputs.source),
         "--format",
         fmt,
     ]
