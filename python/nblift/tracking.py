@@ -8,10 +8,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import ipaddress
+import logging
 import os
 import secrets
 import socket
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,8 @@ from .project import Project
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+log = logging.getLogger("nblift")
 
 DB_FILE = "mlflow.db"
 LOCK_FILE = "mlflow.db.lock"
@@ -126,16 +130,48 @@ def target_for(project: Project) -> TrackingTarget:
     )
 
 
-def prepare_embedded_db(db: Path) -> None:
-    """Create the SQLite file in WAL mode so readers never block the writer (WAL persists in the file)."""
+def _set_aside(db: Path, reason: str) -> Path:
+    """Move a damaged database (and its WAL files) aside, keeping it for inspection; returns the new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = db.with_name(f"{db.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = db.with_name(db.name + suffix)
+        if part.exists():
+            part.replace(aside.with_name(aside.name + suffix))
+    log.warning(
+        "the tracking database %s could not be opened (%s): moved it to %s and started a new one; "
+        "runs recorded there can be recovered from the copy with sqlite3's .recover",
+        db,
+        reason,
+        aside,
+    )
+    return aside
+
+
+def prepare_embedded_db(db: Path) -> Path | None:
+    """Create the SQLite file in WAL mode so readers never block the writer (WAL persists in the file).
+
+    A file that is not a database, or fails SQLite's quick check, is moved aside (never deleted) and a new one
+    is started, so the server and kernels keep working; returns where the damaged file went, if anywhere.
+    """
     ensure_dir(db.parent)
-    conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_S)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        conn.close()
+    aside = None
+    for _ in range(2):
+        conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_S)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict == "ok":
+                break
+            reason = f"quick_check: {verdict}"
+        except sqlite3.DatabaseError as exc:
+            reason = str(exc)
+        finally:
+            conn.close()
+        aside = _set_aside(db, reason)
     db.chmod(0o600)
+    return aside
 
 
 def _engine_uri(target: TrackingTarget) -> str:

@@ -257,3 +257,23 @@ def test_client_does_not_import_mlflow_before_needed(child_env):
         [sys.executable, "-c", code], capture_output=True, text=True, env=child_env, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_a_corrupt_embedded_database_is_moved_aside_and_tracking_goes_on(tmp_path, monkeypatch, caplog):
+    """SECURITY.md: a corrupt embedded SQLite database at start is moved aside with a clear warning."""
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    from nblift.project import Project
+    from nblift.tracking import DB_FILE, client
+
+    project = Project.discover(tmp_path)
+    project.ensure_state_dir()
+    db = project.state_dir / DB_FILE
+    db.write_bytes(b"this is not a database, it was truncated by a crash" * 100)
+    with caplog.at_level("WARNING", logger="nblift"):
+        mlflow_client = client(project)
+    aside = [p for p in project.state_dir.iterdir() if p.name.startswith(f"{DB_FILE}.corrupt-")]
+    assert len(aside) == 1
+    assert aside[0].read_bytes().startswith(b"this is not a database")  # kept, never deleted
+    assert "moved it to" in caplog.text
+    experiment = mlflow_client.create_experiment("after-recovery")
+    assert mlflow_client.get_experiment(experiment).name == "after-recovery"
