@@ -281,3 +281,36 @@ def test_each_snapshot_is_an_mlflow_run(project: Path, env: dict[str, str]) -> N
     assert run.data.metrics["nblift.variables"] == 1
     artifacts = [a.path for a in mlflow_client.list_artifacts(run.info.run_id, "nblift")]
     assert artifacts == ["nblift/snapshot.json"]
+
+
+class _Payload:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_swapped_payload_is_never_unpickled(kernel: Kernel, project: Path, tmp_path: Path) -> None:
+    """SECURITY.md: a __reduce__ payload dropped into the store, and a manifest edited to point at it
+    (with its own allow-list), is refused as untrusted: nothing is unpickled."""
+    import pickle
+
+    from nblift.store import ObjectStore
+
+    kernel.run(SETUP)
+    sid = _snapshot(kernel, "victim")
+    marker = tmp_path / "pwned"
+    evil = ObjectStore(project / ".nblift").put_bytes(pickle.dumps(_Payload(str(marker))))
+    path = project / ".nblift" / "snapshots" / f"{sid}.json"
+    manifest = json.loads(path.read_text())
+    encoding = manifest["variables"]["config"]["encoding"]
+    manifest["encodings"][encoding]["objects"][0] = evil
+    manifest["allowed_types"] = ["posix.system"]  # a manifest's own allow-list decides nothing
+    path.chmod(0o600)
+    path.write_text(json.dumps(manifest))
+    kernel.run("del config, alias")
+    out = kernel.run(f"%lift restore {sid} --only config", allow_error=True)
+    assert "untrusted" in out
+    assert not marker.exists()
+    assert kernel.value("'config' in globals()") is False
