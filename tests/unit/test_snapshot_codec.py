@@ -12,6 +12,7 @@ import time
 import types
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 
@@ -27,7 +28,6 @@ from nblift.snapshot.codec import (
 )
 from nblift.store import ObjectStore
 
-pd = pytest.importorskip("pandas")
 HEAVY = ("numpy", "pandas", "pyarrow", "polars", "torch", "dill", "cloudpickle")
 
 

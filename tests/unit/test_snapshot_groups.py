@@ -12,12 +12,11 @@ import os
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from nblift.errors import InvalidInput
 from nblift.snapshot.groups import TRUNCATED, group_variables, reachable_ids
-
-pd = pytest.importorskip("pandas")
 
 
 def groups(**namespace):
