@@ -159,10 +159,7 @@ class AuthIndex:
         self.server.server_close()
 
 
-def have_tools() -> str | None:
-    """Why the real-environment tests cannot run here, or None."""
-    if uv() is None:
-        return "uv is not installed"
-    if shutil.which("git") is None:
-        return "git is not installed"
-    return None
+def require_tools() -> None:
+    """The real-environment tests need uv and git: `./dev test` installs uv, and git made the checkout."""
+    assert uv() is not None, "uv is not installed: run the tests through `./dev test`, which installs it"
+    assert shutil.which("git") is not None, "git is not installed: apt-get install git"

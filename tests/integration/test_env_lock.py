@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from env_helpers import AuthIndex, build_wheel, clean_env, have_tools, make_package, make_venv
+from env_helpers import AuthIndex, build_wheel, clean_env, make_package, make_venv, require_tools
 from nblift.commands import Context
 from nblift.environment import verbs
 from nblift.environment.capture import capture_in
@@ -28,9 +28,7 @@ SECRET = "s3cr3t-Tok3n-value"
 
 @pytest.fixture(autouse=True)
 def _tools():
-    why = have_tools()
-    if why:
-        pytest.skip(why)
+    require_tools()
 
 
 def project(tmp_path: Path, name: str = "proj") -> Project:
@@ -98,8 +96,6 @@ def test_pin_for_another_platform_and_repin_gives_identical_bytes(tmp_path):
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
-    if have_tools():
-        pytest.skip(have_tools())
     return make_venv(tmp_path_factory.mktemp("venv"))
 
 

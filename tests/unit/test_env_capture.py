@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from env_helpers import have_tools, make_venv
+from env_helpers import make_venv, require_tools
 from nblift.environment import capture as cap
 from nblift.environment import machine
 from nblift.environment.capture import Environment, capture, capture_in, index_config, scan_distributions
@@ -37,9 +37,7 @@ def _dist_info(site: Path, name: str, version: str, *, requires=(), direct=None,
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
-    why = have_tools()
-    if why:
-        pytest.skip(why)
+    require_tools()
     return make_venv(tmp_path_factory.mktemp("env"))
 
 
