@@ -119,7 +119,8 @@ class IgnoreRules:
 # -- what goes in --------------------------------------------------------------------------------------
 
 
-def _walk(folder: Path) -> Iterator[Path]:
+def walk_files(folder: Path) -> Iterator[Path]:
+    """Files under `folder`, sorted, without hidden ones, caches and bytecode."""
     for current, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
         for name in sorted(names):
@@ -137,7 +138,7 @@ def _local_modules(names: set[str], folders: list[Path]) -> Iterator[Path]:
                 yield module
                 break
             if package.is_dir() and any(package.glob("*.py")):
-                yield from _walk(package)
+                yield from walk_files(package)
                 break
 
 
@@ -157,7 +158,7 @@ def _candidates(project: Project, notebook: Path) -> Iterator[Path]:
             if path.is_file():
                 yield path
             elif path.is_dir() and path.resolve() != root and not project.state_dir.is_relative_to(path):
-                yield from _walk(path)
+                yield from walk_files(path)
         except OSError:
             continue
 
@@ -252,11 +253,17 @@ def _safe_target(destination: Path, rel: object) -> Path:
     return target
 
 
-def materialize(store: ObjectStore, bundle_id: str, destination: Path) -> Path:
-    """Write the bundle's files under `destination` (every object verified, every path kept inside)."""
+def read_manifest(store: ObjectStore, bundle_id: str) -> dict[str, Any]:
+    """The manifest of bundle `bundle_id`: `notebook` (its path in the bundle) and `files`."""
     manifest = json.loads(store.get_bytes(check_oid(bundle_id)))
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise InvalidInput(f"{bundle_id} is not a bundle manifest", hint="pass the id build_bundle returned")
+    return manifest
+
+
+def materialize(store: ObjectStore, bundle_id: str, destination: Path) -> Path:
+    """Write the bundle's files under `destination` (every object verified, every path kept inside)."""
+    manifest = read_manifest(store, bundle_id)
     entries = manifest.get("files")
     if not isinstance(entries, dict):
         raise InvalidInput(f"bundle {bundle_id} has no file list", hint="the manifest is damaged")

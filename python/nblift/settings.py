@@ -38,6 +38,10 @@ class Settings:
     snapshot_background: bool = True
     #: Automatic snapshots kept by `nblift snapshots gc` (manual snapshots are never removed by gc).
     keep_auto_snapshots: int = 20
+    #: A run whose runner has not proved it is alive for this many seconds is LOST.
+    run_heartbeat_timeout: int = 30
+    #: Seconds a cancelled run gets to stop cleanly before its process group is killed.
+    run_cancel_grace: int = 10
     #: Where each setting came from: key -> "default", a file path or an environment variable.
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 

@@ -174,7 +174,7 @@ def prepare_embedded_db(db: Path) -> Path | None:
     return aside
 
 
-def _engine_uri(target: TrackingTarget) -> str:
+def engine_uri(target: TrackingTarget) -> str:
     """The SQLAlchemy URI with a busy timeout, so concurrent writers wait instead of failing."""
     if target.embedded:
         return f"{target.uri}?timeout={BUSY_TIMEOUT_S}"
@@ -203,13 +203,13 @@ def client(project: Project) -> MlflowClient:
     from mlflow import MlflowClient
 
     if not target.embedded:
-        return MlflowClient(tracking_uri=_engine_uri(target), registry_uri=_engine_uri(target))
+        return MlflowClient(tracking_uri=engine_uri(target), registry_uri=engine_uri(target))
     project.ensure_state_dir()
     # MlflowClient creates (or migrates) the database's tables when it opens the store; two processes doing
     # that at once fail ("duplicate column name"), so one creates them while the others wait.
     with _exclusive(project.state_dir / LOCK_FILE):
         prepare_embedded_db(project.state_dir / DB_FILE)
-        return MlflowClient(tracking_uri=_engine_uri(target), registry_uri=_engine_uri(target))
+        return MlflowClient(tracking_uri=engine_uri(target), registry_uri=engine_uri(target))
 
 
 def ensure_experiment(project: Project, name: str) -> str:

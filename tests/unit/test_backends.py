@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from nblift.backends import available_backends, get_backend_class
-from nblift.backends.base import Backend, RunEvent, RunHandle, RunState
+from nblift.backends.base import Backend, RunHandle, RunRequest, RunState
 from nblift.errors import BackendUnavailable, NotFound
 
 BUILTIN_MODULES = {
@@ -23,42 +23,35 @@ BUILTIN_MODULES = {
 
 FAKE_BACKEND = textwrap.dedent(
     '''
-    """A third-party backend that runs nothing: every submission succeeds at once."""
+    """A third-party backend that runs nothing: it records each submission and reports no worker."""
 
-    from pathlib import Path
-
-    from nblift.backends.base import Backend, RunEvent, RunHandle, RunState
+    from nblift.backends.base import Backend, RunHandle
 
 
     class FakeBackend(Backend):
         name = "fake"
 
-        def __init__(self):
-            self.submitted = {}
+        def __init__(self, project=None):
+            super().__init__(project)
+            self.started = []
+            self.cancelled = []
 
-        def _submit(self, bundle_dir, parameters, submission_id):
-            if submission_id not in self.submitted:
-                self.submitted[submission_id] = RunHandle(
-                    backend=self.name,
-                    submission_id=submission_id,
-                    native_id=f"fake-{len(self.submitted)}",
-                    details={"bundle": str(bundle_dir), "parameters": parameters},
-                )
-            return self.submitted[submission_id]
+        def _submit(self, request):
+            self.started.append(request.run_id)
+            native = f"fake-{len(self.started)}"
+            return RunHandle(self.name, request.run_id, native, {"bundle": request.bundle_id})
 
-        def _poll(self, handle):
-            return RunState.SUCCEEDED
+        def _alive(self, handle):
+            return False
 
-        def _stream(self, handle):
-            yield RunEvent("state", {"state": RunState.SUCCEEDED.value})
+        def _cancel(self, handle, grace_seconds, stopped):
+            self.cancelled.append((handle.native_id, grace_seconds, stopped()))
 
-        def _cancel(self, handle, grace_seconds):
-            return RunState.SUCCEEDED
-
-        def _fetch(self, handle, destination):
-            out = destination / "outputs.txt"
-            out.write_text(handle.native_id)
-            return destination
+        def _fetch(self, handle, record_dir):
+            out = record_dir / "output"
+            out.mkdir(exist_ok=True)
+            (out / "outputs.txt").write_text(handle.native_id)
+            return out
     '''
 )
 
@@ -153,21 +146,23 @@ def test_plugin_class_is_loaded_on_use(plugins):
 
 def test_plugin_runs_through_the_template_methods(plugins, tmp_path):
     backend = get_backend_class("fake")()
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    handle = backend.submit(bundle, {"lr": 0.1}, "sub-1")
+    record = tmp_path / "record"
+    record.mkdir()
+    request = RunRequest("abcdef123456", record, tmp_path / "store", "b" * 64)
+    handle = backend.submit(request)
     assert isinstance(handle, RunHandle)
     assert handle.backend == "fake"
-    assert handle.details["parameters"] == {"lr": 0.1}
-    assert backend.submit(bundle, {"lr": 0.1}, "sub-1") == handle  # idempotent per submission id
-    assert backend.status(handle) is RunState.SUCCEEDED
-    assert backend.status(handle).terminal
-    assert list(backend.stream(handle)) == [RunEvent("state", {"state": "SUCCEEDED"})]
-    destination = tmp_path / "results" / "run-1"
-    assert backend.fetch(handle, destination) == destination  # fetch creates the destination first
-    assert (destination / "outputs.txt").read_text() == handle.native_id
-    with pytest.raises(FileNotFoundError):
-        backend.submit(tmp_path / "no-bundle", {}, "sub-2")
+    assert handle.details["bundle"] == "b" * 64
+    assert backend.submit(request) == handle  # started once: the record keeps its handle
+    assert backend.started == ["abcdef123456"]
+    assert RunHandle.from_json(handle.to_json()) == handle
+    assert backend.alive(handle) is False
+    backend.sync(handle, record)  # optional hook: nothing to copy
+    backend.reap(handle)  # optional hook: nothing left behind
+    backend.cancel(handle, 2.0, lambda: True)
+    assert backend.cancelled == [(handle.native_id, 2.0, True)]
+    outputs = backend.fetch(handle, record)
+    assert (outputs / "outputs.txt").read_text() == handle.native_id
 
 
 def test_plugin_with_missing_module(plugins):
@@ -205,6 +200,7 @@ def test_run_states():
         RunState.SUCCEEDED,
         RunState.FAILED,
         RunState.CANCELLED,
+        RunState.TIMED_OUT,
         RunState.LOST,
     }
     assert not RunState.RUNNING.terminal

@@ -1,8 +1,11 @@
 """The interface every run backend implements.
 
-Public methods fix the order of work and what callers can rely on; backends override the protected
-hooks (`_submit`, `_poll`, `_stream`, `_cancel`, `_fetch`). A backend module must import its heavy
-library (ray, asyncssh, kubernetes, sky) at module level or lazily, never from nblift's top level.
+A backend takes a run request (a bundle in the local object store, the run's parameters and limits) to the
+place it executes, starts `python -m nblift.runner` there and keeps the local run record in step with it.
+The run's states, events and MLflow run are the runner's job and the same everywhere; a backend only moves
+things and processes. Public methods fix the order of work; backends override the protected hooks
+(`_submit`, `_alive`, `_sync`, `_cancel`, `_fetch`). A backend module imports its heavy library (ray,
+asyncssh, kubernetes, sky) at module level or lazily, never from nblift's top level.
 """
 
 from __future__ import annotations
@@ -10,9 +13,14 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from ..fsutil import atomic_write
+
+HANDLE_FILE = "handle.json"
 
 
 class RunState(enum.StrEnum):
@@ -21,29 +29,45 @@ class RunState(enum.StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
     LOST = "LOST"
 
     @property
     def terminal(self) -> bool:
-        return self in {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.LOST}
+        return self not in {RunState.PENDING, RunState.RUNNING}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRequest:
+    """Everything a backend needs to start one run.
+
+    `record_dir` is the run's local record folder: `request.json` (what the runner reads) is already in
+    it, and the backend keeps `events.jsonl`, `state.json` and `heartbeat` there up to date (`_sync`).
+    The bundle's objects are in the object store at `store_dir`.
+    """
+
+    run_id: str
+    record_dir: Path
+    store_dir: Path
+    bundle_id: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
 class RunHandle:
-    """Identifies one submitted run on one backend. `submission_id` makes submission idempotent."""
+    """Identifies one started run on one backend; `details` is JSON-ready and kept in the record."""
 
     backend: str
-    submission_id: str
+    run_id: str
     native_id: str
     details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
-@dataclasses.dataclass(frozen=True)
-class RunEvent:
-    """One progress or log event of a run (cell started/finished, a log line, a state change)."""
-
-    kind: str
-    data: Mapping[str, Any]
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunHandle:
+        return cls(str(data["backend"]), str(data["run_id"]), str(data["native_id"]), dict(data["details"]))
 
 
 class Backend(abc.ABC):
@@ -51,44 +75,59 @@ class Backend(abc.ABC):
 
     name: str = ""
 
-    def submit(self, bundle_dir: Path, parameters: Mapping[str, Any], submission_id: str) -> RunHandle:
-        """Start a run of the bundle; submitting the same `submission_id` twice starts it once."""
-        if not bundle_dir.is_dir():
-            raise FileNotFoundError(f"bundle folder {bundle_dir} does not exist")
-        return self._submit(bundle_dir, dict(parameters), submission_id)
+    def __init__(self, project: Any = None) -> None:
+        #: The nblift Project the run belongs to (its settings name hosts, clusters, credentials files).
+        self.project = project
 
-    def status(self, handle: RunHandle) -> RunState:
-        return self._poll(handle)
+    def submit(self, request: RunRequest) -> RunHandle:
+        """Start the run once: a request whose record already names a handle gets that handle back."""
+        saved = request.record_dir / HANDLE_FILE
+        if saved.is_file():
+            return RunHandle.from_json(json.loads(saved.read_text()))
+        handle = self._submit(request)
+        atomic_write(saved, json.dumps(handle.to_json()).encode())
+        return handle
 
-    def stream(self, handle: RunHandle) -> Iterator[RunEvent]:
-        """Events until the run reaches a terminal state."""
-        yield from self._stream(handle)
+    def alive(self, handle: RunHandle) -> bool | None:
+        """Whether the run's worker process still exists (None: this backend cannot tell; the heartbeat
+        decides)."""
+        return self._alive(handle)
 
-    def cancel(self, handle: RunHandle, grace_seconds: float = 10.0) -> RunState:
-        """Stop the run (terminate, wait `grace_seconds`, kill) and return its final state."""
-        return self._cancel(handle, grace_seconds)
+    def sync(self, handle: RunHandle, record_dir: Path) -> None:
+        """Bring new events, the state and the heartbeat from where the run executes into `record_dir`."""
+        self._sync(handle, record_dir)
 
-    def fetch(self, handle: RunHandle, destination: Path) -> Path:
-        """Copy the run's outputs (executed notebook, logs, artifacts) under `destination`."""
-        destination.mkdir(parents=True, exist_ok=True)
-        return self._fetch(handle, destination)
+    def cancel(self, handle: RunHandle, grace_seconds: float, stopped: Callable[[], bool]) -> None:
+        """Ask the runner to stop (it records CANCELLED), wait up to `grace_seconds` until `stopped()` says
+        a terminal state is recorded, then kill what is left."""
+        self._cancel(handle, grace_seconds, stopped)
 
-    @abc.abstractmethod
-    def _submit(self, bundle_dir: Path, parameters: dict[str, Any], submission_id: str) -> RunHandle:
-        """Start the run; return a handle. Must be idempotent per submission id."""
+    def reap(self, handle: RunHandle) -> None:
+        """Clean up after a runner that vanished (kill its orphaned kernel, free its machine)."""
+        self._reap(handle)
 
-    @abc.abstractmethod
-    def _poll(self, handle: RunHandle) -> RunState:
-        """The run's current state; a run whose worker vanished is LOST, never RUNNING."""
-
-    @abc.abstractmethod
-    def _stream(self, handle: RunHandle) -> Iterator[RunEvent]:
-        """Yield events as they happen; end once the run is terminal."""
-
-    @abc.abstractmethod
-    def _cancel(self, handle: RunHandle, grace_seconds: float) -> RunState:
-        """Terminate the run and its whole process tree."""
+    def fetch(self, handle: RunHandle, record_dir: Path) -> Path:
+        """Bring the run's outputs (executed notebook, artifacts) into the record; return their folder."""
+        return self._fetch(handle, record_dir)
 
     @abc.abstractmethod
-    def _fetch(self, handle: RunHandle, destination: Path) -> Path:
-        """Copy outputs into `destination`, keeping every file inside it."""
+    def _submit(self, request: RunRequest) -> RunHandle:
+        """Start `python -m nblift.runner` for the request where this backend runs things."""
+
+    @abc.abstractmethod
+    def _alive(self, handle: RunHandle) -> bool | None:
+        """True while the runner process exists, False once it is gone, None when unknowable."""
+
+    def _sync(self, handle: RunHandle, record_dir: Path) -> None:  # noqa: B027 - optional hook
+        """A backend whose runner writes elsewhere copies its files here; the local one has nothing to do."""
+
+    @abc.abstractmethod
+    def _cancel(self, handle: RunHandle, grace_seconds: float, stopped: Callable[[], bool]) -> None:
+        """Terminate the runner and its whole process tree (SIGTERM, grace, SIGKILL)."""
+
+    def _reap(self, handle: RunHandle) -> None:  # noqa: B027 - optional hook
+        """Free what a vanished runner left behind; nothing by default."""
+
+    @abc.abstractmethod
+    def _fetch(self, handle: RunHandle, record_dir: Path) -> Path:
+        """Copy outputs into `record_dir / "output"`, keeping every file inside it; return that folder."""

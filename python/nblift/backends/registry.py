@@ -47,8 +47,8 @@ _BUILTIN: dict[str, BackendSpec] = {
         BackendSpec(
             "local",
             "nblift.runs.local:LocalBackend",
-            ("nbclient", "ipykernel"),
-            'pip install "nblift[local]"',
+            ("papermill", "ipykernel"),
+            "reinstall nblift (papermill and ipykernel are its dependencies)",
         ),
         BackendSpec("ssh", "nblift.runs.ssh:SSHBackend", ("asyncssh",), 'pip install "nblift[ssh]"'),
         BackendSpec("ray", "nblift.runs.ray:RayBackend", ("ray",), 'pip install "nblift[ray]"'),

@@ -17,6 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
 
+import tornado.iostream
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -73,6 +74,18 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
     async def off_loop(self, fn: Callable[[], T]) -> T:
         """Run blocking core work in a thread so the server keeps answering."""
         return await asyncio.to_thread(fn)
+
+    def notebook(self, value: object) -> Path:
+        """The saved notebook at `value` (relative to the server root), or InvalidInput."""
+        if not isinstance(value, str) or not value.endswith(".ipynb"):
+            raise InvalidInput(
+                "name a notebook", hint="pass the path of a .ipynb file relative to the server root"
+            )
+        root = Path(self.settings["server_root_dir"]).expanduser()
+        notebook = resolve_inside(root, value)
+        if not notebook.is_file():
+            raise InvalidInput(f"no notebook at {value}", hint="save the notebook first")
+        return notebook
 
     def reply(self, data: Any) -> None:
         self.set_header("Content-Type", "application/json")
@@ -200,11 +213,181 @@ class PreflightHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        root = Path(self.settings["server_root_dir"]).expanduser()
-        notebook = resolve_inside(root, self.get_argument("path", ""))
-        if notebook.suffix != ".ipynb":
-            raise InvalidInput("preflight needs a notebook", hint="pass ?path=<notebook>.ipynb")
+        notebook = self.notebook(self.get_argument("path", ""))
         self.reply(await self._verb("preflight", "--notebook", str(notebook)))
+
+
+_RUN = r"(?P<run_id>[0-9a-f]{12})"
+#: How often the event stream looks for new events, and how often it sends a keep-alive comment.
+STREAM_POLL_S = 0.25
+STREAM_KEEPALIVE_S = 15.0
+
+
+class RunsHandler(BaseHandler):
+    """GET: this project's runs and the backends a run can go to. POST: launch a run."""
+
+    auth_resource = "nblift:runs"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..backends.registry import available_backends
+        from ..runs import service
+
+        project = self.project()
+        runs = await self.off_loop(lambda: service.list_runs(project))
+        backends = [dataclasses.asdict(b) for b in available_backends()]
+        self.reply(
+            {
+                "runs": [r.to_json() for r in runs],
+                "backends": backends,
+                "default_backend": project.settings.default_backend,
+            }
+        )
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        from ..runs import service
+        from ..runs.params import check_parameters, parse_duration
+
+        body = self.get_json_body() or {}
+        if not isinstance(body, dict):
+            raise InvalidInput("the request body must be a JSON object", hint='e.g. {"notebook": "a.ipynb"}')
+        notebook = self.notebook(body.get("notebook"))
+        parameters = check_parameters(body.get("parameters") or {})
+        timeout = parse_duration(body.get("timeout"))
+        backend = body.get("backend") or None
+        if backend is not None and not isinstance(backend, str):
+            raise InvalidInput("backend must be a name", hint="see `backends` in GET /nblift/api/runs")
+        project = Project.discover(notebook)
+        info = await self.off_loop(
+            lambda: service.launch(project, notebook, parameters, backend=backend, timeout=timeout)
+        )
+        self.set_status(201)
+        self.reply(info.to_json())
+
+
+class RunParametersHandler(BaseHandler):
+    """The parameters a notebook declares (its cell tagged `parameters`), for the launch dialog."""
+
+    auth_resource = "nblift:runs"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..runs import service
+
+        notebook = self.notebook(self.get_argument("notebook", ""))
+        self.reply({"parameters": await self.off_loop(lambda: service.notebook_parameters(notebook))})
+
+
+class RunHandler(BaseHandler):
+    auth_resource = "nblift:runs"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        from ..runs import service
+
+        project = self.project()
+        self.reply((await self.off_loop(lambda: service.get_run(project, run_id))).to_json())
+
+
+class RunEventsHandler(BaseHandler):
+    """Events after byte offset `after`, the offset to ask from next time, and the run as it is now."""
+
+    auth_resource = "nblift:runs"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        from ..runs import service
+
+        project = self.project()
+        after = self._offset()
+        found, offset, info = await self.off_loop(lambda: service.events(project, run_id, after))
+        self.reply({"events": found, "next": offset, "run": info.to_json()})
+
+    def _offset(self) -> int:
+        raw = self.get_argument("after", "") or self.request.headers.get("Last-Event-ID", "") or "0"
+        if not raw.isdigit():
+            raise InvalidInput(
+                f"after={raw!r} is not an offset", hint="pass the `next` of the previous reply"
+            )
+        return int(raw)
+
+
+class RunEventStreamHandler(RunEventsHandler):
+    """Server-sent events: each run event as `event: <kind>`, `id: <offset>`; `event: end` when terminal."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        from ..backends.base import RunState
+        from ..runs import service
+
+        project = self.project()
+        offset = self._offset()
+        await self.off_loop(lambda: service.get_run(project, run_id))  # 404 before the stream starts
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        quiet = 0.0
+        while True:
+            found, offset, info = await self.off_loop(
+                lambda after=offset: service.events(project, run_id, after)  # type: ignore[misc]
+            )
+            for event in found:
+                self.write(
+                    f"id: {offset}\nevent: {event.get('kind', 'message')}\ndata: {json.dumps(event)}\n\n"
+                )
+            if found:
+                quiet = 0.0
+            elif quiet >= STREAM_KEEPALIVE_S:
+                self.write(": keep-alive\n\n")
+                quiet = 0.0
+            try:
+                await self.flush()
+            except tornado.iostream.StreamClosedError:
+                return  # the client went away; the run goes on
+            if RunState(info.state).terminal and not found:
+                self.write(f"id: {offset}\nevent: end\ndata: {json.dumps(info.to_json())}\n\n")
+                self.finish()
+                return
+            await asyncio.sleep(STREAM_POLL_S)
+            quiet += STREAM_POLL_S
+
+
+class RunCancelHandler(BaseHandler):
+    auth_resource = "nblift:runs"
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        from ..runs import service
+
+        project = self.project()
+        self.reply((await self.off_loop(lambda: service.cancel(project, run_id))).to_json())
+
+
+class RunFetchHandler(BaseHandler):
+    """Copy the run's executed notebook and artifacts into the project; reply with the notebook's path
+    relative to the server root, for the UI to open."""
+
+    auth_resource = "nblift:runs"
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        from ..runs import service
+
+        project = self.project()
+        path = await self.off_loop(lambda: service.fetch(project, run_id))
+        root = Path(self.settings["server_root_dir"]).expanduser().resolve()
+        resolved = path.resolve()
+        relative = resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else None
+        self.reply({"path": relative})
 
 
 @cache
@@ -234,5 +417,12 @@ def route_table() -> list[tuple[str, type[BaseHandler]]]:
         (rf"{PREFIX}/env/lock", EnvLockHandler),
         (rf"{PREFIX}/env/diff", EnvDiffHandler),
         (rf"{PREFIX}/env/preflight", PreflightHandler),
+        (rf"{PREFIX}/runs", RunsHandler),
+        (rf"{PREFIX}/runs/parameters", RunParametersHandler),
+        (rf"{PREFIX}/runs/{_RUN}", RunHandler),
+        (rf"{PREFIX}/runs/{_RUN}/events", RunEventsHandler),
+        (rf"{PREFIX}/runs/{_RUN}/events/stream", RunEventStreamHandler),
+        (rf"{PREFIX}/runs/{_RUN}/cancel", RunCancelHandler),
+        (rf"{PREFIX}/runs/{_RUN}/fetch", RunFetchHandler),
         (rf"{PREFIX}/openapi\.json", OpenAPIHandler),
     ]

@@ -45,6 +45,11 @@ class GitState:
         return {"commit": self.commit, "branch": self.branch, "remote": self.remote, "dirty": self.dirty}
 
 
+def git_commit(root: Path) -> str | None:
+    """The commit checked out at `root`, or None outside a git work tree."""
+    return (_git(root, "rev-parse", "--verify", "--quiet", "HEAD") or "").strip() or None
+
+
 def git_state(root: Path) -> GitState | None:
     """The repository state of `root`, or None outside a git work tree (or without git)."""
     if _git(root, "rev-parse", "--is-inside-work-tree") is None:

@@ -1,0 +1,236 @@
+"""`python -m nblift.runner RUN_DIR --store STATE_DIR`: execute one run where it was sent.
+
+Every backend starts this same entry point on its target. It reads `RUN_DIR/request.json`, unpacks the
+bundle from the object store into a scratch folder, executes the notebook with papermill (parameters
+injected after the cell tagged `parameters`), writes events as it goes, records the MLflow run and always
+ends in a terminal state: SUCCEEDED, FAILED (which cell, the traceback), CANCELLED (SIGTERM or SIGINT) or
+TIMED_OUT. A heartbeat file proves it is alive; a runner that vanishes is marked LOST by whoever watches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .backends.base import RunState
+from .runs.events import RUN_DIR_ENV, append_event
+from .runs.records import OUTPUT_DIR, beat, read_request, update_state
+
+HEARTBEAT_S = 1.0
+#: How long the MLflow run may take to close after the notebook finished.
+TRACKING_CLOSE_S = 120.0
+#: How long a notebook that uses MLflow waits for its run to exist before its kernel starts.
+TRACKING_WAIT_S = 120.0
+#: Text that makes a bundle a user of MLflow (its kernel must log into the run's MLflow run).
+_USES_MLFLOW = (b"mlflow", b"transformers", b"lightning")
+ARTIFACTS_DIR = "artifacts"
+WORK_DIR = "work"
+
+
+class Stop(BaseException):
+    """Raised in the main thread by a signal: the run ends in `state`."""
+
+    def __init__(self, state: RunState, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+
+
+class _Signals:
+    """SIGTERM/SIGINT cancel, SIGALRM times out; only the first one counts."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self.armed = True
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the client going away never stops a run
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGALRM, self._handle)
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if not self.armed:
+            return
+        self.armed = False
+        if signum == signal.SIGALRM:
+            raise Stop(RunState.TIMED_OUT, "the run went over its time limit")
+        raise Stop(RunState.CANCELLED, f"cancelled ({signal.Signals(signum).name})")
+
+    def disarm(self) -> None:
+        self.armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _heartbeat(run_dir: Path) -> None:
+    def loop() -> None:
+        while True:
+            beat(run_dir)
+            time.sleep(HEARTBEAT_S)
+
+    beat(run_dir)
+    threading.Thread(target=loop, name="nblift-heartbeat", daemon=True).start()
+
+
+def _uses_mlflow(work: Path) -> bool:
+    from .bundle import walk_files
+
+    for path in walk_files(work):
+        if path.suffix in (".py", ".ipynb") and path.stat().st_size < 8 << 20:
+            data = path.read_bytes()
+            if any(word in data for word in _USES_MLFLOW):
+                return True
+    return False
+
+
+def _kernel_name(notebook: Path) -> str:
+    import json
+
+    meta = json.loads(notebook.read_bytes()).get("metadata", {})
+    return str((meta.get("kernelspec") or {}).get("name") or "python3")
+
+
+def _collect_artifacts(work: Path, files: dict[str, Any], since: float, destination: Path) -> list[str]:
+    """Move files the notebook created or changed in its scratch folder into `destination`."""
+    from .bundle import walk_files
+    from .store import hash_file
+
+    moved = []
+    for path in walk_files(work):
+        rel = path.relative_to(work).as_posix()
+        entry = files.get(rel)
+        if entry is not None and (path.stat().st_mtime < since or hash_file(path) == entry.get("oid")):
+            continue
+        target = destination / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.replace(target)
+        moved.append(rel)
+    return moved
+
+
+def _stop_group() -> None:
+    """Kill what is left of this run's process group (a kernel, its children), sparing the runner."""
+    if os.getpgid(0) != os.getpid():
+        return  # not a group leader: the backend owns the group
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(os.getpid(), signal.SIGTERM)
+
+
+def _execute(run_dir: Path, request: dict[str, Any], store_dir: Path, emit: Any, tracker: Any) -> Path:
+    from .bundle import materialize, read_manifest
+    from .runs.tracker import kernel_environment
+    from .store import ObjectStore
+
+    store = ObjectStore(store_dir)
+    manifest = read_manifest(store, request["bundle"])
+    work = materialize(store, request["bundle"], run_dir / WORK_DIR)
+    request["_unpacked"] = time.time()
+    request["_manifest"] = manifest
+    notebook = work / manifest["notebook"]
+    import papermill
+
+    from .runs.engine import engine_for
+
+    tracker.start()  # after papermill's import: mlflow's would compete with it for the interpreter
+    env = {**os.environ, **kernel_environment(request.get("tracking") or {}), RUN_DIR_ENV: str(run_dir)}
+    # The kernel spec's "python" is this interpreter (the environment the run was built for).
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    if _uses_mlflow(work):
+        tracker.ready.wait(TRACKING_WAIT_S)
+        if tracker.run_id:
+            env.update(MLFLOW_RUN_ID=tracker.run_id, MLFLOW_EXPERIMENT_ID=str(tracker.experiment_id))
+    executed = run_dir / OUTPUT_DIR / Path(manifest["notebook"]).name
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    emit("kernel.starting", kernel=_kernel_name(notebook))
+    papermill.execute_notebook(
+        str(notebook),
+        str(executed),
+        parameters=request.get("parameters") or {},
+        engine_name=engine_for(emit, env),
+        kernel_name=_kernel_name(notebook),
+        cwd=str(notebook.parent),
+        progress_bar=False,
+        start_timeout=120,
+        autosave_cell_every=5,
+    )
+    return executed
+
+
+def run(run_dir: Path, store_dir: Path) -> RunState:
+    _heartbeat(run_dir)
+    request = read_request(run_dir)
+    signals = _Signals(request.get("timeout"))
+    started = update_state(run_dir, state=RunState.RUNNING.value, pid=os.getpid(), started=time.time())
+    if RunState(started["state"]).terminal:
+        return RunState(started["state"])  # cancelled before it began
+    from .runs.tracker import Tracker
+
+    failure: dict[str, Any] = {}
+
+    def emit(kind: str, **data: Any) -> None:
+        if kind == "cell.error":
+            failure.update(data)
+        append_event(run_dir, kind, **data)
+
+    emit(
+        "run.started", notebook=request.get("notebook"), parameters=request.get("parameters"), pid=os.getpid()
+    )
+    tracker = Tracker(run_dir, request)
+    state, error, executed = RunState.SUCCEEDED, None, None
+    try:
+        executed = _execute(run_dir, request, store_dir, emit, tracker)
+    except Stop as stop:
+        state, error = stop.state, {"message": stop.reason}
+    except Exception as exc:  # noqa: BLE001 - every failure ends as a FAILED run with its reason
+        state = RunState.FAILED
+        if failure:
+            cell = f"cell {failure['cell']}" if failure.get("cell") else "the injected parameters cell"
+            error = {**failure, "message": f"{cell} raised {failure.get('ename')}: {failure.get('evalue')}"}
+        else:
+            error = {"message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    signals.disarm()
+    _stop_group()
+    output = run_dir / OUTPUT_DIR
+    if executed is None and (output / Path(str(request.get("notebook", ""))).name).is_file():
+        executed = output / Path(str(request["notebook"])).name  # papermill saved what ran before the stop
+    artifacts = output / ARTIFACTS_DIR
+    work = run_dir / WORK_DIR
+    if "_manifest" in request:
+        moved = _collect_artifacts(work, request["_manifest"]["files"], request["_unpacked"], artifacts)
+        if moved:
+            emit("artifacts", files=moved)
+    shutil.rmtree(work, ignore_errors=True)
+    finished = time.time()
+    emit("run.finished", state=state.value, error=error)
+    update_state(
+        run_dir,
+        state=state.value,
+        finished=finished,
+        error=error,
+        executed=executed.relative_to(run_dir).as_posix() if executed else None,
+    )
+    tracker.finish(state, executed, artifacts, TRACKING_CLOSE_S)
+    return state
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nblift.runner", description=__doc__)
+    parser.add_argument("run_dir", type=Path, help="the run folder holding request.json")
+    parser.add_argument("--store", type=Path, required=True, help="nblift state folder holding the bundle")
+    args = parser.parse_args(argv)
+    state = run(args.run_dir.resolve(), args.store.resolve())
+    return 0 if state is RunState.SUCCEEDED else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""A papermill engine that reports each code cell's start, end, outputs and errors as run events.
+
+Papermill executes the notebook (parameters injected after the cell tagged `parameters`, the executed
+notebook saved as cells finish); this engine only watches, through the hooks papermill's client offers.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nbclient.exceptions import CellExecutionError
+
+# Only the runner imports this module, once it is about to execute (papermill is its engine).
+from papermill.clientwrap import PapermillNotebookClient  # noqa: TID253
+from papermill.engines import NBClientEngine, papermill_engines  # noqa: TID253
+from papermill.utils import merge_kwargs, remove_args  # noqa: TID253
+
+from .events import clip
+
+ENGINE_NAME = "nblift"
+INJECTED_TAG = "injected-parameters"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+Emit = Callable[..., Any]
+
+
+def plain(text: str) -> str:
+    """`text` without terminal colour codes."""
+    return _ANSI.sub("", text)
+
+
+def label_of(source: str) -> str:
+    """A cell's first non-empty line, short enough for a progress row."""
+    for line in source.splitlines():
+        if line.strip():
+            return line.strip()[:80]
+    return ""
+
+
+def cell_numbers(cells: list[Any]) -> list[int | None]:
+    """The position (1-based) each cell had in the user's notebook; None for the injected parameters cell."""
+    numbers: list[int | None] = []
+    n = 0
+    for cell in cells:
+        if INJECTED_TAG in cell.get("metadata", {}).get("tags", []):
+            numbers.append(None)
+        else:
+            n += 1
+            numbers.append(n)
+    return numbers
+
+
+def describe(cell: Any, number: int | None) -> str:
+    name = "injected parameters" if number is None else f"cell {number}"
+    label = label_of(cell.source)
+    return f"{name} ({label})" if label else name
+
+
+def _output_event(output: Any) -> dict[str, Any] | None:
+    kind = output.get("output_type")
+    if kind == "stream":
+        return {"stream": output.get("name", "stdout"), "text": clip(output.get("text", ""))}
+    if kind == "error":
+        text = plain("\n".join(output.get("traceback", [])))
+        return {"stream": "error", "text": clip(text or f"{output.get('ename')}: {output.get('evalue')}")}
+    if kind in ("execute_result", "display_data"):
+        text = output.get("data", {}).get("text/plain")
+        return {"stream": "result", "text": clip(text)} if text else None
+    return None
+
+
+class _EventClient(PapermillNotebookClient):  # type: ignore[misc]
+    emit: Emit = staticmethod(lambda kind, **data: None)  # replaced per run by engine_for
+
+    def papermill_execute_cells(self) -> None:
+        numbers = cell_numbers(self.nb.cells)
+        for index, cell in enumerate(self.nb.cells):
+            code = cell.cell_type == "code"
+            started = time.monotonic()
+            status = "ok"
+            if code:
+                self.emit("cell.started", index=index, cell=numbers[index], label=label_of(cell.source))
+            try:
+                self.nb_man.cell_start(cell, index)
+                self.execute_cell(cell, index)
+            except CellExecutionError as exc:
+                status = "error"
+                self.emit(
+                    "cell.error",
+                    index=index,
+                    cell=numbers[index],
+                    label=label_of(cell.source),
+                    ename=exc.ename,
+                    evalue=clip(str(exc.evalue)),
+                    traceback=clip(plain(exc.traceback or "")),
+                )
+                self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=exc)
+                break
+            finally:
+                self.nb_man.cell_complete(self.nb.cells[index], cell_index=index)
+                if code:
+                    self.emit(
+                        "cell.finished",
+                        index=index,
+                        cell=numbers[index],
+                        duration=round(time.monotonic() - started, 4),
+                        status=status,
+                    )
+
+    def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+        output = super().process_message(msg, cell, cell_index)
+        if output is not None:
+            event = _output_event(output)
+            if event is not None:
+                self.emit("output", index=cell_index, **event)
+        return output
+
+
+def engine_for(emit: Emit, kernel_env: dict[str, str]) -> str:
+    """Register (again) the engine for this process's run, reporting through `emit` and starting the kernel
+    with the environment `kernel_env`; returns its name."""
+    client = type("EventClient", (_EventClient,), {"emit": staticmethod(emit)})
+
+    class Engine(NBClientEngine):  # type: ignore[misc]
+        @classmethod
+        def execute_managed_notebook(
+            cls,
+            nb_man: Any,
+            kernel_name: str,
+            log_output: bool = False,
+            start_timeout: int = 60,
+            execution_timeout: float | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+            final = merge_kwargs(
+                kwargs,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log_output=log_output,
+            )
+            return client(nb_man, **final).execute(env=kernel_env)
+
+    papermill_engines.register(ENGINE_NAME, Engine)
+    return ENGINE_NAME

@@ -1,0 +1,190 @@
+"""Run records: `.nblift/runs/<id>/` holds what was asked (`request.json`), where it went (`handle.json`),
+what happened (`events.jsonl`, `state.json`, `heartbeat`) and what came back (`output/`).
+
+`state.json` has one writer at a time in practice (the runner while it lives; the reconciler once it is
+gone), and a terminal state is never replaced: the first one written wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..backends.base import HANDLE_FILE, RunHandle, RunState
+from ..errors import InvalidInput, NotFound
+from ..fsutil import atomic_write, ensure_dir
+
+RUNS_DIR = "runs"
+REQUEST_FILE = "request.json"
+STATE_FILE = "state.json"
+HEARTBEAT_FILE = "heartbeat"
+OUTPUT_DIR = "output"
+RUNNER_LOG = "runner.log"
+MLFLOW_FILE = "mlflow.json"
+RUN_ID = re.compile(r"[0-9a-f]{12}")
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+        raise InvalidInput(f"{run_id!r} is not a run id", hint="run ids are 12 hex digits; see `nblift runs`")
+    return run_id
+
+
+def runs_dir(state_dir: Path) -> Path:
+    return state_dir / RUNS_DIR
+
+
+def record_dir(state_dir: Path, run_id: str) -> Path:
+    folder = runs_dir(state_dir) / check_run_id(run_id)
+    if not (folder / REQUEST_FILE).is_file():
+        raise NotFound(f"no run {run_id}", hint="`nblift runs` lists this project's runs")
+    return folder
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    atomic_write(path, json.dumps(data, indent=1, default=str).encode())
+
+
+def read_request(folder: Path) -> dict[str, Any]:
+    request = read_json(folder / REQUEST_FILE)
+    if request is None:
+        raise NotFound(
+            f"the run record {folder.name} is unreadable", hint="`nblift runs` lists readable runs"
+        )
+    return request
+
+
+def read_handle(folder: Path) -> RunHandle | None:
+    data = read_json(folder / HANDLE_FILE)
+    try:
+        return RunHandle.from_json(data) if data else None
+    except (KeyError, TypeError):
+        return None
+
+
+def read_state(folder: Path) -> dict[str, Any]:
+    """The recorded state (PENDING until the runner first writes one)."""
+    state = read_json(folder / STATE_FILE) or {}
+    try:
+        state["state"] = RunState(state.get("state", RunState.PENDING)).value
+    except ValueError:
+        state["state"] = RunState.PENDING.value
+    return state
+
+
+@contextlib.contextmanager
+def _state_lock(folder: Path) -> Iterator[None]:
+    fd = os.open(folder / "state.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def update_state(folder: Path, **changes: Any) -> dict[str, Any]:
+    """Merge `changes` into `state.json` unless a terminal state is recorded; return the state now."""
+    with _state_lock(folder):
+        state = read_state(folder)
+        if RunState(state["state"]).terminal:
+            return state
+        state.update(changes)
+        write_json(folder / STATE_FILE, state)
+        return state
+
+
+def heartbeat_age(folder: Path, now: float | None = None) -> float | None:
+    """Seconds since the runner last proved it was alive (None: it never did)."""
+    try:
+        return (now or time.time()) - (folder / HEARTBEAT_FILE).stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def beat(folder: Path) -> None:
+    path = folder / HEARTBEAT_FILE
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        path.touch(mode=0o600)
+
+
+def new_record(state_dir: Path, run_id: str, request: Mapping[str, Any]) -> Path:
+    folder = runs_dir(state_dir) / check_run_id(run_id)
+    ensure_dir(runs_dir(state_dir))
+    folder.mkdir(mode=0o700)  # a clash of random ids fails loudly instead of mixing two runs
+    write_json(folder / REQUEST_FILE, request)
+    return folder
+
+
+def iter_records(state_dir: Path) -> Iterator[Path]:
+    folder = runs_dir(state_dir)
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if RUN_ID.fullmatch(entry.name) and (entry / REQUEST_FILE).is_file():
+            yield entry
+
+
+@dataclasses.dataclass
+class RunInfo:
+    """One run as every front door shows it."""
+
+    id: str
+    notebook: str
+    backend: str
+    state: str
+    parameters: dict[str, Any]
+    created: float
+    started: float | None
+    finished: float | None
+    error: dict[str, Any] | None
+    mlflow: dict[str, Any] | None
+    executed: str | None
+    bundle: str
+    timeout: float | None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.finished or time.time()) - self.started
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "duration": self.duration}
+
+
+def run_info(folder: Path) -> RunInfo:
+    request = read_request(folder)
+    state = read_state(folder)
+    return RunInfo(
+        id=folder.name,
+        notebook=str(request.get("notebook", "")),
+        backend=str(request.get("backend", "")),
+        state=state["state"],
+        parameters=dict(request.get("parameters") or {}),
+        created=float(request.get("created", 0.0)),
+        started=state.get("started"),
+        finished=state.get("finished"),
+        error=state.get("error"),
+        mlflow=read_json(folder / MLFLOW_FILE),
+        executed=state.get("executed"),
+        bundle=str(request.get("bundle", "")),
+        timeout=request.get("timeout"),
+    )

@@ -1,0 +1,290 @@
+"""What every front door calls for runs: launch, list, show, events, wait, cancel, fetch.
+
+State comes from the run record; whoever reads a record that is not terminal checks that its runner is
+still there (a vanished process or a stale heartbeat makes it LOST), so a Jupyter server that restarts,
+or a CLI that comes back later, reconciles the runs that were in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..backends.base import Backend, RunHandle, RunRequest, RunState
+from ..backends.registry import get_backend_class
+from ..errors import InvalidInput, NotFound
+from ..project import Project
+from .events import append_event, read_events
+from .params import check_parameters
+from .records import (
+    MLFLOW_FILE,
+    OUTPUT_DIR,
+    RunInfo,
+    heartbeat_age,
+    iter_records,
+    new_record,
+    read_handle,
+    read_json,
+    read_request,
+    read_state,
+    record_dir,
+    run_info,
+    update_state,
+)
+
+log = logging.getLogger("nblift")
+POLL_S = 0.2
+#: A runner must write its first heartbeat within this long of being launched (interpreter start-up).
+START_GRACE_S = 60.0
+#: Where `fetch` copies a run's outputs by default, inside the project.
+FETCH_DIR = "nblift-runs"
+
+
+def _backend(project: Project, name: str) -> Backend:
+    backend: Backend = get_backend_class(name)(project)
+    return backend
+
+
+def _lineage_tags(
+    project: Project, notebook_rel: str, bundle: Any, backend: str, run_id: str
+) -> dict[str, str]:
+    from ..environment.lock import LOCK_FILE, REQUIREMENTS_FILE
+    from ..snapshot.context import git_commit
+    from ..snapshot.manifest import list_manifests
+
+    tags = {
+        "nblift.kind": "run",
+        "nblift.run_id": run_id,
+        "nblift.backend": backend,
+        "nblift.bundle": bundle.id,
+        "mlflow.source.name": notebook_rel,
+        "mlflow.source.type": "NOTEBOOK",
+    }
+    for rel, oid in bundle.files.items():
+        if Path(rel).name in (LOCK_FILE, REQUIREMENTS_FILE):
+            tags["nblift.lock"] = oid
+            break
+    commit = git_commit(project.root)
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    name = Path(notebook_rel).name
+    for manifest in list_manifests(project.state_dir):
+        if Path(str(manifest.get("notebook_path") or "")).name == name:
+            tags["nblift.snapshot"] = str(manifest["id"])
+            break
+    return tags
+
+
+def launch(
+    project: Project,
+    notebook: Path,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    backend: str | None = None,
+    timeout: float | None = None,
+) -> RunInfo:
+    """Bundle the notebook, record the run and start it on `backend` (default: the project's setting)."""
+    from ..bundle import build_bundle
+
+    name = backend or project.settings.default_backend
+    backend_obj = _backend(project, name)
+    if timeout is not None and timeout <= 0:
+        raise InvalidInput(f"timeout {timeout} is not positive", hint="give a duration such as 30m or 2h")
+    bundle = build_bundle(project, notebook)
+    root = project.root.resolve()
+    notebook_rel = (
+        (notebook if notebook.is_absolute() else root / notebook).absolute().relative_to(root).as_posix()
+    )
+    run_id = secrets.token_hex(6)
+    params = check_parameters(parameters or {})
+    request = {
+        "id": run_id,
+        "notebook": notebook_rel,
+        "backend": name,
+        "parameters": params,
+        "bundle": bundle.id,
+        "bundle_new_bytes": bundle.new_bytes,
+        "created": time.time(),
+        "timeout": timeout,
+        "run_name": f"{Path(notebook_rel).stem} {run_id}",
+        "tags": _lineage_tags(project, notebook_rel, bundle, name, run_id),
+        "tracking": {"project": str(root)},
+    }
+    folder = new_record(project.ensure_state_dir(), run_id, request)
+    append_event(folder, "run.submitted", backend=name, bundle=bundle.id, new_bytes=bundle.new_bytes)
+    try:
+        backend_obj.submit(RunRequest(run_id, folder, project.state_dir, bundle.id, {"timeout": timeout}))
+    except Exception as exc:
+        message = f"{name} could not start the run: {type(exc).__name__}: {exc}"
+        update_state(folder, state=RunState.FAILED.value, finished=time.time(), error={"message": message})
+        append_event(folder, "run.finished", state=RunState.FAILED.value, error={"message": message})
+        raise
+    return run_info(folder)
+
+
+def _reconcile(project: Project, folder: Path) -> dict[str, Any]:
+    """The record's state, after checking that a run in flight still has a live runner."""
+    state = read_state(folder)
+    if RunState(state["state"]).terminal:
+        return state
+    request = read_request(folder)
+    handle = read_handle(folder)
+    if handle is None:  # never got as far as the backend: a launcher that died mid-submit
+        age = time.time() - float(request.get("created", 0))
+        return (
+            _mark_lost(project, folder, None, "the run was never started") if age > START_GRACE_S else state
+        )
+    backend = _backend(project, handle.backend)
+    backend.sync(handle, folder)
+    state = read_state(folder)
+    if RunState(state["state"]).terminal:
+        return state
+    alive = backend.alive(handle)
+    beat = heartbeat_age(folder)
+    timeout = float(project.settings.run_heartbeat_timeout)
+    if alive is False:
+        return _mark_lost(project, folder, backend, "the runner process is gone", handle)
+    if beat is not None and beat > timeout:
+        return _mark_lost(project, folder, backend, f"no heartbeat for {beat:.0f} s", handle)
+    if beat is None and time.time() - float(request.get("created", 0)) > START_GRACE_S + timeout:
+        return _mark_lost(project, folder, backend, "the runner never started", handle)
+    return state
+
+
+def _mark_lost(
+    project: Project, folder: Path, backend: Backend | None, reason: str, handle: RunHandle | None = None
+) -> dict[str, Any]:
+    if backend is not None and handle is not None:
+        backend.reap(handle)
+    return _finish_from_outside(project, folder, RunState.LOST, reason)
+
+
+def _finish_from_outside(project: Project, folder: Path, state: RunState, reason: str) -> dict[str, Any]:
+    """Record a terminal state the runner could not record itself, and close its MLflow run."""
+    before = read_state(folder)
+    now = update_state(folder, state=state.value, finished=time.time(), error={"message": reason})
+    if RunState(before["state"]).terminal or now["state"] != state.value:
+        return now  # the runner (or another reconciler) got there first
+    append_event(folder, "run.finished", state=state.value, error={"message": reason})
+    info = read_json(folder / MLFLOW_FILE)
+    if info and info.get("status") == "RUNNING":
+        from .tracker import close_lost_run
+
+        try:
+            close_lost_run(folder, read_request(folder).get("tracking") or {}, info, state)
+        except Exception as exc:  # noqa: BLE001 - the record is what matters; MLflow is told when it can be
+            log.warning("could not close MLflow run %s: %s", info.get("run_id"), exc)
+    return now
+
+
+def get_run(project: Project, run_id: str) -> RunInfo:
+    folder = record_dir(project.state_dir, run_id)
+    _reconcile(project, folder)
+    return run_info(folder)
+
+
+def list_runs(project: Project, limit: int = 200) -> list[RunInfo]:
+    """This project's runs, newest first (runs in flight reconciled)."""
+    runs = []
+    for folder in iter_records(project.state_dir):
+        try:
+            _reconcile(project, folder)
+            runs.append(run_info(folder))
+        except (NotFound, OSError) as exc:
+            log.warning("skipping unreadable run record %s: %s", folder.name, exc)
+    runs.sort(key=lambda r: r.created, reverse=True)
+    return runs[:limit]
+
+
+def events(project: Project, run_id: str, after: int = 0) -> tuple[list[dict[str, Any]], int, RunInfo]:
+    """Events from byte offset `after`, the next offset, and the run as it is now."""
+    info = get_run(project, run_id)
+    found, offset = read_events(record_dir(project.state_dir, run_id), after)
+    return found, offset, info
+
+
+def follow(project: Project, run_id: str, after: int = 0, poll: float = POLL_S) -> Iterator[dict[str, Any]]:
+    """Every event from `after` on, as they come, until the run is terminal and its events are read."""
+    offset = after
+    while True:
+        found, offset, info = events(project, run_id, offset)
+        yield from found
+        if RunState(info.state).terminal and not found:
+            return
+        if not found:
+            time.sleep(poll)
+
+
+def wait(
+    project: Project,
+    run_id: str,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    timeout: float | None = None,
+) -> RunInfo:
+    """Block until the run is terminal, passing each event to `on_event`."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for event in follow(project, run_id):
+        if on_event is not None:
+            on_event(event)
+        if deadline is not None and time.monotonic() > deadline:
+            break
+    return get_run(project, run_id)
+
+
+def cancel(project: Project, run_id: str) -> RunInfo:
+    """Stop a run: SIGTERM, a grace period, SIGKILL of its process group. Ends CANCELLED (never SUCCEEDED
+    after this call unless it had already succeeded)."""
+    folder = record_dir(project.state_dir, run_id)
+    state = _reconcile(project, folder)
+    if RunState(state["state"]).terminal:
+        return run_info(folder)
+    handle = read_handle(folder)
+    if handle is not None:
+        backend = _backend(project, handle.backend)
+
+        def stopped() -> bool:
+            backend.sync(handle, folder)
+            return RunState(read_state(folder)["state"]).terminal
+
+        backend.cancel(handle, float(project.settings.run_cancel_grace), stopped)
+    _finish_from_outside(project, folder, RunState.CANCELLED, "cancelled")
+    return run_info(folder)
+
+
+def fetch(project: Project, run_id: str, destination: Path | None = None) -> Path:
+    """Copy the run's executed notebook and artifacts to `destination` (default `nblift-runs/<id>/` in the
+    project); returns the executed notebook's path there (or the folder when there is none)."""
+    folder = record_dir(project.state_dir, run_id)
+    handle = read_handle(folder)
+    if handle is None:
+        raise NotFound(f"run {run_id} never started", hint="launch it again with `nblift run`")
+    source = _backend(project, handle.backend).fetch(handle, folder)
+    if not source.is_dir():
+        raise NotFound(f"run {run_id} has no outputs yet", hint="wait until it has run a cell")
+    destination = (destination or project.root / FETCH_DIR / run_id).absolute()
+    if destination.resolve().is_relative_to(project.state_dir):
+        raise InvalidInput(f"{destination} is inside nblift's state folder", hint="fetch somewhere else")
+    shutil.copytree(source, destination, dirs_exist_ok=True, symlinks=True)
+    info = run_info(folder)
+    if info.executed:
+        return destination / Path(info.executed).relative_to(OUTPUT_DIR)
+    return destination
+
+
+def notebook_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
+    """The parameters a notebook declares in its cell tagged `parameters`: name -> default (as written),
+    inferred type and help text (papermill's inspection)."""
+    if not notebook.is_file() or notebook.suffix != ".ipynb":
+        raise InvalidInput(f"no notebook at {notebook}", hint="pass the path of a saved .ipynb file")
+    from papermill.inspection import inspect_notebook
+
+    found = inspect_notebook(str(notebook))
+    return {
+        name: {"default": p.get("default"), "type": p.get("inferred_type_name"), "help": p.get("help") or ""}
+        for name, p in found.items()
+    }

@@ -1,0 +1,153 @@
+"""The MLflow side of a run, kept off the critical path: a thread in the runner imports mlflow (seconds),
+creates the run (params, lineage tags), forwards the kernel's `nblift.log` metrics in batches and, at the
+end, logs the executed notebook and artifacts and closes the run with its final state.
+
+Tracking trouble (an unreachable server) is reported as an event; it never changes the run's outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..backends.base import RunState
+from .events import append_event, read_events
+from .records import MLFLOW_FILE, write_json
+
+FORWARD_EVERY_S = 1.0
+PARAM_MAX = 6000
+BATCH = 1000
+MLFLOW_STATUS = {
+    RunState.SUCCEEDED: "FINISHED",
+    RunState.FAILED: "FAILED",
+    RunState.LOST: "FAILED",
+    RunState.CANCELLED: "KILLED",
+    RunState.TIMED_OUT: "KILLED",
+}
+
+
+def open_tracking(tracking: Mapping[str, Any]) -> tuple[Any, str, str]:
+    """(MlflowClient, experiment id, display URI) for a request's `tracking` section."""
+    from .. import tracking as tr
+    from ..project import Project
+
+    if tracking.get("project"):
+        project = Project.discover(tracking["project"])
+        client = tr.client(project)
+        experiment = tr.ensure_experiment(project, tracking.get("experiment") or tr.experiment_name(project))
+        return client, experiment, tr.target_for(project).display_uri
+    from mlflow import MlflowClient
+
+    uri = tr.check_tracking_uri(str(tracking["uri"]))
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    name = str(tracking.get("experiment") or "nblift")
+    found = client.get_experiment_by_name(name)
+    experiment = found.experiment_id if found is not None else client.create_experiment(name)
+    return client, str(experiment), tr.redact_uri(uri)
+
+
+def kernel_environment(tracking: Mapping[str, Any]) -> dict[str, str]:
+    """Environment variables that point the run's kernel at the same tracking store (no mlflow import)."""
+    from .. import tracking as tr
+    from ..project import Project
+
+    if tracking.get("project"):
+        target = tr.target_for(Project.discover(tracking["project"]))
+        return {"MLFLOW_TRACKING_URI": tr.engine_uri(target)}
+    return {"MLFLOW_TRACKING_URI": str(tracking["uri"])}
+
+
+class Tracker:
+    """Creates and keeps the MLflow run of one runner process."""
+
+    def __init__(self, run_dir: Path, request: Mapping[str, Any]) -> None:
+        self.run_dir = run_dir
+        self.request = request
+        self.ready = threading.Event()
+        self.run_id: str | None = None
+        self.experiment_id: str | None = None
+        self._client: Any = None
+        self._info: dict[str, Any] = {}
+        self._offset = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="nblift-tracker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            self._create()
+        except Exception as exc:  # noqa: BLE001 - tracking trouble is reported, the run goes on
+            append_event(self.run_dir, "tracking.error", message=f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            self.ready.set()
+        while not self._stop.wait(FORWARD_EVERY_S):
+            self._forward_metrics()
+
+    def _create(self) -> None:
+        from mlflow.entities import Param
+
+        request = self.request
+        client, experiment_id, uri = open_tracking(request.get("tracking") or {})
+        tags = {str(k): str(v) for k, v in (request.get("tags") or {}).items()}
+        run = client.create_run(experiment_id, run_name=request.get("run_name"), tags=tags)
+        params = [Param(str(k), str(v)[:PARAM_MAX]) for k, v in (request.get("parameters") or {}).items()]
+        if params:
+            client.log_batch(run.info.run_id, params=params)
+        self._client, self.run_id, self.experiment_id = client, run.info.run_id, str(experiment_id)
+        self._info = {"run_id": self.run_id, "experiment_id": self.experiment_id, "tracking_uri": uri}
+        write_json(self.run_dir / MLFLOW_FILE, {**self._info, "status": "RUNNING"})
+        append_event(self.run_dir, "tracking", **self._info)
+
+    def _forward_metrics(self) -> int:
+        from mlflow.entities import Metric
+
+        events, self._offset = read_events(self.run_dir, self._offset)
+        metrics = [
+            Metric(str(e["name"]), float(e["value"]), int(e["t"] * 1000), int(e.get("step") or 0))
+            for e in events
+            if e.get("kind") == "metric"
+        ]
+        for start in range(0, len(metrics), BATCH):
+            self._client.log_batch(self.run_id, metrics=metrics[start : start + BATCH])
+        return len(metrics)
+
+    def finish(self, state: RunState, notebook: Path | None, artifacts: Path | None, timeout: float) -> None:
+        """Close the MLflow run: remaining metrics, the executed notebook, artifacts, final status."""
+        self._stop.set()
+        self._thread.join(timeout)
+        if self._client is None or self._thread.is_alive():
+            if self._thread.is_alive():
+                append_event(
+                    self.run_dir, "tracking.error", message=f"MLflow did not answer in {timeout:.0f} s"
+                )
+            return
+        try:
+            self._forward_metrics()
+            if notebook is not None and notebook.is_file():
+                self._client.log_artifact(self.run_id, str(notebook), "notebook")
+            if artifacts is not None and artifacts.is_dir() and any(artifacts.iterdir()):
+                self._client.log_artifacts(self.run_id, str(artifacts), "outputs")
+            self._client.set_tag(self.run_id, "nblift.state", state.value)
+            end = int(time.time() * 1000)
+            status = MLFLOW_STATUS.get(state, "FAILED")
+            self._client.set_terminated(self.run_id, status, end_time=end)
+            write_json(self.run_dir / MLFLOW_FILE, {**self._info, "status": status})
+        except Exception as exc:  # noqa: BLE001
+            append_event(self.run_dir, "tracking.error", message=f"{type(exc).__name__}: {exc}")
+
+
+def close_lost_run(
+    run_dir: Path, tracking: Mapping[str, Any], info: Mapping[str, Any], state: RunState
+) -> None:
+    """Close the MLflow run of a run whose runner vanished (the reconciler's side of `finish`)."""
+    client, _, _ = open_tracking(tracking)
+    status = MLFLOW_STATUS.get(state, "FAILED")
+    client.set_tag(info["run_id"], "nblift.state", state.value)
+    client.set_terminated(info["run_id"], status, end_time=int(time.time() * 1000))
+    write_json(run_dir / MLFLOW_FILE, {**info, "status": status})
