@@ -83,6 +83,91 @@ export interface ISnapshotDiff {
   git: [string | null, string | null] | null;
 }
 
+/** Where a run is in its life; the last four are terminal. */
+export type RunState =
+  | 'PENDING'
+  | 'RUNNING'
+  | 'SUCCEEDED'
+  | 'FAILED'
+  | 'CANCELLED'
+  | 'TIMED_OUT'
+  | 'LOST';
+
+export interface IRunError {
+  message: string;
+  cell?: number | null;
+  label?: string;
+  ename?: string;
+  evalue?: string;
+  traceback?: string;
+}
+
+export interface IRunTracking {
+  run_id: string;
+  experiment_id: string;
+  tracking_uri: string;
+  status?: string;
+}
+
+/** One execution of a notebook (`notebook` is relative to its project). */
+export interface IRun {
+  id: string;
+  notebook: string;
+  backend: string;
+  state: RunState;
+  parameters: Record<string, unknown>;
+  created: number;
+  started: number | null;
+  finished: number | null;
+  duration: number | null;
+  error: IRunError | null;
+  mlflow: IRunTracking | null;
+  executed: string | null;
+  bundle: string;
+  timeout: number | null;
+}
+
+export interface IRunList {
+  runs: IRun[];
+  backends: IBackend[];
+  default_backend: string;
+}
+
+/** A run event: `kind` says which of the optional fields it carries. */
+export interface IRunEvent {
+  t: number;
+  kind: string;
+  [field: string]: unknown;
+}
+
+export interface IRunEvents {
+  events: IRunEvent[];
+  next: number;
+  run: IRun;
+}
+
+export interface INotebookParameter {
+  /** The default as written in the notebook (Python source). */
+  default: string | null;
+  type: string | null;
+  help: string;
+}
+
+export interface ILaunchRequest {
+  notebook: string;
+  backend?: string | null;
+  parameters?: Record<string, unknown>;
+  timeout?: string | number | null;
+}
+
+export const TERMINAL_STATES: ReadonlySet<RunState> = new Set<RunState>([
+  'SUCCEEDED',
+  'FAILED',
+  'CANCELLED',
+  'TIMED_OUT',
+  'LOST'
+]);
+
 export interface IVersion {
   version: string;
   api: number;
@@ -110,20 +195,7 @@ export async function requestAPI<T>(
   init: RequestInit = {},
   query: Record<string, string> = {}
 ): Promise<T> {
-  const settings = ServerConnection.makeSettings();
-  const params = new URLSearchParams(query).toString();
-  const url =
-    URLExt.join(settings.baseUrl, 'nblift', 'api', endpoint) +
-    (params ? `?${params}` : '');
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, init, settings);
-  } catch (error) {
-    throw new NbliftAPIError(
-      `cannot reach the Jupyter server: ${String(error)}`,
-      0
-    );
-  }
+  const response = await openAPI(endpoint, init, query);
   const text = await response.text();
   let data: unknown = null;
   if (text.length > 0) {
@@ -134,22 +206,57 @@ export async function requestAPI<T>(
     }
   }
   if (!response.ok) {
-    const body = (data ?? {}) as { message?: string; hint?: string | null };
-    if (response.status === 404 && data === null) {
-      throw new NbliftAPIError(
-        'the nblift server extension is not installed or not enabled on this Jupyter server',
-        404,
-        'run `pip install nblift` in the environment that runs the server, then restart it ' +
-          '(`jupyter server extension list` should show nblift enabled)'
-      );
-    }
-    throw new NbliftAPIError(
-      body.message ?? `${response.status} ${response.statusText}`,
-      response.status,
-      body.hint ?? null
-    );
+    throw answeredError(response, data);
   }
   return data as T;
+}
+
+/**
+ * Open a request to the nblift REST API and resolve with the raw response (for streams);
+ * a failed connection becomes an NbliftAPIError. The caller checks `ok`.
+ */
+export async function openAPI(
+  endpoint: string,
+  init: RequestInit = {},
+  query: Record<string, string> = {}
+): Promise<Response> {
+  const settings = ServerConnection.makeSettings();
+  const params = new URLSearchParams(query).toString();
+  const url =
+    URLExt.join(settings.baseUrl, 'nblift', 'api', endpoint) +
+    (params ? `?${params}` : '');
+  try {
+    return await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    if (init.signal?.aborted) {
+      throw error;
+    }
+    throw new NbliftAPIError(
+      `cannot reach the Jupyter server: ${String(error)}`,
+      0
+    );
+  }
+}
+
+/** The NbliftAPIError a failed response stands for (`data`: its parsed JSON body, if any). */
+export function answeredError(
+  response: Response,
+  data: unknown
+): NbliftAPIError {
+  if (response.status === 404 && data === null) {
+    return new NbliftAPIError(
+      'the nblift server extension is not installed or not enabled on this Jupyter server',
+      404,
+      'run `pip install nblift` in the environment that runs the server, then restart it ' +
+        '(`jupyter server extension list` should show nblift enabled)'
+    );
+  }
+  const body = (data ?? {}) as { message?: string; hint?: string | null };
+  return new NbliftAPIError(
+    body.message ?? `${response.status} ${response.statusText}`,
+    response.status,
+    body.hint ?? null
+  );
 }
 
 export interface IServerCheck {

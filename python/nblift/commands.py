@@ -136,6 +136,28 @@ def _env_render(attr: str) -> Callable[[Any], Any]:
     return _lazy(attr, "nblift.environment.render")
 
 
+def _runs(name: str) -> Callable[[Context, argparse.Namespace], Any]:
+    def call(ctx: Context, args: argparse.Namespace) -> Any:
+        from .runs import verbs
+
+        return getattr(verbs, name)(ctx, args)
+
+    return call
+
+
+def _runs_args(name: str) -> Callable[[argparse.ArgumentParser], None]:
+    def call(parser: argparse.ArgumentParser) -> None:
+        from .runs import verbs
+
+        getattr(verbs, name)(parser)
+
+    return call
+
+
+def _runs_render(attr: str) -> Callable[[Any], Any]:
+    return _lazy(attr, "nblift.runs.render")
+
+
 def _to_json(result: Any) -> Any:
     return result.to_json() if hasattr(result, "to_json") else dataclasses.asdict(result)
 
@@ -259,6 +281,53 @@ VERBS: dict[str, Verb] = {
             _snap_render("diff_html"),
             _to_json,
             add_arguments=_snap_args("diff_args"),
+        ),
+        Verb(
+            "run",
+            "Run a notebook top to bottom in a fresh kernel on a backend (default: local), with parameters "
+            "injected after the cell tagged `parameters`; recorded as an MLflow run.",
+            _runs("run"),
+            _runs_render("run_text"),
+            _runs_render("run_html"),
+            _runs_render("run_json"),
+            add_arguments=_runs_args("run_args"),
+            failed=_runs_render("run_failed"),
+        ),
+        Verb(
+            "runs",
+            "List this project's runs, newest first, with their state, backend and duration.",
+            _runs("runs"),
+            _runs_render("runs_text"),
+            _runs_render("runs_html"),
+            _runs_render("runs_json"),
+            add_arguments=_runs_args("runs_args"),
+        ),
+        Verb(
+            "logs",
+            "Show a run's output, cell by cell (-f: follow it until it ends).",
+            _runs("logs"),
+            _runs_render("logs_text"),
+            _runs_render("logs_html"),
+            _runs_render("logs_json"),
+            add_arguments=_runs_args("logs_args"),
+        ),
+        Verb(
+            "cancel",
+            "Stop a run: SIGTERM, a grace period, then SIGKILL of its process group; it ends CANCELLED.",
+            _runs("cancel"),
+            _runs_render("run_text"),
+            _runs_render("run_html"),
+            _runs_render("run_json"),
+            add_arguments=_runs_args("id_args"),
+        ),
+        Verb(
+            "fetch",
+            "Copy a run's executed notebook and artifacts into the project (nblift-runs/<id>/ or --to DIR).",
+            _runs("fetch"),
+            _runs_render("fetch_text"),
+            _runs_render("fetch_html"),
+            lambda r: r,
+            add_arguments=_runs_args("fetch_args"),
         ),
     )
 }

@@ -33,7 +33,7 @@ class Rendered:
 @magics_class
 class LiftMagics(Magics):
     @line_magic
-    def lift(self, line: str) -> Rendered | None:
+    def lift(self, line: str) -> Any:
         """nblift: `%lift status`, `%lift fsck`, `%lift gc`; `%lift --help` lists every command."""
         parser = build_parser("%lift")
         try:
@@ -47,6 +47,8 @@ class LiftMagics(Magics):
             result = verb.run(Context(args.project, self.shell), args)
         except NbliftError as exc:
             raise UsageError(f"%lift {args.verb}: {exc}") from None
+        if hasattr(result, "_repr_mimebundle_") and not args.json:
+            return result  # a live widget (a run being followed) displays itself
         data = verb.json(result)
         if args.json:
             text = json.dumps(data, indent=2)

@@ -188,3 +188,15 @@ def run_info(folder: Path) -> RunInfo:
         bundle=str(request.get("bundle", "")),
         timeout=request.get("timeout"),
     )
+
+
+def resolve_run_id(state_dir: Path, prefix: str) -> str:
+    """A full run id from a unique prefix of at least 4 hex digits (as git does)."""
+    if not isinstance(prefix, str) or not re.fullmatch(r"[0-9a-f]{4,12}", prefix):
+        raise InvalidInput(f"{prefix!r} is not a run id", hint="run ids are 12 hex digits; see `nblift runs`")
+    matches = sorted(f.name for f in iter_records(state_dir) if f.name.startswith(prefix))
+    if not matches:
+        raise NotFound(f"no run {prefix}", hint="`nblift runs` lists this project's runs")
+    if len(matches) > 1:
+        raise InvalidInput(f"run id {prefix!r} is ambiguous: {', '.join(matches)}", hint="type more digits")
+    return matches[0]

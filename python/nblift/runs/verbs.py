@@ -1,0 +1,149 @@
+"""Run verbs for the shared command table: `run`, `runs`, `logs`, `cancel`, `fetch`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidInput
+from .events import RUN_DIR_ENV
+
+if TYPE_CHECKING:
+    from ..commands import Context
+
+
+def run_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "notebook", nargs="?", default=None, help="the notebook to run (in a kernel: default this notebook)"
+    )
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        dest="parameters",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a value for the cell tagged `parameters` (repeatable; JSON values such as 3, 0.1, true, [1,2])",
+    )
+    parser.add_argument("--backend", default=None, help="where to run (default: the default_backend setting)")
+    parser.add_argument(
+        "--timeout", default=None, metavar="DURATION", help="stop the run after e.g. 90s, 30m, 2h"
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--wait", action="store_true", default=None, help="block until the run ends")
+    mode.add_argument("--detach", dest="wait", action="store_false", help="start the run and return at once")
+
+
+def _notebook(ctx: Context, given: str | None) -> Path:
+    if given:
+        return Path(given).expanduser().absolute()
+    session = os.environ.get("JPY_SESSION_NAME", "")
+    if ctx.shell is not None and session.endswith(".ipynb"):
+        if os.environ.get(RUN_DIR_ENV):
+            raise InvalidInput(
+                "this kernel is itself a run: `%lift run` without a notebook would run it again",
+                hint="name another notebook: `%lift run other.ipynb`",
+            )
+        return Path(session).expanduser().absolute()
+    raise InvalidInput("name the notebook to run", hint="e.g. `nblift run train.ipynb -p epochs=3`")
+
+
+def code_cells(notebook: Path) -> int:
+    from ..environment.notebook import cells_of
+
+    return sum(1 for cell in cells_of(notebook) if cell.get("cell_type") == "code")
+
+
+def run(ctx: Context, args: argparse.Namespace) -> Any:
+    from ..project import Project
+    from . import service
+    from .params import parse_assignments, parse_duration
+
+    notebook = _notebook(ctx, args.notebook)
+    parameters = parse_assignments(args.parameters)
+    timeout = parse_duration(args.timeout)
+    if not notebook.is_file():
+        raise InvalidInput(f"no notebook at {notebook}", hint="check the path; save the notebook first")
+    project = Project.discover(ctx.project_path or notebook)
+    info = service.launch(project, notebook, parameters, backend=args.backend, timeout=timeout)
+    total = code_cells(notebook)
+    if ctx.shell is not None:
+        from .widget import RunView
+
+        view = RunView(project, info, total)
+        if args.wait:
+            from IPython.display import display
+
+            display(view)
+            return view.wait()
+        view.follow()
+        return view
+    if args.wait is False:
+        return info
+    from .progress import TerminalProgress
+
+    with TerminalProgress(sys.stderr, total) as progress:
+        try:
+            return service.wait(project, info.id, progress.on_event)
+        except KeyboardInterrupt:
+            print(f"\ncancelling run {info.id}…", file=sys.stderr)
+            return service.cancel(project, info.id)
+
+
+def runs_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, default=50, help="show at most this many (newest first)")
+
+
+def runs(ctx: Context, args: argparse.Namespace) -> Any:
+    from . import service
+
+    return service.list_runs(ctx.project, args.limit)
+
+
+def id_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", help="run id (a unique prefix is enough)")
+
+
+def logs_args(parser: argparse.ArgumentParser) -> None:
+    id_args(parser)
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
+
+
+def logs(ctx: Context, args: argparse.Namespace) -> Any:
+    from . import service
+    from .records import resolve_run_id
+
+    run_id = resolve_run_id(ctx.project.state_dir, args.id)
+    if args.follow and ctx.shell is None:
+        from .progress import print_output
+
+        for event in service.follow(ctx.project, run_id):
+            print_output(event, sys.stdout)
+    found, _, info = service.events(ctx.project, run_id)
+    return {"run": info, "events": found}
+
+
+def cancel(ctx: Context, args: argparse.Namespace) -> Any:
+    from . import service
+    from .records import resolve_run_id
+
+    return service.cancel(ctx.project, resolve_run_id(ctx.project.state_dir, args.id))
+
+
+def fetch_args(parser: argparse.ArgumentParser) -> None:
+    id_args(parser)
+    parser.add_argument(
+        "--to", default=None, metavar="DIR", help="where to copy (default: nblift-runs/<id>/)"
+    )
+
+
+def fetch(ctx: Context, args: argparse.Namespace) -> Any:
+    from . import service
+    from .records import resolve_run_id
+
+    run_id = resolve_run_id(ctx.project.state_dir, args.id)
+    destination = Path(args.to).expanduser().absolute() if args.to else None
+    return {"id": run_id, "path": str(service.fetch(ctx.project, run_id, destination))}
