@@ -3,36 +3,81 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { ICommandPalette, showErrorMessage } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { KernelMessage } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStateDB } from '@jupyterlab/statedb';
 
+import { IRun } from './api';
 import { StatusModel, StatusPanel } from './components/StatusPanel';
 import { KernelRunner, SnapshotsModel } from './components/SnapshotsView';
 import { EnvironmentsModel } from './components/EnvironmentsView';
-import { nbliftIcon } from './icons';
+import { choiceStore, launchRun } from './components/LaunchDialog';
+import { describeError } from './components/model';
+import { RunsModel } from './components/RunsModel';
+import { nbliftIcon, runOnIcon } from './icons';
 
 const PLUGIN_ID = 'nblift:plugin';
 
-/** Open the nblift sidebar. */
-export const CommandIDs = { open: 'nblift:open-sidebar' };
+/** Open the nblift sidebar; run the current notebook in a fresh kernel (the toolbar's "Run on…"). */
+export const CommandIDs = {
+  open: 'nblift:open-sidebar',
+  runNotebook: 'nblift:run-notebook'
+};
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description:
     'nblift sidebar: project, tracking store, object store and backends.',
   autoStart: true,
-  optional: [ILayoutRestorer, INotebookTracker, ISettingRegistry],
+  optional: [
+    ILayoutRestorer,
+    INotebookTracker,
+    ISettingRegistry,
+    IStateDB,
+    ICommandPalette
+  ],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
     notebooks: INotebookTracker | null,
-    settingRegistry: ISettingRegistry | null
+    settingRegistry: ISettingRegistry | null,
+    state: IStateDB | null,
+    palette: ICommandPalette | null
   ) => {
     const model = new StatusModel();
     const snapshots = new SnapshotsModel();
     const environments = new EnvironmentsModel();
-    const panel = new StatusPanel(model, snapshots, environments);
+    const choices = choiceStore(state);
+    const launch = async (
+      notebook: string,
+      from: IRun | null = null
+    ): Promise<void> => {
+      try {
+        const run = await launchRun(notebook, choices, from);
+        if (run) {
+          app.shell.activateById(panel.id);
+          runs.launched(run);
+        }
+      } catch (error) {
+        void showErrorMessage('Cannot run the notebook', describeError(error));
+      }
+    };
+    const runs = new RunsModel({
+      contents: app.serviceManager.contents,
+      open: async path => {
+        const command = path.endsWith('.ipynb')
+          ? 'docmanager:open'
+          : 'filebrowser:go-to-path';
+        await app.commands.execute(command, { path });
+      },
+      relaunch: launch
+    });
+    model.changed.connect(() => {
+      runs.projectRoot = model.status?.project.root ?? null;
+    });
+    const panel = new StatusPanel(model, snapshots, environments, runs);
     panel.id = 'nblift-sidebar';
     panel.title.icon = nbliftIcon;
     panel.title.caption = 'nblift';
@@ -44,10 +89,37 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: () => app.shell.activateById(panel.id)
     });
 
+    app.commands.addCommand(CommandIDs.runNotebook, {
+      label: args => (args.toolbar ? 'Run on…' : 'Run notebook on…'),
+      caption:
+        'Save this notebook and run it top to bottom in a fresh kernel, here or on a remote backend',
+      icon: runOnIcon,
+      isEnabled: () => !!notebooks?.currentWidget,
+      execute: async () => {
+        const current = notebooks?.currentWidget;
+        if (!current) {
+          return;
+        }
+        try {
+          await current.context.ready;
+          await current.context.save();
+        } catch (error) {
+          void showErrorMessage(
+            'Cannot save the notebook before running it',
+            describeError(error)
+          );
+          return;
+        }
+        await launch(current.context.path);
+      }
+    });
+    palette?.addItem({ command: CommandIDs.runNotebook, category: 'nblift' });
+
     const follow = (path: string): void => {
       model.path = path;
       snapshots.path = path;
       environments.path = path;
+      runs.path = path;
     };
     const onRename = (_: unknown, path: string): void => {
       if (notebooks?.currentWidget?.context.path === path) {
@@ -59,6 +131,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       snapshots.runner = current ? kernelRunner(current) : null;
       environments.runner = current ? kernelRunner(current) : null;
       current?.context.pathChanged.connect(onRename);
+      app.commands.notifyCommandChanged(CommandIDs.runNotebook);
     });
 
     let refreshSeconds = 0;

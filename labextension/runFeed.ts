@@ -17,7 +17,10 @@ export interface ISSEFrame {
 }
 
 /** Split server-sent event text into whole frames; `rest` is an unfinished frame waiting for more text. */
-export function parseFrames(text: string): { frames: ISSEFrame[]; rest: string } {
+export function parseFrames(text: string): {
+  frames: ISSEFrame[];
+  rest: string;
+} {
   const frames: ISSEFrame[] = [];
   let start = 0;
   for (;;) {
@@ -191,7 +194,7 @@ export class RunFeed {
       if (this._stopped || !abort.signal.aborted) {
         throw error;
       }
-      return delivered && false; // stuck: count it as a miss and reconnect
+      return false; // stuck without a byte: count it as a miss and reconnect
     } finally {
       window.clearTimeout(watchdog);
       abort.abort();
@@ -267,15 +270,11 @@ export class RunFeed {
 
   private _sleep(ms: number): Promise<void> {
     return new Promise(resolve => {
-      const timer = window.setTimeout(done, ms);
-      const wake = (): void => {
+      const timer = window.setTimeout(resolve, ms);
+      this._wake = () => {
         window.clearTimeout(timer);
-        done();
-      };
-      function done(): void {
         resolve();
-      }
-      this._wake = wake;
+      };
     });
   }
 

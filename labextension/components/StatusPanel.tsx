@@ -14,6 +14,8 @@ import { PanelModel, useModel } from './model';
 import { WorkState } from './WorkState';
 import { SnapshotsModel, SnapshotsView } from './SnapshotsView';
 import { EnvironmentsModel, EnvironmentsView } from './EnvironmentsView';
+import { RunsModel } from './RunsModel';
+import { RunsView } from './RunsView';
 
 function fsckSummary(report: IFsckReport | null): string {
   if (report === null) {
@@ -117,8 +119,9 @@ function StatusView(props: {
   model: StatusModel;
   snapshots: SnapshotsModel;
   environments: EnvironmentsModel;
+  runs: RunsModel;
 }): JSX.Element {
-  const { model, snapshots, environments } = props;
+  const { model, snapshots, environments, runs } = props;
   useModel(model);
 
   const server = model.server;
@@ -200,6 +203,7 @@ function StatusView(props: {
           snapshotIds={snapshots.snapshots.map(s => s.id)}
         />
       ) : null}
+      {status ? <RunsView model={runs} /> : null}
     </div>
   );
 }
@@ -209,7 +213,8 @@ export class StatusPanel extends ReactWidget {
   constructor(
     readonly model: StatusModel,
     readonly snapshots: SnapshotsModel,
-    readonly environments: EnvironmentsModel
+    readonly environments: EnvironmentsModel,
+    readonly runs: RunsModel
   ) {
     super();
     this.addClass('jp-nblift-sidebar');
@@ -224,6 +229,16 @@ export class StatusPanel extends ReactWidget {
     if (this.snapshots.busy === null) {
       void this.snapshots.refresh();
     }
+    if (this.runs.busy === null) {
+      void this.runs.refresh();
+    }
+  }
+
+  dispose(): void {
+    if (!this.isDisposed) {
+      this.runs.dispose();
+    }
+    super.dispose();
   }
 
   protected render(): JSX.Element {
@@ -232,6 +247,7 @@ export class StatusPanel extends ReactWidget {
         model={this.model}
         snapshots={this.snapshots}
         environments={this.environments}
+        runs={this.runs}
       />
     );
   }

@@ -40,8 +40,11 @@ export function formatTimeout(seconds: number): string {
   const minutes = Math.floor((whole % 3600) / 60);
   const rest = whole % 60;
   return (
-    [hours ? `${hours}h` : '', minutes ? `${minutes}m` : '', rest ? `${rest}s` : '']
-      .join('') || `${seconds}s`
+    [
+      hours ? `${hours}h` : '',
+      minutes ? `${minutes}m` : '',
+      rest ? `${rest}s` : ''
+    ].join('') || `${seconds}s`
   );
 }
 

@@ -191,3 +191,28 @@ def test_second_push_of_unchanged_work_stores_nothing_new(project, tmp_path):
         assert done.state == "SUCCEEDED", done.error
         executed = service.fetch(project, run.id)
         assert "42 2" in nbformat.read(executed, as_version=4).cells[0].outputs[0]["text"]
+
+
+def test_magic_runs_waits_follows_and_lists(project, tmp_path):
+    from kernel_helpers import Kernel
+
+    write_notebook(tmp_path / "m.ipynb", "print('k is', k)", parameters="k = 1")
+    kernel = Kernel(tmp_path, env={"NBLIFT_RUN_HEARTBEAT_TIMEOUT": "10"})
+    try:
+        kernel.run("%load_ext nblift")
+        waited = kernel.run(
+            "r = %lift run m.ipynb -p k=40 --wait\nprint(r.data['state'], r.data['parameters'])"
+        )
+        assert "SUCCEEDED {'k': 40}" in waited
+        detached = kernel.run("v = %lift run m.ipynb -p k=2\nprint(type(v).__name__)")
+        assert "RunView" in detached  # returned at once, following in the background
+        assert kernel.value("v.join(120).state") == "SUCCEEDED"
+        assert kernel.value("v.bar.value") == 2  # both code cells counted in the progress bar
+        assert "k is 2" in kernel.value("str(v.output.outputs)")
+        kernel.run("listed = %lift --json runs")
+        listed = kernel.value("listed.data")
+        assert [r["parameters"] for r in listed["runs"]] == [{"k": 2}, {"k": 40}]
+        error = kernel.run("%lift run --timeout soon m.ipynb", allow_error=True)
+        assert "not a duration" in error
+    finally:
+        kernel.shutdown()

@@ -25,7 +25,10 @@ def resolve_inside(root: Path, requested: str) -> Path:
     if "\x00" in decoded or "\\" in decoded:
         raise InvalidInput(f"path {requested!r} contains a forbidden character", hint="use / between folders")
     if decoded.startswith("/") or (len(decoded) > 1 and decoded[1] == ":"):
-        raise InvalidInput(f"path {requested!r} must be relative to the server's root folder")
+        raise InvalidInput(
+            f"path {requested!r} must be relative to the server's root folder",
+            hint="drop the leading / or drive",
+        )
     parts = [p for p in decoded.split("/") if p not in ("", ".")]
     if any(p == ".." or p.startswith("..;") or p.endswith(";") for p in parts):
         raise InvalidInput(
@@ -34,7 +37,10 @@ def resolve_inside(root: Path, requested: str) -> Path:
     real_root = Path(os.path.realpath(root))
     target = Path(os.path.realpath(real_root.joinpath(*parts)))
     if target != real_root and not str(target).startswith(str(real_root) + os.sep):
-        raise NotFound(f"path {requested!r} is not inside the server's root folder")
+        raise NotFound(
+            f"path {requested!r} is not inside the server's root folder",
+            hint="open files under the root folder",
+        )
     if not target.exists():
-        raise NotFound(f"path {requested!r} does not exist")
+        raise NotFound(f"path {requested!r} does not exist", hint="check the path; save the file first")
     return target

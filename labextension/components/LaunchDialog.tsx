@@ -1,0 +1,390 @@
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { IStateDB } from '@jupyterlab/statedb';
+import { ReactWidget } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import {
+  IBackend,
+  ILaunchRequest,
+  INotebookParameter,
+  IRun,
+  IRunList,
+  requestAPI
+} from '../api';
+import { baseName, formatTimeout } from './format';
+import { describeError } from './model';
+
+/** What the user chose in the dialog, as typed (parameter values are text). */
+export interface ILaunchChoice {
+  backend: string;
+  parameters: Record<string, string>;
+  timeout: string;
+}
+
+/** Remembers the last choice per notebook. */
+export interface IChoiceStore {
+  load(notebook: string): Promise<ILaunchChoice | null>;
+  save(notebook: string, choice: ILaunchChoice): Promise<void>;
+}
+
+const CHOICE_KEY = 'nblift:run-choice:';
+
+function asChoice(value: unknown): ILaunchChoice | null {
+  const v = value as Partial<ILaunchChoice> | null | undefined;
+  if (!v || typeof v.backend !== 'string' || typeof v.timeout !== 'string') {
+    return null;
+  }
+  const parameters: Record<string, string> = {};
+  for (const [name, text] of Object.entries(v.parameters ?? {})) {
+    if (typeof text === 'string') {
+      parameters[name] = text;
+    }
+  }
+  return { backend: v.backend, parameters, timeout: v.timeout };
+}
+
+/** Keep choices in JupyterLab's state database when there is one, else in the browser's local storage. */
+export function choiceStore(state: IStateDB | null): IChoiceStore {
+  if (state) {
+    return {
+      load: async notebook =>
+        asChoice(await state.fetch(CHOICE_KEY + notebook)),
+      save: async (notebook, choice) => {
+        await state.save(
+          CHOICE_KEY + notebook,
+          choice as unknown as Parameters<IStateDB['save']>[1]
+        );
+      }
+    };
+  }
+  return {
+    load: async notebook => {
+      try {
+        return asChoice(
+          JSON.parse(
+            window.localStorage.getItem(CHOICE_KEY + notebook) ?? 'null'
+          )
+        );
+      } catch {
+        return null;
+      }
+    },
+    save: async (notebook, choice) => {
+      window.localStorage.setItem(
+        CHOICE_KEY + notebook,
+        JSON.stringify(choice)
+      );
+    }
+  };
+}
+
+/**
+ * A typed value as the run receives it: JSON when it parses as JSON (3, 0.1, true, "3", [1, 2]),
+ * Python's True/False/None and 'quoted' strings as what they mean, anything else as text.
+ */
+export function parseValue(text: string): unknown {
+  const trimmed = text.trim();
+  try {
+    return JSON.parse(trimmed);
+  } catch {
+    if (/^(True|False)$/.test(trimmed)) {
+      return trimmed === 'True';
+    }
+    if (trimmed === 'None') {
+      return null;
+    }
+    const quoted = /^'((?:[^'\\]|\\.)*)'$/s.exec(trimmed);
+    return quoted ? quoted[1].replace(/\\(.)/g, '$1') : text;
+  }
+}
+
+/** A value as text that `parseValue` reads back as the same value. */
+export function valueText(value: unknown): string {
+  if (typeof value === 'string' && parseValue(value) === value) {
+    return value;
+  }
+  return JSON.stringify(value);
+}
+
+interface ILaunchOptions {
+  notebook: string;
+  backends: IBackend[];
+  declared: Record<string, INotebookParameter>;
+  /** Parameters shown besides the declared ones (a re-run's). */
+  extra: string[];
+}
+
+function initialChoice(
+  options: ILaunchOptions,
+  defaultBackend: string,
+  remembered: ILaunchChoice | null
+): ILaunchChoice {
+  const usable = (name: string | undefined): boolean =>
+    options.backends.some(b => b.name === name && b.available);
+  const parameters: Record<string, string> = {};
+  for (const name of [...Object.keys(options.declared), ...options.extra]) {
+    parameters[name] =
+      remembered?.parameters[name] ?? options.declared[name]?.default ?? '';
+  }
+  const backend = [remembered?.backend ?? '', defaultBackend].find(usable);
+  return {
+    backend:
+      backend ??
+      options.backends.find(b => b.available)?.name ??
+      defaultBackend,
+    parameters,
+    timeout: remembered?.timeout ?? ''
+  };
+}
+
+/** The request for `choice`: parameters left at the notebook's default (or empty) are not sent. */
+export function launchRequest(
+  notebook: string,
+  choice: ILaunchChoice,
+  declared: Record<string, INotebookParameter>
+): ILaunchRequest {
+  const parameters: Record<string, unknown> = {};
+  for (const [name, text] of Object.entries(choice.parameters)) {
+    const written = declared[name]?.default ?? null;
+    if (text.trim() === '' || text.trim() === written?.trim()) {
+      continue;
+    }
+    parameters[name] = parseValue(text);
+  }
+  return {
+    notebook,
+    backend: choice.backend || null,
+    parameters,
+    timeout: choice.timeout.trim() || null
+  };
+}
+
+function BackendField(props: {
+  backends: IBackend[];
+  value: string;
+  onChange: (name: string) => void;
+}): JSX.Element {
+  const missing = props.backends.filter(b => !b.available);
+  return (
+    <div className="jp-nblift-field">
+      <label htmlFor="jp-nblift-launch-backend">Backend</label>
+      <select
+        id="jp-nblift-launch-backend"
+        value={props.value}
+        onChange={e => props.onChange(e.target.value)}
+      >
+        {props.backends.map(b => (
+          <option key={b.name} value={b.name} disabled={!b.available}>
+            {b.available ? b.name : `${b.name} (not installed)`}
+          </option>
+        ))}
+      </select>
+      {missing.length > 0 ? (
+        <ul className="jp-nblift-hints" aria-label="backends to install">
+          {missing.map(b => (
+            <li key={b.name}>
+              <strong>{b.name}</strong> needs {b.missing.join(', ')}
+              {b.install_hint ? `: ${b.install_hint}` : ''}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
+function ParameterFields(props: {
+  declared: Record<string, INotebookParameter>;
+  values: Record<string, string>;
+  onChange: (name: string, text: string) => void;
+}): JSX.Element {
+  const names = Object.keys(props.values);
+  if (names.length === 0) {
+    return (
+      <p className="jp-nblift-muted">
+        This notebook has no cell tagged <code>parameters</code>: it runs with
+        the values it sets itself.
+      </p>
+    );
+  }
+  return (
+    <fieldset className="jp-nblift-parameters">
+      <legend>Parameters</legend>
+      <table className="jp-nblift-table">
+        <tbody>
+          {names.map(name => {
+            const declared = props.declared[name];
+            return (
+              <tr key={name}>
+                <th scope="row">
+                  <label
+                    htmlFor={`jp-nblift-param-${name}`}
+                    title={declared?.help || declared?.type || undefined}
+                  >
+                    {name}
+                  </label>
+                </th>
+                <td>
+                  <input
+                    id={`jp-nblift-param-${name}`}
+                    className="jp-mod-styled"
+                    value={props.values[name]}
+                    placeholder={declared?.default ?? ''}
+                    spellCheck={false}
+                    onChange={e => props.onChange(name, e.target.value)}
+                  />
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      <p className="jp-nblift-muted">
+        Values are read as JSON (3, 0.1, true, &quot;text&quot;, [1, 2]) or as
+        Python literals; anything else is sent as text.
+      </p>
+    </fieldset>
+  );
+}
+
+function LaunchForm(props: {
+  options: ILaunchOptions;
+  initial: ILaunchChoice;
+  error: string | null;
+  onChange: (choice: ILaunchChoice) => void;
+}): JSX.Element {
+  const [choice, setChoice] = React.useState(props.initial);
+  const change = (next: ILaunchChoice): void => {
+    setChoice(next);
+    props.onChange(next);
+  };
+  return (
+    <div className="jp-nblift-launch">
+      {props.error ? (
+        <div className="jp-nblift-error" role="alert">
+          {props.error}
+        </div>
+      ) : null}
+      <BackendField
+        backends={props.options.backends}
+        value={choice.backend}
+        onChange={backend => change({ ...choice, backend })}
+      />
+      <ParameterFields
+        declared={props.options.declared}
+        values={choice.parameters}
+        onChange={(name, text) =>
+          change({
+            ...choice,
+            parameters: { ...choice.parameters, [name]: text }
+          })
+        }
+      />
+      <div className="jp-nblift-field">
+        <label htmlFor="jp-nblift-launch-timeout">Timeout</label>
+        <input
+          id="jp-nblift-launch-timeout"
+          className="jp-mod-styled"
+          value={choice.timeout}
+          placeholder="none (e.g. 30m or 2h)"
+          onChange={e => change({ ...choice, timeout: e.target.value })}
+        />
+      </div>
+    </div>
+  );
+}
+
+/** The dialog's body: the form, and the choice it holds when the dialog closes. */
+class LaunchBody
+  extends ReactWidget
+  implements Dialog.IBodyWidget<ILaunchChoice>
+{
+  constructor(
+    private readonly _options: ILaunchOptions,
+    private _choice: ILaunchChoice,
+    private readonly _error: string | null
+  ) {
+    super();
+  }
+
+  getValue(): ILaunchChoice {
+    return this._choice;
+  }
+
+  protected render(): JSX.Element {
+    return (
+      <LaunchForm
+        options={this._options}
+        initial={this._choice}
+        error={this._error}
+        onChange={choice => (this._choice = choice)}
+      />
+    );
+  }
+}
+
+/**
+ * Ask where and how to run `notebook` (path relative to the server root) and launch it; an
+ * answer the server refuses comes back in the dialog with its hint. Resolves with the new run, or
+ * null when the user cancels. `from`: a run whose backend, parameters and timeout fill the form.
+ */
+export async function launchRun(
+  notebook: string,
+  store: IChoiceStore,
+  from: IRun | null = null
+): Promise<IRun | null> {
+  const [list, inspected] = await Promise.all([
+    requestAPI<IRunList>('runs', {}, { path: notebook }),
+    requestAPI<{ parameters: Record<string, INotebookParameter> }>(
+      'runs/parameters',
+      {},
+      { notebook }
+    )
+  ]);
+  const declared = inspected.parameters;
+  const remembered: ILaunchChoice | null = from
+    ? {
+        backend: from.backend,
+        parameters: Object.fromEntries(
+          Object.entries(from.parameters).map(([k, v]) => [k, valueText(v)])
+        ),
+        timeout: from.timeout ? formatTimeout(from.timeout) : ''
+      }
+    : await store.load(notebook);
+  const options: ILaunchOptions = {
+    notebook,
+    backends: list.backends,
+    declared,
+    extra: from
+      ? Object.keys(from.parameters).filter(k => !(k in declared))
+      : []
+  };
+  let choice = initialChoice(options, list.default_backend, remembered);
+  let error: string | null = null;
+  for (;;) {
+    const result = await showDialog<ILaunchChoice>({
+      title: `Run ${baseName(notebook)} on…`,
+      body: new LaunchBody(options, choice, error),
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Launch' })],
+      focusNodeSelector: 'input'
+    });
+    if (!result.button.accept || result.value === null) {
+      return null;
+    }
+    choice = result.value;
+    try {
+      const run = await requestAPI<IRun>('runs', {
+        method: 'POST',
+        body: JSON.stringify(launchRequest(notebook, choice, declared))
+      });
+      try {
+        await store.save(notebook, choice);
+      } catch (reason) {
+        console.warn('nblift: cannot remember the launch choice', reason);
+      }
+      return run;
+    } catch (reason) {
+      error = describeError(reason);
+    }
+  }
+}

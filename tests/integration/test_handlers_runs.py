@@ -1,0 +1,135 @@
+"""REST routes of the Runs panel against a real server, runner and kernel: launch, the live event stream,
+list, parameters, cancel, fetch, and the errors bad input gets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from run_helpers import write_notebook
+from test_handlers import body_of, openapi_doc, response_validator
+from tornado.httpclient import HTTPClientError
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def sse_frames(body: bytes) -> list[tuple[str, dict]]:
+    frames = []
+    for block in body.decode().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if line and not line.startswith(":"))
+        if "event" in fields:
+            frames.append((fields["event"], json.loads(fields["data"])))
+    return frames
+
+
+async def post_json(jp_fetch, *parts, body, **kw):
+    return await jp_fetch(*parts, method="POST", body=json.dumps(body), **kw)
+
+
+async def test_launch_stream_list_and_fetch(jp_fetch, jp_root_dir):
+    (jp_root_dir / "sub").mkdir()
+    write_notebook(
+        jp_root_dir / "sub" / "train.ipynb",
+        "print('lr is', lr)",
+        "import nblift\nnblift.log(step=0, loss=0.25)",
+        parameters="lr = 0.1  # learning rate\nname = 'base'",
+    )
+    response = await jp_fetch("nblift", "api", "runs", "parameters", params={"notebook": "sub/train.ipynb"})
+    declared = body_of(response)["parameters"]
+    response_validator(openapi_doc(), "/nblift/api/runs/parameters", "get", 200).validate(body_of(response))
+    assert declared["lr"]["default"] == "0.1" and declared["lr"]["help"] == "learning rate"
+    assert declared["name"]["default"] == "'base'"
+
+    response = await post_json(
+        jp_fetch, "nblift", "api", "runs", body={"notebook": "sub/train.ipynb", "parameters": {"lr": 0.5}}
+    )
+    assert response.code == 201
+    run = body_of(response)
+    response_validator(openapi_doc(), "/nblift/api/runs", "post", 201).validate(run)
+    assert run["parameters"] == {"lr": 0.5} and run["backend"] == "local"
+
+    query = {"path": "sub/train.ipynb"}
+    stream = await jp_fetch(
+        "nblift", "api", "runs", run["id"], "events", "stream", params=query, request_timeout=180
+    )
+    assert stream.headers["Content-Type"] == "text/event-stream"
+    frames = sse_frames(stream.body)
+    kinds = [kind for kind, _ in frames]
+    assert kinds[-1] == "end" and frames[-1][1]["state"] == "SUCCEEDED"
+    assert "cell.started" in kinds and "cell.finished" in kinds
+    outputs = [data["text"] for kind, data in frames if kind == "output"]
+    assert "lr is 0.5\n" in outputs
+    assert ("metric", "loss") in [(k, d.get("name")) for k, d in frames]
+
+    listed = body_of(await jp_fetch("nblift", "api", "runs", params=query))
+    response_validator(openapi_doc(), "/nblift/api/runs", "get", 200).validate(listed)
+    assert [r["id"] for r in listed["runs"]] == [run["id"]]
+    assert "local" in {b["name"] for b in listed["backends"]}
+
+    page = body_of(await jp_fetch("nblift", "api", "runs", run["id"], "events", params=query))
+    response_validator(openapi_doc(), "/nblift/api/runs/{run_id}/events", "get", 200).validate(page)
+    rest = body_of(
+        await jp_fetch(
+            "nblift", "api", "runs", run["id"], "events", params={**query, "after": str(page["next"])}
+        )
+    )
+    assert rest["events"] == [] and rest["next"] == page["next"]
+
+    fetched = body_of(
+        await post_json(jp_fetch, "nblift", "api", "runs", run["id"], "fetch", body={}, params=query)
+    )
+    assert fetched["path"] == f"sub/nblift-runs/{run['id']}/train.ipynb"
+    assert "lr is 0.5" in (jp_root_dir / fetched["path"]).read_text()
+
+
+async def test_cancel_over_rest(jp_fetch, jp_root_dir, monkeypatch):
+    monkeypatch.setenv("NBLIFT_RUN_CANCEL_GRACE", "5")
+    write_notebook(jp_root_dir / "slow.ipynb", "import time\ntime.sleep(120)")
+    run = body_of(await post_json(jp_fetch, "nblift", "api", "runs", body={"notebook": "slow.ipynb"}))
+    cancelled = body_of(await post_json(jp_fetch, "nblift", "api", "runs", run["id"], "cancel", body={}))
+    response_validator(openapi_doc(), "/nblift/api/runs/{run_id}/cancel", "post", 200).validate(cancelled)
+    assert cancelled["state"] == "CANCELLED"
+    again = body_of(await jp_fetch("nblift", "api", "runs", run["id"]))
+    assert again["state"] == "CANCELLED"
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "says"),
+    [
+        ({"notebook": "ok.ipynb", "parameters": {"x; import os": 1}}, 400, "not a Python identifier"),
+        ({"notebook": "ok.ipynb", "parameters": {"class": 1}}, 400, "not a Python identifier"),
+        ({"notebook": "ok.ipynb", "parameters": [1, 2]}, 400, "must be an object"),
+        ({"notebook": "ok.ipynb", "timeout": "soon"}, 400, "not a duration"),
+        ({"notebook": "ok.ipynb", "timeout": -5}, 400, "not positive"),
+        ({"notebook": "ok.ipynb", "backend": "nowhere"}, 404, "no run backend named 'nowhere'"),
+        ({"notebook": "../outside.ipynb"}, 400, ""),
+        ({"notebook": "missing.ipynb"}, 404, "does not exist"),
+        ({"notebook": "notes.txt"}, 400, "name a notebook"),
+        ({}, 400, "name a notebook"),
+    ],
+)
+async def test_bad_launches_are_refused_and_start_nothing(jp_fetch, jp_root_dir, body, code, says):
+    write_notebook(jp_root_dir / "ok.ipynb", "pass")
+    (jp_root_dir / "notes.txt").write_text("x")
+    with pytest.raises(HTTPClientError) as err:
+        await post_json(jp_fetch, "nblift", "api", "runs", body=body)
+    assert err.value.code == code
+    reply = json.loads(err.value.response.body)
+    assert says in reply["message"] and reply["hint"]
+    assert not (jp_root_dir / ".nblift" / "runs").exists() or not any(
+        (jp_root_dir / ".nblift" / "runs").iterdir()
+    )
+
+
+async def test_unknown_run_is_404_and_bad_offset_400(jp_fetch):
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("nblift", "api", "runs", "abcdef123456")
+    assert err.value.code == 404
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("nblift", "api", "runs", "abcdef123456", "events", params={"after": "-1"})
+    assert err.value.code == 400
