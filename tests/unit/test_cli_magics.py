@@ -226,6 +226,9 @@ HEAVY = (
     "sky",
     "paramiko",
     "torch",
+    "papermill",
+    "nbclient",
+    "ipywidgets",
     "nblift.server.app",
     "jupyter_server",
 )
@@ -246,14 +249,15 @@ def test_load_ext_stays_light(child_env):
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
-def test_status_magic_stays_light(child_env, tmp_path):
-    """Even running `%lift status` imports no tracking or backend library."""
+@pytest.mark.parametrize("verb", ["status", "runs"])
+def test_status_magic_stays_light(child_env, tmp_path, verb):
+    """Even running `%lift status` or listing runs imports no tracking, backend or execution library."""
     code = (
         "import json, sys\n"
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "shell = InteractiveShell.instance()\n"
         "shell.run_line_magic('load_ext', 'nblift')\n"
-        f"shell.run_line_magic('lift', {('-C ' + shlex.quote(str(tmp_path)) + ' status')!r})\n"
+        f"shell.run_line_magic('lift', {('-C ' + shlex.quote(str(tmp_path)) + ' ' + verb)!r})\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )
     out = subprocess.run(
