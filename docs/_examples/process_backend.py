@@ -1,121 +1,112 @@
-"""An example nblift run backend: each run is a local process working in its own copy of the bundle."""
+"""An example nblift run backend: each run executes in a separate "machine" folder with its own object cache.
+
+It does, on one computer, what a remote backend does across two: copy only the bundle objects the target
+lacks, start `python -m nblift.runner` there detached, copy its events, state and heartbeat back into the
+local run record, stop its whole process group on cancel, and copy its outputs back on fetch.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from nblift.backends.base import Backend, RunEvent, RunHandle, RunState
+from nblift.backends.base import Backend, RunHandle, RunRequest
+from nblift.bundle import read_manifest
+from nblift.store import ObjectStore
 
-# Runs the command, then records its exit status next to the work folder.
-WRAPPER = '"$@"; echo $? > ../exit'
-SUBMISSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+# The files of a run folder the runner writes and the local record mirrors.
+MIRRORED = ("state.json", "mlflow.json", "heartbeat")
 
 
 class ProcessBackend(Backend):
     name = "process"
 
-    def __init__(self, root: Path | None = None, command: list[str] | None = None) -> None:
-        self.root = root or Path.home() / ".cache" / "nblift-process"
-        # What a run executes inside its copy of the bundle.
-        self.command = command or [sys.executable, "main.py"]
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
+    def __init__(self, project: object = None, root: Path | None = None) -> None:
+        super().__init__(project)
+        # The "machine": a folder with an object cache and one folder per run.
+        self.root = root or Path(
+            os.environ.get("NBLIFT_PROCESS_ROOT", Path.home() / ".cache" / "nblift-process")
+        )
 
-    def _folder(self, submission_id: str) -> Path:
-        if not SUBMISSION_ID.fullmatch(submission_id):
-            raise ValueError(f"unusable submission id {submission_id!r}")
-        return self.root / submission_id
+    def _run_dir(self, run_id: str) -> Path:
+        return self.root / "runs" / run_id
 
-    def _submit(self, bundle_dir: Path, parameters: dict[str, Any], submission_id: str) -> RunHandle:
-        folder = self._folder(submission_id)
-        self.root.mkdir(parents=True, exist_ok=True)
-        try:
-            folder.mkdir()  # atomic: only one submission of this id gets past here
-        except FileExistsError:
-            return self._handle(submission_id, json.loads((folder / "handle.json").read_text()))
-        shutil.copytree(bundle_dir, folder / "work", symlinks=True)
-        (folder / "work" / "parameters.json").write_text(json.dumps(parameters))
-        with (folder / "log.txt").open("wb") as log:
+    def _upload(self, request: RunRequest) -> int:
+        """Copy the bundle's objects the target does not have yet; returns how many were copied."""
+        local, remote = ObjectStore(request.store_dir), ObjectStore(self.root / "cache")
+        manifest = read_manifest(local, request.bundle_id)
+        copied = 0
+        for oid in [request.bundle_id, *(entry["oid"] for entry in manifest["files"].values())]:
+            if not remote.has(oid):
+                remote.put_bytes(local.get_bytes(oid))
+                copied += 1
+        return copied
+
+    def _submit(self, request: RunRequest) -> RunHandle:
+        copied = self._upload(request)
+        run_dir = self._run_dir(request.run_id)
+        run_dir.mkdir(parents=True)
+        shutil.copy2(request.record_dir / "request.json", run_dir / "request.json")
+        with (run_dir / "runner.log").open("wb") as log:
             child = subprocess.Popen(
-                ["/bin/sh", "-c", WRAPPER, "sh", *self.command],
-                cwd=folder / "work",
+                [sys.executable, "-m", "nblift.runner", str(run_dir), "--store", str(self.root / "cache")],
+                cwd=run_dir,
+                stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, so cancel reaches every child
+                start_new_session=True,  # detached: its own process group, so cancel reaches every child
             )
-        self._children[child.pid] = child
-        details = {"pid": child.pid}
-        (folder / "handle.json").write_text(json.dumps(details))
-        return self._handle(submission_id, details)
+        return RunHandle(self.name, request.run_id, str(child.pid), {"uploaded_objects": copied})
 
-    def _handle(self, submission_id: str, details: dict[str, Any]) -> RunHandle:
-        return RunHandle(self.name, submission_id, str(details["pid"]), details)
-
-    def _alive(self, pid: int) -> bool:
-        child = self._children.get(pid)
-        if child is not None:
-            return child.poll() is None
+    def _alive(self, handle: RunHandle) -> bool:
         try:
-            os.kill(pid, 0)
+            os.kill(int(handle.native_id), 0)
         except ProcessLookupError:
             return False
+        with contextlib.suppress(ChildProcessError):  # reap it if it was our child and has exited
+            pid, _ = os.waitpid(int(handle.native_id), os.WNOHANG)
+            if pid:
+                return False
         return True
 
-    def _poll(self, handle: RunHandle) -> RunState:
-        folder = self._folder(handle.submission_id)
-        exit_file = folder / "exit"
-        code = exit_file.read_text().strip() if exit_file.exists() else None
-        if code == "0":
-            return RunState.SUCCEEDED
-        if (folder / "cancelled").exists():
-            return RunState.CANCELLED
-        if code is not None:
-            return RunState.FAILED
-        if self._alive(int(handle.native_id)):
-            return RunState.RUNNING
-        return RunState.LOST  # the process is gone and never recorded an exit status
+    def _sync(self, handle: RunHandle, record_dir: Path) -> None:
+        run_dir = self._run_dir(handle.run_id)
+        events = run_dir / "events.jsonl"
+        if events.is_file():  # append only the bytes the record does not have yet
+            have = (
+                (record_dir / "events.jsonl").stat().st_size if (record_dir / "events.jsonl").exists() else 0
+            )
+            with events.open("rb") as src, (record_dir / "events.jsonl").open("ab") as dst:
+                src.seek(have)
+                chunk = src.read()
+                dst.write(chunk[: chunk.rfind(b"\n") + 1])  # whole lines only
+        for name in MIRRORED:
+            if (run_dir / name).is_file():
+                shutil.copy2(run_dir / name, record_dir / name)
 
-    def _stream(self, handle: RunHandle) -> Iterator[RunEvent]:
-        with (self._folder(handle.submission_id) / "log.txt").open() as log:
-            while True:
-                state = self._poll(
-                    handle
-                )  # read the state first, so no line written before the end is missed
-                for line in log:
-                    yield RunEvent("log", {"line": line.rstrip("\n")})
-                if state.terminal:
-                    yield RunEvent("state", {"state": state.value})
-                    return
-                time.sleep(0.2)
-
-    def _cancel(self, handle: RunHandle, grace_seconds: float) -> RunState:
-        state = self._poll(handle)
-        if state.terminal:
-            return state
-        (self._folder(handle.submission_id) / "cancelled").touch()
+    def _cancel(self, handle: RunHandle, grace_seconds: float, stopped: Callable[[], bool]) -> None:
         pid = int(handle.native_id)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, signal.SIGTERM)  # the runner records CANCELLED and stops its kernel
             deadline = time.monotonic() + grace_seconds
-            while self._alive(pid) and time.monotonic() < deadline:
+            while time.monotonic() < deadline and not stopped():
                 time.sleep(0.1)
-            if self._alive(pid):
+            if not stopped():
                 os.killpg(pid, signal.SIGKILL)
-        return self._poll(handle)
 
-    def _fetch(self, handle: RunHandle, destination: Path) -> Path:
-        folder = self._folder(handle.submission_id)
-        # symlinks=True copies links as links: nothing is written outside `destination`.
-        shutil.copytree(folder / "work", destination / "work", symlinks=True, dirs_exist_ok=True)
-        shutil.copy2(folder / "log.txt", destination / "log.txt")
-        return destination
+    def _reap(self, handle: RunHandle) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(handle.native_id), signal.SIGKILL)
+
+    def _fetch(self, handle: RunHandle, record_dir: Path) -> Path:
+        source = self._run_dir(handle.run_id) / "output"
+        # symlinks=True copies links as links: nothing is written outside the record.
+        shutil.copytree(source, record_dir / "output", symlinks=True, dirs_exist_ok=True)
+        return record_dir / "output"

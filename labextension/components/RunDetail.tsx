@@ -71,17 +71,19 @@ function CopyButton(props: { text: string; what: string }): JSX.Element {
 }
 
 function cellName(row: ICellRow): string {
-  return row.cell === null ? 'parameters' : `cell ${row.cell}`;
+  return row.cell === null ? 'injected' : `cell ${row.cell}`;
 }
 
-function statusText(row: ICellRow, ended: boolean): string {
+/** A row's status in words, and the mark that shows it. */
+function statusOf(row: ICellRow, ended: boolean): [string, string] {
   if (ended && row.status === 'pending') {
-    return 'not run';
+    return ['not run', '–'];
   }
   if (ended && row.status === 'running') {
-    return 'stopped';
+    return ['stopped', '■'];
   }
-  return row.status;
+  const marks = { pending: '○', running: '●', done: '✓', error: '✗' };
+  return [row.status, marks[row.status]];
 }
 
 function CellProgress(props: { trace: RunTrace }): JSX.Element {
@@ -112,23 +114,29 @@ function CellProgress(props: { trace: RunTrace }): JSX.Element {
       </div>
       {trace.cells.length > 0 ? (
         <ol className="jp-nblift-cells" aria-label="cell progress">
-          {trace.cells.map(row => (
-            <li
-              key={row.key}
-              className={`jp-nblift-cell jp-nblift-cell-${row.status}`}
-              data-status={row.status}
-              title={row.label}
-            >
-              <span className="jp-nblift-cell-status">
-                {statusText(row, ended)}
-              </span>
-              <span className="jp-nblift-cell-name">{cellName(row)}</span>
-              <code className="jp-nblift-cell-label">{row.label}</code>
-              <span className="jp-nblift-cell-time">
-                {row.duration !== null ? formatDuration(row.duration) : ''}
-              </span>
-            </li>
-          ))}
+          {trace.cells.map(row => {
+            const [word, mark] = statusOf(row, ended);
+            return (
+              <li
+                key={row.key}
+                className={`jp-nblift-cell jp-nblift-cell-${row.status}`}
+                data-status={row.status}
+                title={`${cellName(row)} ${word}: ${row.label}`}
+              >
+                <span className="jp-nblift-cell-status" aria-hidden="true">
+                  {mark}
+                </span>
+                <span className="jp-nblift-cell-name">
+                  {cellName(row)}
+                  <span className="jp-nblift-visually-hidden">, {word}</span>
+                </span>
+                <code className="jp-nblift-cell-label">{row.label}</code>
+                <span className="jp-nblift-cell-time">
+                  {row.duration !== null ? formatDuration(row.duration) : ''}
+                </span>
+              </li>
+            );
+          })}
         </ol>
       ) : null}
     </>

@@ -13,7 +13,6 @@ import nbformat
 
 from nblift.project import Project
 from nblift.runs import service
-from nblift.runs.events import read_events
 from nblift.runs.local import group_members, process_start
 from nblift.runs.records import RunInfo, read_handle, record_dir
 
@@ -43,7 +42,8 @@ def until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.
 
 
 def events_of(project: Project, run_id: str) -> list[dict[str, Any]]:
-    return read_events(record_dir(project.state_dir, run_id))[0]
+    """The run's events so far (through the service, so a backend's sync brings them in)."""
+    return service.events(project, run_id)[0]
 
 
 def wait_for_event(project: Project, run_id: str, kind: str, timeout: float = 90, **match: Any) -> dict:

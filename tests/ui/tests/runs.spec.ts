@@ -22,6 +22,7 @@ test.describe('nblift runs view', () => {
     const epochs = dialog.getByLabel('epochs');
     await expect(epochs).toHaveValue('5'); // the notebook's default
     await epochs.fill('3');
+    await dialog.screenshot({ path: test.info().outputPath('dialog.png') });
     await dialog.getByRole('button', { name: 'Launch' }).click();
     await expect(dialog).toHaveCount(0);
 
@@ -52,6 +53,10 @@ test.describe('nblift runs view', () => {
     );
     await run.scrollIntoViewIfNeeded();
     await panel.screenshot({ path: test.info().outputPath('runs-panel.png') });
+    await panel.getByRole('region', { name: 'runs' }).scrollIntoViewIfNeeded();
+    await panel
+      .getByRole('list', { name: 'run list' })
+      .screenshot({ path: test.info().outputPath('run-list.png') });
 
     // The executed copy comes back into the project and opens in a new tab.
     await run.getByRole('button', { name: 'Open executed notebook' }).click();
@@ -68,5 +73,87 @@ test.describe('nblift runs view', () => {
         .locator('.jp-NotebookPanel .jp-OutputArea-output')
         .filter({ hasText: 'epoch 2:' })
     ).toBeVisible({ timeout: 60000 });
+  });
+
+  test('a failing run names its cell; Re-run with other parameters starts from its values', async ({
+    page,
+    tmpPath
+  }) => {
+    test.setTimeout(300000);
+    await page.contents.uploadFile(EXAMPLE, `${tmpPath}/runs.ipynb`);
+    await page.notebook.openByPath(`${tmpPath}/runs.ipynb`);
+    await page.notebook.activate('runs.ipynb');
+    const dialog = page.locator('.jp-Dialog');
+    const panel = page.locator(`#${SIDEBAR}`);
+    const run = panel.getByRole('region', { name: /^run [0-9a-f]{12}$/ });
+    const state = run.locator('.jp-nblift-subtitle .jp-nblift-state');
+
+    // A learning rate this large overflows on the second epoch (cell 6).
+    await page.getByRole('button', { name: 'Run on…' }).click();
+    await dialog.getByLabel('learning_rate').fill('1e100');
+    await dialog.getByRole('button', { name: 'Launch' }).click();
+    await expect(state).toHaveText('FAILED', { timeout: 180000 });
+    const error = run.getByLabel('run error');
+    await expect(error).toContainText('cell 6');
+    await expect(error).toContainText('OverflowError');
+    const cells = run.getByRole('list', { name: 'cell progress' });
+    await expect(cells.locator('[data-status="error"]')).toHaveCount(1);
+    await expect(cells.locator('[data-status="pending"]')).toHaveCount(3);
+    await run.scrollIntoViewIfNeeded();
+    await panel.screenshot({ path: test.info().outputPath('failed-run.png') });
+
+    // The toolbar's dialog remembers what was typed for this notebook.
+    await page.getByRole('button', { name: 'Run on…' }).click();
+    await expect(dialog.getByLabel('learning_rate')).toHaveValue('1e100');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await expect(dialog).toHaveCount(0);
+
+    const failed = await run.getAttribute('aria-label');
+    await run
+      .getByRole('button', { name: 'Re-run with other parameters' })
+      .click();
+    await expect(dialog.getByLabel('learning_rate')).toHaveValue('1e+100');
+    await expect(dialog.getByLabel('epochs')).toHaveValue('5');
+    await dialog.getByLabel('learning_rate').fill('0.05');
+    await dialog.getByRole('button', { name: 'Launch' }).click();
+    await expect(run).not.toHaveAttribute('aria-label', failed ?? '');
+    await expect(state).toHaveText('SUCCEEDED', { timeout: 180000 });
+    await expect(run.getByRole('table', { name: 'run' })).toContainText(
+      'learning_rate=0.05'
+    );
+    await expect(panel.getByRole('list', { name: 'run list' })).toContainText(
+      'FAILED'
+    );
+  });
+
+  test('Cancel stops a run in flight', async ({ page }) => {
+    test.setTimeout(300000);
+    await page.notebook.createNew('slow.ipynb');
+    await page.notebook.setCell(0, 'code', 'import time\ntime.sleep(300)');
+    await page.notebook.save();
+
+    await page.getByRole('button', { name: 'Run on…' }).click();
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText('no cell tagged');
+    await dialog.getByLabel('Timeout').fill('10m');
+    await dialog.getByRole('button', { name: 'Launch' }).click();
+
+    const run = page
+      .locator(`#${SIDEBAR}`)
+      .getByRole('region', { name: /^run [0-9a-f]{12}$/ });
+    const cells = run.getByRole('list', { name: 'cell progress' });
+    await expect(cells.locator('[data-status="running"]')).toHaveCount(1, {
+      timeout: 180000
+    });
+    await expect(run.getByRole('table', { name: 'run' })).toContainText(
+      'timeout 10m'
+    );
+    await run.getByRole('button', { name: 'Cancel' }).click();
+    await expect(run.locator('.jp-nblift-subtitle .jp-nblift-state')).toHaveText(
+      'CANCELLED',
+      { timeout: 60000 }
+    );
+    await expect(run.getByRole('button', { name: 'Cancel' })).toHaveCount(0);
+    await expect(run).toContainText('Cancelled.');
   });
 });
