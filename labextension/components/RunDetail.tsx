@@ -70,6 +70,16 @@ function CopyButton(props: { text: string; what: string }): JSX.Element {
   );
 }
 
+/** An id shown whole when it fits (else cut with an ellipsis), with a button that copies it. */
+function CopyableId(props: { text: string; what: string }): JSX.Element {
+  return (
+    <span className="jp-nblift-id">
+      <code title={props.text}>{props.text}</code>
+      <CopyButton text={props.text} what={props.what} />
+    </span>
+  );
+}
+
 function cellName(row: ICellRow): string {
   return row.cell === null ? 'injected' : `cell ${row.cell}`;
 }
@@ -291,7 +301,7 @@ function RunFacts(props: { trace: RunTrace }): JSX.Element {
   const parameters = Object.entries(run.parameters);
   const tracking = run.mlflow;
   return (
-    <table className="jp-nblift-table" aria-label="run">
+    <table className="jp-nblift-table jp-nblift-facts" aria-label="run">
       <tbody>
         <tr>
           <th scope="row">Notebook</th>
@@ -322,25 +332,26 @@ function RunFacts(props: { trace: RunTrace }): JSX.Element {
             <td data-testid="nblift-run-duration">{formatDuration(seconds)}</td>
           </tr>
         ) : null}
-        {tracking && mlflowRunUrl(tracking) === null ? (
+        {tracking ? (
           <>
             <tr>
               <th scope="row">MLflow run</th>
               <td>
-                <code>{tracking.run_id}</code>{' '}
-                <CopyButton text={tracking.run_id} what="MLflow run id" />
+                <CopyableId text={tracking.run_id} what="MLflow run id" />
               </td>
             </tr>
             <tr>
               <th scope="row">Experiment</th>
               <td>
-                <code>{tracking.experiment_id}</code>{' '}
-                <CopyButton
+                <CopyableId
                   text={tracking.experiment_id}
                   what="MLflow experiment id"
                 />
-                <div className="jp-nblift-muted">{tracking.tracking_uri}</div>
               </td>
+            </tr>
+            <tr>
+              <th scope="row">Tracking</th>
+              <td className="jp-nblift-muted">{tracking.tracking_uri}</td>
             </tr>
           </>
         ) : null}

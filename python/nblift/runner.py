@@ -141,14 +141,18 @@ def _execute(run_dir: Path, request: dict[str, Any], store_dir: Path, emit: Any,
 
     from .runs.engine import engine_for
 
-    tracker.start()  # after papermill's import: mlflow's would compete with it for the interpreter
     env = {**os.environ, **kernel_environment(request.get("tracking") or {}), RUN_DIR_ENV: str(run_dir)}
     # The kernel spec's "python" is this interpreter (the environment the run was built for).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     if _uses_mlflow(work):
+        tracker.start()
         tracker.ready.wait(TRACKING_WAIT_S)
         if tracker.run_id:
             env.update(MLFLOW_RUN_ID=tracker.run_id, MLFLOW_EXPERIMENT_ID=str(tracker.experiment_id))
+    else:
+        # MLflow loads for seconds of CPU: once the kernel is up and running cells it costs the run nothing
+        # on a second core, while during the kernel's start-up it would slow it down.
+        tracker.start_when_first_cell_starts = True
     executed = run_dir / OUTPUT_DIR / Path(manifest["notebook"]).name
     executed.parent.mkdir(parents=True, exist_ok=True)
     emit("kernel.starting", kernel=_kernel_name(notebook))
@@ -176,16 +180,18 @@ def run(run_dir: Path, store_dir: Path) -> RunState:
     from .runs.tracker import Tracker
 
     failure: dict[str, Any] = {}
+    tracker = Tracker(run_dir, request)
 
     def emit(kind: str, **data: Any) -> None:
         if kind == "cell.error":
             failure.update(data)
         append_event(run_dir, kind, **data)
+        if kind == "cell.started" and tracker.start_when_first_cell_starts:
+            tracker.start()
 
     emit(
         "run.started", notebook=request.get("notebook"), parameters=request.get("parameters"), pid=os.getpid()
     )
-    tracker = Tracker(run_dir, request)
     state, error, executed = RunState.SUCCEEDED, None, None
     try:
         executed = _execute(run_dir, request, store_dir, emit, tracker)
@@ -219,6 +225,7 @@ def run(run_dir: Path, store_dir: Path) -> RunState:
         error=error,
         executed=executed.relative_to(run_dir).as_posix() if executed else None,
     )
+    tracker.start()  # a run that never reached a cell still gets its MLflow run
     tracker.finish(state, executed, artifacts, TRACKING_CLOSE_S)
     return state
 

@@ -7,6 +7,8 @@ Tracking trouble (an unreachable server) is reported as an event; it never chang
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -74,11 +76,22 @@ class Tracker:
         self._offset = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="nblift-tracker", daemon=True)
+        self._starting = threading.Lock()
+        self._started = False
+        #: Set by the runner: start on the first cell instead of now.
+        self.start_when_first_cell_starts = False
 
     def start(self) -> None:
-        self._thread.start()
+        """Start the MLflow thread (once; later calls do nothing)."""
+        self.start_when_first_cell_starts = False
+        with self._starting:
+            if not self._thread.is_alive() and not self._started:
+                self._started = True
+                self._thread.start()
 
     def _work(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # lower this thread's CPU priority (Linux)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         try:
             self._create()
         except Exception as exc:  # noqa: BLE001 - tracking trouble is reported, the run goes on

@@ -12,6 +12,12 @@ test.describe('nblift runs view', () => {
     tmpPath
   }) => {
     test.setTimeout(300000);
+    const streams: number[] = [];
+    page.on('response', response => {
+      if (response.url().includes('/events/stream')) {
+        streams.push(response.status());
+      }
+    });
     await page.contents.uploadFile(EXAMPLE, `${tmpPath}/runs.ipynb`);
     await page.notebook.openByPath(`${tmpPath}/runs.ipynb`);
     await page.notebook.activate('runs.ipynb');
@@ -30,10 +36,9 @@ test.describe('nblift runs view', () => {
     const panel = page.locator(`#${SIDEBAR}`);
     const run = panel.getByRole('region', { name: /^run [0-9a-f]{12}$/ });
     await expect(run).toBeVisible();
-    await expect(run.locator('.jp-nblift-subtitle .jp-nblift-state')).toHaveText(
-      'SUCCEEDED',
-      { timeout: 180000 }
-    );
+    await expect(
+      run.locator('.jp-nblift-subtitle .jp-nblift-state')
+    ).toHaveText('SUCCEEDED', { timeout: 180000 });
     await expect(run.getByRole('table', { name: 'run' })).toContainText(
       'epochs=3'
     );
@@ -51,6 +56,11 @@ test.describe('nblift runs view', () => {
     await expect(run.getByRole('log', { name: 'run output' })).toContainText(
       'epoch 2: loss='
     );
+    expect(streams).toContain(200); // live events came over the event stream
+    // The MLflow run is made off the critical path: its ids arrive after the run ends.
+    await expect(
+      run.getByRole('button', { name: 'copy MLflow run id' })
+    ).toBeVisible({ timeout: 60000 });
     await run.scrollIntoViewIfNeeded();
     await panel.screenshot({ path: test.info().outputPath('runs-panel.png') });
     await panel.getByRole('region', { name: 'runs' }).scrollIntoViewIfNeeded();
@@ -149,10 +159,9 @@ test.describe('nblift runs view', () => {
       'timeout 10m'
     );
     await run.getByRole('button', { name: 'Cancel' }).click();
-    await expect(run.locator('.jp-nblift-subtitle .jp-nblift-state')).toHaveText(
-      'CANCELLED',
-      { timeout: 60000 }
-    );
+    await expect(
+      run.locator('.jp-nblift-subtitle .jp-nblift-state')
+    ).toHaveText('CANCELLED', { timeout: 60000 });
     await expect(run.getByRole('button', { name: 'Cancel' })).toHaveCount(0);
     await expect(run).toContainText('Cancelled.');
   });
