@@ -102,6 +102,11 @@ def test_restart_reconciles_runs_in_flight(tmp_path, child_env):
 
     server = Server(root, env)
     try:
+        # the new server checks the runs in flight on its own, before anyone asks
+        state_file = root / ".nblift" / "runs" / doomed["id"] / "state.json"
+        until(
+            lambda: json.loads(state_file.read_text())["state"] == "LOST", 30, "the start-up reconciliation"
+        )
         listed = {r["id"]: r for r in server.api("runs")["runs"]}
         assert listed[doomed["id"]]["state"] == "LOST"
         assert "gone" in listed[doomed["id"]]["error"]["message"]
