@@ -7,10 +7,12 @@ excludes files; a parent folder that is excluded cannot have files re-included, 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -128,18 +130,48 @@ def walk_files(folder: Path) -> Iterator[Path]:
                 yield Path(current) / name
 
 
+def module_imports(path: Path) -> set[str]:
+    """Top-level names a Python file imports (absolute imports; relative ones stay inside its package)."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
 def _local_modules(names: set[str], folders: list[Path]) -> Iterator[Path]:
-    for name in sorted(names):
+    """The files of local modules and packages the notebook imports, and of those they import in turn."""
+    pending, seen = sorted(names), set(names)
+    while pending:
+        name = pending.pop(0)
         if name in sys.stdlib_module_names or name in sys.builtin_module_names:
             continue
         for folder in folders:
             module, package = folder / f"{name}.py", folder / name
-            if module.is_file():
-                yield module
+            files = [module] if module.is_file() else []
+            if not files and package.is_dir() and any(package.glob("*.py")):
+                files = list(walk_files(package))
+            if files:
+                yield from files
+                for path in files:
+                    for found in sorted(module_imports(path) - seen) if path.suffix == ".py" else ():
+                        seen.add(found)
+                        pending.append(found)
                 break
-            if package.is_dir() and any(package.glob("*.py")):
-                yield from walk_files(package)
-                break
+
+
+def _search_folders(project: Project, notebook: Path, sys_path: list[str]) -> list[Path]:
+    """Where the notebook's imports are looked for: its folder, the project root, and the folders the notebook
+    adds to sys.path (those inside the project)."""
+    nb_dir, root = notebook.parent, project.root.resolve()
+    extra = [(nb_dir / entry).resolve() for entry in sys_path]
+    return list(dict.fromkeys([nb_dir, root, *(p for p in extra if p.is_dir() and p.is_relative_to(root))]))
 
 
 def _candidates(project: Project, notebook: Path) -> Iterator[Path]:
@@ -150,7 +182,7 @@ def _candidates(project: Project, notebook: Path) -> Iterator[Path]:
             if (folder / lock).is_file():
                 yield folder / lock
     use = notebook_use(cells_of(notebook))
-    yield from _local_modules(set(use.imports), list(dict.fromkeys((nb_dir, root))))
+    yield from _local_modules(set(use.imports), _search_folders(project, notebook, use.sys_path))
     for literal in use.reads:
         path = Path(literal).expanduser()
         path = path if path.is_absolute() else nb_dir / path
@@ -224,14 +256,14 @@ def build_bundle(
         )
     store = ObjectStore(project.ensure_state_dir())
     files: dict[str, str] = {}
+    entries: dict[str, dict[str, Any]] = {}
     for rel in sorted(chosen):
         oid = hash_file(chosen[rel])
         files[rel] = oid if store.has(oid) else store.put_file(chosen[rel])
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "notebook": notebook_rel,
-        "files": {rel: {"oid": oid, "size": sizes[rel]} for rel, oid in files.items()},
-    }
+        entries[rel] = {"oid": oid, "size": sizes[rel]}
+        if chosen[rel].stat().st_mode & stat.S_IXUSR:
+            entries[rel]["exec"] = True  # scripts stay runnable where the bundle is unpacked
+    manifest = {"format": MANIFEST_FORMAT, "notebook": notebook_rel, "files": entries}
     bundle_id = store.put_bytes(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode())
     store.set_ref("bundles", bundle_id, [bundle_id, *files.values()])
     return Bundle(id=bundle_id, files=files, size=total, new_bytes=store.bytes_written)
@@ -268,14 +300,20 @@ def materialize(store: ObjectStore, bundle_id: str, destination: Path) -> Path:
     if not isinstance(entries, dict):
         raise InvalidInput(f"bundle {bundle_id} has no file list", hint="the manifest is damaged")
     plan = [
-        (_safe_target(destination, rel), check_oid(entry.get("oid") if isinstance(entry, dict) else None))
+        (
+            _safe_target(destination, rel),
+            check_oid(entry.get("oid") if isinstance(entry, dict) else None),
+            isinstance(entry, dict) and entry.get("exec") is True,
+        )
         for rel, entry in entries.items()
     ]
     ensure_dir(destination)
-    for target, oid in plan:
+    for target, oid, executable in plan:
         data = store.get_bytes(oid)
         ensure_dir(target.parent)
         if not target.resolve().is_relative_to(destination.resolve()):
             raise InvalidInput(f"{target} escapes {destination}", hint="remove symlinks from the destination")
         atomic_write(target, data)
+        if executable:
+            target.chmod(0o700)
     return destination

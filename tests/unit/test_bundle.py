@@ -198,3 +198,33 @@ def test_materialize_refuses_escaping_paths(tmp_path, bad):
         materialize(store, bundle_id, dest)
     assert not (tmp_path / "box").exists()
     assert not (tmp_path / "evil").exists()
+
+
+def test_imports_of_local_modules_are_followed(tmp_path):
+    (tmp_path / "train.py").write_text("import numpy\nfrom features import build\n")
+    (tmp_path / "features.py").write_text("import os\nimport util.text\n")
+    (tmp_path / "util").mkdir()
+    (tmp_path / "util" / "__init__.py").write_text("")
+    (tmp_path / "util" / "text.py").write_text("from . import helpers_inside\n")
+    (tmp_path / "lonely.py").write_text("x = 1\n")
+    nb = write_notebook(tmp_path / "nb.ipynb", "import train")
+    bundle = build_bundle(Project.discover(tmp_path, environ={}), nb)
+    assert set(bundle.files) == {"nb.ipynb", "train.py", "features.py", "util/__init__.py", "util/text.py"}
+
+
+def test_folders_added_to_sys_path_are_searched(tmp_path):
+    (tmp_path / "src" / "lib").mkdir(parents=True)
+    (tmp_path / "src" / "lib" / "models.py").write_text("W = 1\n")
+    nb = write_notebook(tmp_path / "nb.ipynb", "import sys\nsys.path.append('src/lib')\nimport models")
+    bundle = build_bundle(Project.discover(tmp_path, environ={}), nb)
+    assert "src/lib/models.py" in bundle.files
+
+
+def test_executable_files_stay_executable(tmp_path):
+    (tmp_path / "proj").mkdir()
+    project, nb = make_project(tmp_path / "proj")
+    (tmp_path / "proj" / "data" / "train.csv").chmod(0o755)
+    bundle = build_bundle(project, nb)
+    out = materialize(store_of(project), bundle.id, tmp_path / "out")
+    assert (out / "data" / "train.csv").stat().st_mode & 0o100
+    assert not (out / "helpers.py").stat().st_mode & 0o100

@@ -145,6 +145,12 @@ test.describe('nblift runs view', () => {
     await page.getByRole('button', { name: 'Run on…' }).click();
     const dialog = page.locator('.jp-Dialog');
     await expect(dialog).toContainText('no cell tagged');
+    // An answer the server refuses comes back in the dialog, with its hint.
+    await dialog.getByLabel('Timeout').fill('soon');
+    await dialog.getByRole('button', { name: 'Launch' }).click();
+    await expect(dialog.getByRole('alert')).toContainText('is not a duration');
+    await expect(dialog.getByRole('alert')).toContainText('30m');
+    await expect(dialog.getByLabel('Timeout')).toHaveValue('soon');
     await dialog.getByLabel('Timeout').fill('10m');
     await dialog.getByRole('button', { name: 'Launch' }).click();
 
@@ -164,5 +170,39 @@ test.describe('nblift runs view', () => {
     ).toHaveText('CANCELLED', { timeout: 60000 });
     await expect(run.getByRole('button', { name: 'Cancel' })).toHaveCount(0);
     await expect(run).toContainText('Cancelled.');
+  });
+
+  test('follows a run by polling its events when the event stream is unavailable', async ({
+    page
+  }) => {
+    test.setTimeout(300000);
+    await page.route('**/nblift/api/runs/*/events/stream**', route =>
+      route.abort()
+    );
+    await page.notebook.createNew('hello.ipynb');
+    await page.notebook.setCell(
+      0,
+      'code',
+      'print("hello from a fresh kernel")'
+    );
+    await page.notebook.save();
+
+    await page.getByRole('button', { name: 'Run on…' }).click();
+    await page
+      .locator('.jp-Dialog')
+      .getByRole('button', { name: 'Launch' })
+      .click();
+    const run = page
+      .locator(`#${SIDEBAR}`)
+      .getByRole('region', { name: /^run [0-9a-f]{12}$/ });
+    await expect(
+      run.locator('.jp-nblift-subtitle .jp-nblift-state')
+    ).toHaveText('SUCCEEDED', { timeout: 180000 });
+    await expect(run.getByTestId('nblift-run-cells')).toHaveText(
+      '1 of 1 cells'
+    );
+    await expect(run.getByRole('log', { name: 'run output' })).toContainText(
+      'hello from a fresh kernel'
+    );
   });
 });
