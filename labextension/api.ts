@@ -158,6 +158,8 @@ export interface ILaunchRequest {
   backend?: string | null;
   parameters?: Record<string, unknown>;
   timeout?: string | number | null;
+  /** The caller's id for this launch: sent again, it returns the run it started. */
+  submission_id?: string | null;
 }
 
 export const TERMINAL_STATES: ReadonlySet<RunState> = new Set<RunState>([

@@ -323,6 +323,12 @@ class LaunchBody
   }
 }
 
+/** A fresh id for one launch (crypto.randomUUID needs a secure context; this does not). */
+function submissionId(): string {
+  const bytes = window.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, b => b.toString(16).padStart(2, '0')).join('');
+}
+
 /**
  * Ask where and how to run `notebook` (path relative to the server root) and launch it; an
  * answer the server refuses comes back in the dialog with its hint. Resolves with the new run, or
@@ -361,6 +367,7 @@ export async function launchRun(
   };
   let choice = initialChoice(options, list.default_backend, remembered);
   let error: string | null = null;
+  let sent: { key: string; id: string } | null = null;
   for (;;) {
     const result = await showDialog<ILaunchChoice>({
       title: `Run ${baseName(notebook)} on…`,
@@ -372,10 +379,17 @@ export async function launchRun(
       return null;
     }
     choice = result.value;
+    // The same request sent again (after a dropped connection) carries the same id, and the
+    // server answers with the run the first one started instead of starting a second.
+    const request = launchRequest(notebook, choice, declared);
+    const key = JSON.stringify(request);
+    if (sent === null || sent.key !== key) {
+      sent = { key, id: submissionId() };
+    }
     try {
       const run = await requestAPI<IRun>('runs', {
         method: 'POST',
-        body: JSON.stringify(launchRequest(notebook, choice, declared))
+        body: JSON.stringify({ ...request, submission_id: sent.id })
       });
       try {
         await store.save(notebook, choice);

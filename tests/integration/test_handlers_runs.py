@@ -126,6 +126,19 @@ async def test_bad_launches_are_refused_and_start_nothing(jp_fetch, jp_root_dir,
     )
 
 
+async def test_a_retried_launch_starts_one_run(jp_fetch, jp_root_dir):
+    write_notebook(jp_root_dir / "once.ipynb", "print('once')")
+    body = {"notebook": "once.ipynb", "submission_id": "3f1c2a9e-retry-0001"}
+    first = body_of(await post_json(jp_fetch, "nblift", "api", "runs", body=body))
+    again = body_of(await post_json(jp_fetch, "nblift", "api", "runs", body=body))
+    assert again["id"] == first["id"]
+    listed = body_of(await jp_fetch("nblift", "api", "runs"))["runs"]
+    assert [r["id"] for r in listed] == [first["id"]]
+    with pytest.raises(HTTPClientError) as err:
+        await post_json(jp_fetch, "nblift", "api", "runs", body={**body, "submission_id": "../../x"})
+    assert err.value.code == 400
+
+
 async def test_unknown_run_is_404_and_bad_offset_400(jp_fetch):
     with pytest.raises(HTTPClientError) as err:
         await jp_fetch("nblift", "api", "runs", "abcdef123456")

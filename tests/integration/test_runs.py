@@ -216,3 +216,21 @@ def test_magic_runs_waits_follows_and_lists(project, tmp_path):
         assert "not a duration" in error
     finally:
         kernel.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("ending", "says"),
+    [
+        ("exit()", "cell 2 raised SystemExit"),
+        ("import sys\nsys.exit(1)", "cell 2 raised SystemExit"),
+        ("import os\nos._exit(3)", "DeadKernelError"),
+    ],
+)
+def test_exit_or_a_dying_kernel_fails_the_run_and_its_mlflow_run(project, tmp_path, ending, says):
+    info = service.launch(project, write_notebook(tmp_path / "ends.ipynb", "x = 1", ending, "print('after')"))
+    done = wait_done(project, info.id)
+    assert done.state == "FAILED"
+    assert says in done.error["message"], done.error
+    executed = nbformat.read(record_dir(project.state_dir, info.id) / done.executed, as_version=4)
+    assert "after" not in json.dumps([c.get("outputs") for c in executed.cells])
+    assert mlflow_run(project, wait_mlflow_closed(project, info.id)).info.status == "FAILED"

@@ -79,16 +79,18 @@ def test_restart_reconciles_runs_in_flight(tmp_path, child_env):
     root.mkdir()
     write_notebook(root / "slow.ipynb", "import time\ntime.sleep(8)", "print('survived the restart')")
     write_notebook(root / "doomed.ipynb", "import time\ntime.sleep(120)")
-    env = {**child_env, "NBLIFT_RUN_HEARTBEAT_TIMEOUT": "5"}
+    write_notebook(root / "later.ipynb", "import time\ntime.sleep(120)")
+    env = {**child_env, "NBLIFT_RUN_HEARTBEAT_TIMEOUT": "5", "NBLIFT_RUN_CANCEL_GRACE": "5"}
     env.pop("PYTHONPATH", None)  # the installed package, as a user's server has it
 
     server = Server(root, env)
     try:
         survivor = server.api("runs", {"notebook": "slow.ipynb"})
         doomed = server.api("runs", {"notebook": "doomed.ipynb"})
+        later = server.api("runs", {"notebook": "later.ipynb"})
         handles = {
             run["id"]: json.loads((root / ".nblift" / "runs" / run["id"] / "handle.json").read_text())
-            for run in (survivor, doomed)
+            for run in (survivor, doomed, later)
         }
         until(lambda: server.api(f"runs/{survivor['id']}")["state"] == "RUNNING", 60, "the run to start")
     finally:
@@ -111,6 +113,9 @@ def test_restart_reconciles_runs_in_flight(tmp_path, child_env):
         assert listed[doomed["id"]]["state"] == "LOST"
         assert "gone" in listed[doomed["id"]]["error"]["message"]
         assert listed[survivor["id"]]["state"] in ("RUNNING", "SUCCEEDED")
+        # a run started by the previous server can still be cancelled by this one
+        assert server.api(f"runs/{later['id']}/cancel", {})["state"] == "CANCELLED"
+        until(lambda: gone(int(handles[later["id"]]["native_id"])), 60, "the cancelled runner to exit")
         done = until(
             lambda: (r := server.api(f"runs/{survivor['id']}"))["state"] not in ("PENDING", "RUNNING") and r,
             120,

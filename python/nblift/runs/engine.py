@@ -110,6 +110,15 @@ class _EventClient(PapermillNotebookClient):  # type: ignore[misc]
                         status=status,
                     )
 
+    async def _check_raise_for_error(
+        self, cell: Any, cell_index: int, exec_reply: dict[str, Any] | None
+    ) -> None:
+        await super()._check_raise_for_error(cell, cell_index, exec_reply)
+        payload = ((exec_reply or {}).get("content") or {}).get("payload") or []
+        if any(isinstance(p, dict) and p.get("source") == "ask_exit" for p in payload):
+            # exit() in a kernel only asks the front end to close; in a run it ends the run, as a failure
+            raise CellExecutionError("exit() was called: the run stops here", "SystemExit", "exit() called")
+
     def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
         output = super().process_message(msg, cell, cell_index)
         if output is not None:

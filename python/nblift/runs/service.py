@@ -8,6 +8,7 @@ or a CLI that comes back later, reconciles the runs that were in flight.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import shutil
 import time
@@ -24,6 +25,7 @@ from .params import check_parameters
 from .records import (
     MLFLOW_FILE,
     OUTPUT_DIR,
+    REQUEST_FILE,
     RunInfo,
     heartbeat_age,
     iter_records,
@@ -38,6 +40,7 @@ from .records import (
 )
 
 log = logging.getLogger("nblift")
+_SUBMISSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 POLL_S = 0.2
 #: A runner must write its first heartbeat within this long of being launched (interpreter start-up).
 START_GRACE_S = 60.0
@@ -87,9 +90,23 @@ def launch(
     *,
     backend: str | None = None,
     timeout: float | None = None,
+    submission_id: str | None = None,
 ) -> RunInfo:
-    """Bundle the notebook, record the run and start it on `backend` (default: the project's setting)."""
+    """Bundle the notebook, record the run and start it on `backend` (default: the project's setting).
+
+    A caller that may retry (a browser after a dropped connection) passes a `submission_id` of its own: a
+    second launch with the same id returns the first run instead of starting another.
+    """
     from ..bundle import build_bundle
+
+    if submission_id is not None:
+        submission_id = check_submission_id(submission_id)
+        for folder in iter_records(project.state_dir):
+            if (
+                read_json(folder / REQUEST_FILE)
+                and read_request(folder).get("submission_id") == submission_id
+            ):
+                return run_info(folder)
 
     name = backend or project.settings.default_backend
     backend_obj = _backend(project, name)
@@ -114,6 +131,7 @@ def launch(
         "run_name": f"{Path(notebook_rel).stem} {run_id}",
         "tags": _lineage_tags(project, notebook_rel, bundle, name, run_id),
         "tracking": {"project": str(root)},
+        "submission_id": submission_id,
     }
     folder = new_record(project.ensure_state_dir(), run_id, request)
     append_event(folder, "run.submitted", backend=name, bundle=bundle.id, new_bytes=bundle.new_bytes)
@@ -125,6 +143,14 @@ def launch(
         append_event(folder, "run.finished", state=RunState.FAILED.value, error={"message": message})
         raise
     return run_info(folder)
+
+
+def check_submission_id(value: object) -> str:
+    if not isinstance(value, str) or not _SUBMISSION_ID.fullmatch(value):
+        raise InvalidInput(
+            f"submission id {value!r} is not usable", hint="send 8 to 64 letters, digits, '-' or '_' (a UUID)"
+        )
+    return value
 
 
 def _reconcile(project: Project, folder: Path) -> dict[str, Any]:

@@ -260,9 +260,12 @@ class RunsHandler(BaseHandler):
         backend = body.get("backend") or None
         if backend is not None and not isinstance(backend, str):
             raise InvalidInput("backend must be a name", hint="see `backends` in GET /nblift/api/runs")
+        submission = body.get("submission_id")
         project = Project.discover(notebook)
         info = await self.off_loop(
-            lambda: service.launch(project, notebook, parameters, backend=backend, timeout=timeout)
+            lambda: service.launch(
+                project, notebook, parameters, backend=backend, timeout=timeout, submission_id=submission
+            )
         )
         self.set_status(201)
         self.reply(info.to_json())
