@@ -1,6 +1,6 @@
 import { IRun, IRunError, IRunEvent, RunState, TERMINAL_STATES } from './api';
 
-export type CellStatus = 'pending' | 'running' | 'done' | 'error';
+export type CellStatus = 'pending' | 'running' | 'done' | 'error' | 'stopped';
 
 /** One code cell of a run: its place in the user's notebook (null: the injected parameters). */
 export interface ICellRow {
@@ -129,7 +129,12 @@ export class RunTrace {
       }
       case 'cell.finished': {
         const row = this._row(event);
-        row.status = event.status === 'error' ? 'error' : 'done';
+        row.status =
+          event.status === 'error'
+            ? 'error'
+            : event.status === 'interrupted'
+              ? 'stopped'
+              : 'done';
         row.duration = num(event.duration);
         break;
       }

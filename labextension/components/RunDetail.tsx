@@ -92,7 +92,13 @@ function statusOf(row: ICellRow, ended: boolean): [string, string] {
   if (ended && row.status === 'running') {
     return ['stopped', '■'];
   }
-  const marks = { pending: '○', running: '●', done: '✓', error: '✗' };
+  const marks = {
+    pending: '○',
+    running: '●',
+    done: '✓',
+    error: '✗',
+    stopped: '■'
+  };
   return [row.status, marks[row.status]];
 }
 

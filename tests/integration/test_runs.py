@@ -133,6 +133,8 @@ def test_cancel_mid_run_stops_every_process(project, tmp_path):
     assert gone(kernel)
     assert group_empty(runner)
     assert service.get_run(project, info.id).state == "CANCELLED"  # never turned into SUCCEEDED
+    finished = [e for e in events_of(project, info.id) if e["kind"] == "cell.finished"]
+    assert [(e["cell"], e["status"]) for e in finished] == [(1, "ok"), (2, "interrupted")]
     assert wait_mlflow_closed(project, info.id).mlflow["status"] == "KILLED"
 
 

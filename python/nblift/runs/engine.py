@@ -80,12 +80,13 @@ class _EventClient(PapermillNotebookClient):  # type: ignore[misc]
         for index, cell in enumerate(self.nb.cells):
             code = cell.cell_type == "code"
             started = time.monotonic()
-            status = "ok"
+            status = "interrupted"  # what is left when a cancel or the time limit stops the cell
             if code:
                 self.emit("cell.started", index=index, cell=numbers[index], label=label_of(cell.source))
             try:
                 self.nb_man.cell_start(cell, index)
                 self.execute_cell(cell, index)
+                status = "ok"
             except CellExecutionError as exc:
                 status = "error"
                 self.emit(
