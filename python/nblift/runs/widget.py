@@ -82,11 +82,9 @@ class RunView(widgets.VBox):  # type: ignore[misc]
                 f"{html.escape(k)}={v:.4g} <small>(step {s})</small>"
                 for k, (v, s) in sorted(self._latest.items())
             )
-        elif kind in ("run.started", "run.finished", "tracking"):
+        elif kind in ("run.started", "tracking"):
             self.info = service.get_run(self.project, self.info.id)
             self._render_header()
-            if kind == "run.finished":
-                self._finished()
 
     def _row(self, event: dict[str, Any], status: str, duration: float | None = None) -> None:
         index = int(event.get("index", 0))
@@ -116,7 +114,10 @@ class RunView(widgets.VBox):  # type: ignore[misc]
             + error
         )
 
-    def _finished(self) -> None:
+    def _finished(self, info: RunInfo) -> None:
+        """The run is over (its `run.finished` event comes just before its final state is recorded)."""
+        self.info = info
+        self._render_header()
         self.cancel_button.disabled = True
         parts = []
         if self.info.executed:
@@ -147,11 +148,9 @@ class RunView(widgets.VBox):  # type: ignore[misc]
     def wait(self) -> RunInfo:
         """Follow the run in the foreground; an interrupt (the stop button) cancels it."""
         try:
-            self.info = service.wait(self.project, self.info.id, self.on_event)
+            self._finished(service.wait(self.project, self.info.id, self.on_event))
         except KeyboardInterrupt:
-            self.info = service.cancel(self.project, self.info.id)
-            self._render_header()
-            self._finished()
+            self._finished(service.cancel(self.project, self.info.id))
         return self.info
 
     def follow(self) -> None:
@@ -159,7 +158,7 @@ class RunView(widgets.VBox):  # type: ignore[misc]
 
         def loop() -> None:
             try:
-                service.wait(self.project, self.info.id, self.on_event)
+                self._finished(service.wait(self.project, self.info.id, self.on_event))
             except Exception as exc:  # noqa: BLE001 - shown in the view instead of dying silently
                 self.links.value = (
                     f"<span style='color:red'>stopped following: {html.escape(str(exc))}</span>"
