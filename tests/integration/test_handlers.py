@@ -31,7 +31,14 @@ OPENAPI_FILE = Path(nblift.__file__).parent / "server" / "openapi.json"
 METHODS = ("get", "post", "put", "patch", "delete")
 BODY_METHODS = {"post", "put", "patch"}
 # Values tried for a path parameter until one matches the route's own pattern.
-SAMPLE_PARAMETER_VALUES = ("abcd1234", "abcdef123456", "1234", "run-1", "x")
+SAMPLE_PARAMETER_VALUES = (
+    "abcd1234",
+    "abcdef123456",
+    "0123456789abcdef0123456789abcdef",
+    "1234",
+    "run-1",
+    "x",
+)
 DAY = 24 * 3600
 
 

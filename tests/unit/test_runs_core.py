@@ -208,9 +208,14 @@ def test_nblift_log_in_a_run_writes_metric_events(tmp_path, monkeypatch):
     nblift.log(step=4, loss=0.5, acc=1)
     events, _ = read_events(tmp_path)
     assert [(e["name"], e["value"], e["step"]) for e in events] == [("loss", 0.5, 4), ("acc", 1.0, 4)]
-    for bad in ({"loss": "high"}, {"loss": float("nan")}, {"flag": True}):
-        with pytest.raises(TypeError, match="not a finite number"):
+    for bad in ({"loss": "high"}, {"flag": True}, {"ok": 1.0, "loss": None}):
+        with pytest.raises(TypeError, match="not a number"):
             nblift.log(**bad)
+    with pytest.raises(TypeError, match="not an integer"):
+        nblift.log(step=1.5, loss=1.0)
     assert len(read_events(tmp_path)[0]) == 2  # nothing half-logged
+    nblift.log(step=5, loss=float("nan"))
+    nan = read_events(tmp_path)[0][-1]
+    assert nan["value"] is None and nan["raw"] == "nan"  # valid JSON for every reader
     assert json.loads((tmp_path / "events.jsonl").read_text().splitlines()[0])["kind"] == "metric"
     assert os.environ["NBLIFT_RUN_DIR"] == str(tmp_path)

@@ -7,6 +7,7 @@ The hook notes which names each cell bound or read, so a snapshot re-examines on
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from .lift import LiftMagics
@@ -14,6 +15,8 @@ from .lift import LiftMagics
 __all__ = ["LiftMagics", "register", "unregister"]
 
 log = logging.getLogger("nblift")
+#: How long the end of a cell waits for `nblift.log`'s points to reach the tracking store.
+FLUSH_TIMEOUT_S = 30.0
 
 
 class _CellHook:
@@ -23,6 +26,7 @@ class _CellHook:
         self.shell = shell
 
     def __call__(self, result: Any) -> None:
+        _flush_metrics()
         source = getattr(getattr(result, "info", None), "raw_cell", None) or ""
         try:
             from ..snapshot.verbs import snapshotter
@@ -44,6 +48,14 @@ class _CellHook:
         except Exception as exc:  # noqa: BLE001 - a snapshot must never break the user's cell
             log.warning("nblift snapshot failed: %s", exc)
             print(f"nblift: snapshot failed: {exc}")
+
+
+def _flush_metrics() -> None:
+    """Write what `nblift.log` buffered during the cell (also when it raised or was interrupted)."""
+    module = sys.modules.get("nblift.experiments.logger")
+    logger = module.current() if module is not None else None
+    if logger is not None and not logger.flush(FLUSH_TIMEOUT_S):
+        print(f"nblift: {logger.pending} logged points are still being written ({logger.error or 'busy'})")
 
 
 def _background(snap: Any) -> bool:

@@ -57,28 +57,18 @@ def _lineage_tags(
     project: Project, notebook_rel: str, bundle: Any, backend: str, run_id: str
 ) -> dict[str, str]:
     from ..environment.lock import LOCK_FILE, REQUIREMENTS_FILE
-    from ..snapshot.context import git_commit
-    from ..snapshot.manifest import list_manifests
+    from ..lineage import notebook_tags
 
     tags = {
         "nblift.kind": "run",
         "nblift.run_id": run_id,
         "nblift.backend": backend,
         "nblift.bundle": bundle.id,
-        "mlflow.source.name": notebook_rel,
-        "mlflow.source.type": "NOTEBOOK",
+        **notebook_tags(project, notebook_rel),
     }
     for rel, oid in bundle.files.items():
         if Path(rel).name in (LOCK_FILE, REQUIREMENTS_FILE):
             tags["nblift.lock"] = oid
-            break
-    commit = git_commit(project.root)
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
-    name = Path(notebook_rel).name
-    for manifest in list_manifests(project.state_dir):
-        if Path(str(manifest.get("notebook_path") or "")).name == name:
-            tags["nblift.snapshot"] = str(manifest["id"])
             break
     return tags
 

@@ -122,7 +122,9 @@ class Tracker:
 
         events, self._offset = read_events(self.run_dir, self._offset)
         metrics = [
-            Metric(str(e["name"]), float(e["value"]), int(e["t"] * 1000), int(e.get("step") or 0))
+            Metric(
+                str(e["name"]), float(e.get("raw") or e["value"]), int(e["t"] * 1000), int(e.get("step") or 0)
+            )
             for e in events
             if e.get("kind") == "metric"
         ]

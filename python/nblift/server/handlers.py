@@ -393,6 +393,76 @@ class RunFetchHandler(BaseHandler):
         self.reply({"path": relative})
 
 
+class ExperimentsHandler(BaseHandler):
+    """The project's MLflow experiments with their run counts."""
+
+    auth_resource = "nblift:experiments"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..experiments import search
+
+        project = self.project()
+        self.reply(await self.off_loop(lambda: search.list_experiments(project)))
+
+
+class ExperimentRunsHandler(BaseHandler):
+    """One page of an experiment's runs: MLflow filter syntax, order, page size and token."""
+
+    auth_resource = "nblift:experiments"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, experiment_id: str) -> None:
+        from ..experiments import search
+
+        project = self.project()
+        size = self.get_argument("page_size", "50")
+        if not size.isdigit():
+            raise InvalidInput(f"page_size={size!r} is not a number", hint="ask for 1 to 500 runs")
+        page = await self.off_loop(
+            lambda: search.search_runs(
+                project,
+                experiment_id,
+                self.get_argument("filter", ""),
+                self.get_argument("order_by", "") or None,
+                int(size),
+                self.get_argument("page_token", "") or None,
+            )
+        )
+        self.reply(page)
+
+
+class TrackedRunHandler(BaseHandler):
+    """One MLflow run: params, metrics, all tags, artifacts and where it came from."""
+
+    auth_resource = "nblift:experiments"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, mlflow_run_id: str) -> None:
+        from ..experiments import search
+
+        project = self.project()
+        self.reply(await self.off_loop(lambda: search.run_detail(project, mlflow_run_id)))
+
+
+class CompareHandler(BaseHandler):
+    """Runs side by side: parameters (which differ) and metric curves."""
+
+    auth_resource = "nblift:experiments"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..experiments import search
+
+        project = self.project()
+        ids = [i for i in self.get_argument("ids", "").split(",") if i]
+        self.reply(await self.off_loop(lambda: search.compare(project, ids)))
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     return json.loads(files("nblift.server").joinpath("openapi.json").read_text())
@@ -427,5 +497,9 @@ def route_table() -> list[tuple[str, type[BaseHandler]]]:
         (rf"{PREFIX}/runs/{_RUN}/events/stream", RunEventStreamHandler),
         (rf"{PREFIX}/runs/{_RUN}/cancel", RunCancelHandler),
         (rf"{PREFIX}/runs/{_RUN}/fetch", RunFetchHandler),
+        (rf"{PREFIX}/experiments", ExperimentsHandler),
+        (rf"{PREFIX}/experiments/(?P<experiment_id>[0-9]{{1,19}})/runs", ExperimentRunsHandler),
+        (rf"{PREFIX}/tracking/runs/(?P<mlflow_run_id>[0-9a-f]{{32}})", TrackedRunHandler),
+        (rf"{PREFIX}/tracking/compare", CompareHandler),
         (rf"{PREFIX}/openapi\.json", OpenAPIHandler),
     ]

@@ -1,0 +1,124 @@
+"""A notebook's own MLflow run: what `nblift.log` writes to outside a run, and `nblift.track()`.
+
+The run is created by the metric writer thread on first use (so a training loop never waits for mlflow's
+import), in the project's experiment, named after the notebook, with the notebook's lineage tags and the
+values of the variables its cell tagged `parameters` assigns.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .. import tracking
+from ..project import Project, notebook_folder
+from .sinks import ClientSink, Sink, SQLiteSink
+
+PARAM_MAX = 6000
+
+
+def _notebook() -> Path | None:
+    session = os.environ.get("JPY_SESSION_NAME", "")
+    if not session.endswith(".ipynb"):
+        return None
+    path = Path(session).expanduser()
+    return path if path.is_absolute() else notebook_folder() / path.name
+
+
+def parameter_values(notebook: Path | None, namespace: dict[str, Any] | None) -> dict[str, str]:
+    """The current values of the names the notebook's `parameters` cell assigns (papermill's convention)."""
+    if notebook is None or namespace is None or not notebook.is_file():
+        return {}
+    from ..environment.notebook import cells_of
+
+    names: list[str] = []
+    for cell in cells_of(notebook):
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "".join(cell.get("source", ""))
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+                for target in targets if isinstance(node, (ast.Assign, ast.AnnAssign)) else ():
+                    if isinstance(target, ast.Name):
+                        names.append(target.id)
+    return {name: repr(namespace[name])[:PARAM_MAX] for name in names if name in namespace}
+
+
+def _namespace() -> dict[str, Any] | None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return getattr(shell, "user_ns", None)
+
+
+def start_run(project: Project, name: str | None = None) -> str:
+    """Create the notebook's MLflow run (RUNNING) with lineage tags and parameters; return its id."""
+    from mlflow.entities import Param
+
+    from ..lineage import notebook_tags
+
+    client = tracking.client(project)
+    experiment = tracking.ensure_experiment(project, tracking.experiment_name(project))
+    notebook = _notebook()
+    rel = None
+    if notebook is not None and notebook.resolve().is_relative_to(project.root):
+        rel = notebook.resolve().relative_to(project.root).as_posix()
+    tags = {"nblift.kind": "track", **(notebook_tags(project, rel) if rel else {})}
+    run_name = name or f"{Path(rel).stem if rel else 'notebook'} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+    run = client.create_run(experiment, run_name=run_name, tags=tags)
+    params = parameter_values(notebook, _namespace())
+    if params:
+        client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+    return str(run.info.run_id)
+
+
+def sink_for(project: Project) -> Sink:
+    db = project.state_dir / tracking.DB_FILE
+    if tracking.target_for(project).embedded and SQLiteSink.usable(db):
+        return SQLiteSink(db)
+    return ClientSink(tracking.client(project))
+
+
+_explicit: dict[str, Any] = {}
+
+
+def notebook_target() -> tuple[str, Sink]:
+    """The run `nblift.log` writes to: the one `nblift.track()` started, else a new one for this notebook."""
+    project = _explicit.get("project") or Project.discover()
+    run_id = _explicit.get("run_id") or start_run(project)
+    return run_id, sink_for(project)
+
+
+@contextmanager
+def track(name: str | None = None, project: Project | None = None) -> Iterator[str]:
+    """`with nblift.track("baseline") as run_id:` a new MLflow run for what is logged inside; it ends
+    FINISHED, or FAILED when the block raises (KILLED when interrupted)."""
+    from . import logger
+
+    logger.reset()
+    project = project or Project.discover()
+    run_id = start_run(project, name)
+    _explicit.update(project=project, run_id=run_id)
+    status = "FINISHED"
+    try:
+        yield run_id
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    except BaseException:
+        status = "FAILED"
+        raise
+    finally:
+        logger.reset()
+        _explicit.clear()
+        tracking.client(project).set_terminated(run_id, status)
