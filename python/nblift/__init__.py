@@ -6,6 +6,8 @@ pull in mlflow, backend libraries or the server extension unless they are used.
 
 from __future__ import annotations
 
+import numbers
+import os
 from typing import Any
 
 try:
@@ -26,6 +28,10 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "nblift.server.app", "app": NbliftExtension}]
 
 
+def _not_a_number(value: object) -> bool:
+    return type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real))
+
+
 def log(step: int | None = None, **metrics: float) -> None:
     """Log metrics: `nblift.log(step=3, loss=0.2, acc=0.9)` (without `step`, each metric counts up from 0).
 
@@ -34,31 +40,42 @@ def log(step: int | None = None, **metrics: float) -> None:
     background thread writes to the notebook's MLflow run in batches (created on first use; see
     `nblift.track`), flushed at the end of every cell: the loop that logs never waits for MLflow.
     """
+    for name, value in metrics.items():
+        if _not_a_number(value):
+            raise TypeError(f"nblift.log: {name}={value!r} is not a number; log numbers only")
+    if (
+        step is not None
+        and type(step) is not int
+        and (isinstance(step, bool) or not isinstance(step, numbers.Integral))
+    ):
+        raise TypeError(f"nblift.log: step={step!r} is not an integer")
+    if os.environ.get("NBLIFT_RUN_DIR"):
+        _log_run_event(os.environ["NBLIFT_RUN_DIR"], step, metrics)
+        return
+    global _metrics
+    if _metrics is None:
+        from .experiments import logger as _metrics
+    running = _metrics.current()
+    if running is None:
+        running = _metrics.log_metrics(step, metrics)
+    else:
+        running.log(step, metrics)
+
+
+_metrics: Any = None  # nblift.experiments.logger, once nblift.log is first used
+
+
+def _log_run_event(run_dir: str, step: int | None, metrics: dict[str, float]) -> None:
     import math
-    import os
+    from pathlib import Path
+
+    from .runs.events import append_event
 
     for name, value in metrics.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"nblift.log: {name}={value!r} is not a number; log numbers only")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
-        raise TypeError(f"nblift.log: step={step!r} is not an integer")
-    from .runs.events import RUN_DIR_ENV
-
-    run_dir = os.environ.get(RUN_DIR_ENV)
-    if run_dir:
-        from pathlib import Path
-
-        from .runs.events import append_event
-
-        for name, value in metrics.items():
-            finite = math.isfinite(value)  # JSON has no NaN or infinity: those travel as text
-            shown = float(value) if finite else None
-            extra = {} if finite else {"raw": repr(float(value))}
-            append_event(Path(run_dir), "metric", name=name, value=shown, step=step or 0, **extra)
-        return
-    from .experiments.logger import log_metrics
-
-    log_metrics(step, metrics)
+        finite = math.isfinite(value)  # JSON has no NaN or infinity: those travel as text
+        shown = float(value) if finite else None
+        extra = {} if finite else {"raw": repr(float(value))}
+        append_event(Path(run_dir), "metric", name=name, value=shown, step=step or 0, **extra)
 
 
 def track(name: str | None = None) -> Any:

@@ -282,7 +282,8 @@ def search_runs(
             )
         ]
         rows = _rows_sql(conn, ids)
-        recent = "SELECT run_uuid FROM runs WHERE experiment_id = ? ORDER BY start_time DESC LIMIT 1000"
+        # the keys of the experiment's latest 1,000 runs (rowid order: no sort of the whole table)
+        recent = "SELECT run_uuid FROM runs WHERE experiment_id = ? ORDER BY rowid DESC LIMIT 1000"
         keys = {
             name: [
                 k
