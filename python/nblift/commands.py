@@ -158,6 +158,28 @@ def _runs_render(attr: str) -> Callable[[Any], Any]:
     return _lazy(attr, "nblift.runs.render")
 
 
+def _exp(name: str) -> Callable[[Context, argparse.Namespace], Any]:
+    def call(ctx: Context, args: argparse.Namespace) -> Any:
+        from .experiments import verbs
+
+        return getattr(verbs, name)(ctx, args)
+
+    return call
+
+
+def _exp_args(name: str) -> Callable[[argparse.ArgumentParser], None]:
+    def call(parser: argparse.ArgumentParser) -> None:
+        from .experiments import verbs
+
+        getattr(verbs, name)(parser)
+
+    return call
+
+
+def _exp_render(attr: str) -> Callable[[Any], Any]:
+    return _lazy(attr, "nblift.experiments.render")
+
+
 def _to_json(result: Any) -> Any:
     return result.to_json() if hasattr(result, "to_json") else dataclasses.asdict(result)
 
@@ -328,6 +350,25 @@ VERBS: dict[str, Verb] = {
             _runs_render("fetch_html"),
             lambda r: r,
             add_arguments=_runs_args("fetch_args"),
+        ),
+        Verb(
+            "experiments",
+            "The experiment's MLflow runs as a table (snapshots, runs and tracked notebooks alike), filtered "
+            "with MLflow's syntax and sorted.",
+            _exp("experiments"),
+            _exp_render("experiments_text"),
+            _exp_render("experiments_html"),
+            _exp_render("experiments_json"),
+            add_arguments=_exp_args("experiments_args"),
+        ),
+        Verb(
+            "compare",
+            "Compare MLflow runs: parameters (marked where they differ) and metric curves on one plot.",
+            _exp("compare"),
+            _exp_render("compare_text"),
+            _exp_render("compare_html"),
+            _exp_render("compare_json"),
+            add_arguments=_exp_args("compare_args"),
         ),
     )
 }

@@ -155,3 +155,26 @@ def test_search_against_a_real_server(tmp_path, mlflow_server, monkeypatch):  # 
 
 
 LR = ("0.1", "0.01", "0.001")
+
+
+def test_cli_table_and_compare(seeded, capsys):
+    from nblift.cli import main
+    from nblift.experiments.render import compare_html
+
+    project, _, ids = seeded
+    root = str(project.root)
+    assert (
+        main(["-C", root, "experiments", "--experiment", "big", "params.lr", "=", "'0.01'", "--limit", "3"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith(f"experiment big (3 of {sum(1 for n in range(N) if n % 3 == 1)} runs)")
+    assert "lr" in out and "loss" in out
+    assert main(["-C", root, "experiments", "--experiment", "nope"]) == 2
+    assert "experiments here: Default, big" in capsys.readouterr().err
+    assert main(["-C", root, "compare", ids[0], ids[1]]) == 0
+    text = capsys.readouterr().out
+    assert "* lr" in text and "  depth" not in text.split("* lr")[0]
+    html = compare_html(search.compare(project, ids[:2]))
+    assert html.count("<polyline") == 2 * 2  # two runs on each of the two metric plots
+    assert "background:#fff3cd" in html  # differing parameters highlighted
