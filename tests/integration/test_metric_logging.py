@@ -40,7 +40,10 @@ def kernel(tmp_path):
 
 
 def test_points_from_a_loop_a_failing_cell_and_a_track_block(kernel, tmp_path):
-    kernel.run("for i in range(20_000):\n    nblift.log(step=i, loss=i * 0.5)")
+    shown = kernel.run("for i in range(20_000):\n    nblift.log(step=i, loss=i * 0.5)")
+    assert "HTML(" in shown  # the cell's live chart was displayed under it
+    chart = kernel.value("nblift.experiments.logger.current().on_log.chart.widget.value")
+    assert "<polyline" in chart and "loss" in chart and "19999" in chart  # redrawn up to the last step
     failed = kernel.run(
         "for i in range(1000):\n    nblift.log(acc=i / 1000)\nraise ValueError('boom')", allow_error=True
     )

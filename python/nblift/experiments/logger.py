@@ -38,12 +38,16 @@ class MetricLogger:
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.listeners: list[Callable[[list[Point]], None]] = []
+        #: Called (in the logging thread) before each `log`: shows the live chart of the cell.
+        self.on_log: Callable[[], None] | None = None
 
     @property
     def run_id(self) -> str | None:
         return self._resolved[0] if self._resolved else None
 
     def log(self, step: int | None, metrics: Mapping[str, float]) -> None:
+        if self.on_log is not None:
+            self.on_log()
         now = int(time.time() * 1000)
         with self._lock:
             for key, value in metrics.items():
@@ -89,14 +93,14 @@ class MetricLogger:
             time.sleep(FLUSH_EVERY_S)
             return
         self.error = None
-        with self._written:
-            self._done += len(batch)
-            self._written.notify_all()
-        for listener in list(self.listeners):
+        for listener in list(self.listeners):  # before the flush returns, so views show what is stored
             try:
                 listener(batch)
             except Exception as exc:  # noqa: BLE001 - a display problem never stops the writing
                 log.debug("metric listener failed: %s", exc)
+        with self._written:
+            self._done += len(batch)
+            self._written.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Write everything logged so far; True once it is all in the store."""
@@ -128,12 +132,28 @@ def current() -> MetricLogger | None:
 
 
 def get(target: Callable[[], tuple[str, Sink]]) -> MetricLogger:
-    """The process's logger (created with `target` the first time)."""
+    """The process's logger (created with `target` the first time; in a kernel it draws live charts)."""
     global _logger
     with _guard:
         if _logger is None:
             _logger = MetricLogger(target)
+            _attach_charts(_logger)
         return _logger
+
+
+def _attach_charts(logger: MetricLogger) -> None:
+    from .live import CellCharts, kernel_shell
+
+    shell = kernel_shell()
+    if shell is None:
+        return
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return
+    charts = CellCharts(shell)
+    logger.on_log = charts
+    logger.listeners.append(charts.update)
 
 
 def reset() -> None:
