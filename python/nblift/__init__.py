@@ -78,11 +78,12 @@ def _log_run_event(run_dir: str, step: int | None, metrics: dict[str, float]) ->
         append_event(Path(run_dir), "metric", name=name, value=shown, step=step or 0, **extra)
 
 
-def track(name: str | None = None) -> Any:
-    """`with nblift.track("baseline"):` log what happens inside into a new MLflow run of this notebook."""
+def track(name: str | None = None, params: dict[str, Any] | None = None) -> Any:
+    """`with nblift.track("baseline", params={"alpha": 0.1}):` what is logged inside goes to a new MLflow run
+    of this notebook, with these parameters (and those of its cell tagged `parameters`)."""
     from .experiments.track import track as start
 
-    return start(name)
+    return start(name, params)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -199,6 +199,9 @@ def _exclusive(lock: Path) -> Iterator[None]:
 
 def client(project: Project) -> MlflowClient:
     """An MlflowClient on this project's tracking store, creating the embedded database if needed."""
+    # MLflow announces its table set-up at INFO level; in a notebook that lands in the user's cell.
+    for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     target = target_for(project)
     from mlflow import MlflowClient
 

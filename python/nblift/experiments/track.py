@@ -61,8 +61,9 @@ def _namespace() -> dict[str, Any] | None:
     return getattr(shell, "user_ns", None)
 
 
-def start_run(project: Project, name: str | None = None) -> str:
-    """Create the notebook's MLflow run (RUNNING) with lineage tags and parameters; return its id."""
+def start_run(project: Project, name: str | None = None, params: dict[str, Any] | None = None) -> str:
+    """Create the notebook's MLflow run (RUNNING) with lineage tags and parameters (the `parameters` cell's
+    values, then `params`); return its id."""
     from mlflow.entities import Param
 
     from ..lineage import notebook_tags
@@ -76,9 +77,12 @@ def start_run(project: Project, name: str | None = None) -> str:
     tags = {"nblift.kind": "track", **(notebook_tags(project, rel) if rel else {})}
     run_name = name or f"{Path(rel).stem if rel else 'notebook'} {time.strftime('%Y-%m-%d %H:%M:%S')}"
     run = client.create_run(experiment, run_name=run_name, tags=tags)
-    params = parameter_values(notebook, _namespace())
-    if params:
-        client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+    values = {
+        **parameter_values(notebook, _namespace()),
+        **{k: str(v)[:PARAM_MAX] for k, v in (params or {}).items()},
+    }
+    if values:
+        client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in values.items()])
     return str(run.info.run_id)
 
 
@@ -100,14 +104,20 @@ def notebook_target() -> tuple[str, Sink]:
 
 
 @contextmanager
-def track(name: str | None = None, project: Project | None = None) -> Iterator[str]:
-    """`with nblift.track("baseline") as run_id:` a new MLflow run for what is logged inside; it ends
-    FINISHED, or FAILED when the block raises (KILLED when interrupted)."""
+def track(
+    name: str | None = None, params: dict[str, Any] | None = None, project: Project | None = None
+) -> Iterator[str | None]:
+    """`with nblift.track("baseline", params={"alpha": 0.1}) as run_id:` a new MLflow run for what is logged
+    inside; it ends FINISHED, or FAILED when the block raises (KILLED when interrupted). Inside a run
+    (`nblift run`) the run's own MLflow run is used instead."""
     from . import logger
 
+    if os.environ.get("NBLIFT_RUN_DIR"):
+        yield os.environ.get("MLFLOW_RUN_ID")
+        return
     logger.reset()
     project = project or Project.discover()
-    run_id = start_run(project, name)
+    run_id = start_run(project, name, params)
     _explicit.update(project=project, run_id=run_id)
     status = "FINISHED"
     try:

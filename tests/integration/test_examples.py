@@ -1,0 +1,49 @@
+"""The example notebooks run top to bottom in a fresh kernel, as a user would run them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from nblift import tracking
+from nblift.project import Project
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def execute(name: str, folder: Path) -> nbformat.NotebookNode:
+    shutil.copy(EXAMPLES / name, folder / name)
+    nb = nbformat.read(folder / name, as_version=4)
+    NotebookClient(
+        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+    return nb
+
+
+def text_of(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", "") or output.get("data", {}).get("text/html", ""))
+    return "\n".join(parts)
+
+
+def test_experiments_example(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    nb = execute("experiments.ipynb", tmp_path)
+    out = text_of(nb)
+    assert "3 of 3 runs" in out
+    assert "<polyline" in out  # the comparison's curves
+    assert "background:#fff3cd" in out  # alpha differs between the two runs compared
+    client = tracking.client(Project.discover(tmp_path))
+    experiment = client.get_experiment_by_name(tmp_path.name)
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.data.params["alpha"] for r in runs) == ["0.0001", "0.001", "0.01"]
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert len(client.get_metric_history(run.info.run_id, "test_accuracy")) == 15
