@@ -42,6 +42,8 @@ class Settings:
     run_heartbeat_timeout: int = 30
     #: Seconds a cancelled run gets to stop cleanly before its process group is killed.
     run_cancel_grace: int = 10
+    #: Switch on MLflow's autologging for the notebook's run (frameworks log params and metrics into it).
+    autolog: bool = True
     #: Where each setting came from: key -> "default", a file path or an environment variable.
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 

@@ -67,6 +67,21 @@ def test_points_from_a_loop_a_failing_cell_and_a_track_block(kernel, tmp_path):
     assert by_name["broken"].info.status == "FAILED"
 
 
+def test_frameworks_autolog_into_the_notebooks_run(kernel, tmp_path):
+    fit = "LogisticRegression(C={}, max_iter=200).fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])"
+    kernel.run("from sklearn.linear_model import LogisticRegression")
+    kernel.run(f"with nblift.track('explicit'):\n    nblift.log(step=0, custom=1.0)\n    {fit.format(0.5)}")
+    kernel.run("nblift.log(step=0, custom=2.0)")  # the notebook's own run, created in the background
+    kernel.run(fit.format(0.25))  # a later cell: its fit logs into that run
+    _, runs = tracked_runs(Project.discover(tmp_path))
+    assert len(runs) == 2  # scikit-learn's autologging joined nblift's runs instead of starting its own
+    for run in runs:
+        expected = "0.5" if run.info.run_name == "explicit" else "0.25"
+        assert run.data.params["C"] == expected
+        assert "training_accuracy_score" in run.data.metrics
+        assert "custom" in run.data.metrics
+
+
 def test_interrupted_loop_keeps_every_point(kernel, tmp_path):
     kernel.kc.execute(
         "import time\nfor i in range(10**9):\n    nblift.log(step=i, x=float(i))\n    time.sleep(0.0005)"

@@ -83,7 +83,21 @@ def start_run(project: Project, name: str | None = None, params: dict[str, Any] 
     }
     if values:
         client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in values.items()])
-    return str(run.info.run_id)
+    run_id = str(run.info.run_id)
+    if project.settings.autolog:
+        _autolog(run_id, tracking.engine_uri(tracking.target_for(project)))
+    return run_id
+
+
+def _autolog(run_id: str, uri: str) -> None:
+    """Point MLflow's fluent API at this run and switch on its autologging: frameworks imported now or later
+    (scikit-learn, PyTorch Lightning, XGBoost, ...) log their parameters and metrics into the same run."""
+    import mlflow
+
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.environ["MLFLOW_RUN_ID"] = run_id  # a framework's autologging resumes this run instead of starting one
+    mlflow.set_tracking_uri(uri)
+    mlflow.autolog(log_models=False, log_datasets=False, log_traces=False, silent=True)
 
 
 def sink_for(project: Project) -> Sink:
@@ -131,4 +145,6 @@ def track(
     finally:
         logger.reset()
         _explicit.clear()
+        if os.environ.get("MLFLOW_RUN_ID") == run_id:
+            del os.environ["MLFLOW_RUN_ID"]  # autologging after the block does not write into this run
         tracking.client(project).set_terminated(run_id, status)
