@@ -117,12 +117,21 @@ def check_tracking_uri(uri: str) -> str:
     return uri
 
 
+def _names(uri: str, db: Path) -> bool:
+    """Whether `uri` is this project's own embedded database (MLflow's `set_tracking_uri`, which autologging
+    uses, exports its URI to the environment, where nblift would otherwise take it for a server)."""
+    parts = urlsplit(uri)
+    if parts.scheme != "sqlite" or parts.netloc:
+        return False
+    return os.path.realpath("/" + parts.path.lstrip("/")) == os.path.realpath(db)
+
+
 def target_for(project: Project) -> TrackingTarget:
     """The tracking store this project uses (touches nothing on disk)."""
     uri = project.settings.tracking_uri
-    if uri:
-        return TrackingTarget(uri=check_tracking_uri(uri), artifact_root=None, embedded=False)
     db = project.state_dir / DB_FILE
+    if uri and not _names(uri, db):
+        return TrackingTarget(uri=check_tracking_uri(uri), artifact_root=None, embedded=False)
     return TrackingTarget(
         uri=f"sqlite:///{db}",
         artifact_root=(project.state_dir / ARTIFACTS_DIR).as_uri(),

@@ -333,7 +333,8 @@ def _search_client(
         "params": sorted({k for r in rows for k in r["params"]}),
         "metrics": sorted({k for r in rows for k in r["metrics"]}),
     }
-    return {"runs": rows, "next_page_token": page.token, "total": None, "keys": keys}
+    token = page.token.decode() if isinstance(page.token, bytes) else page.token
+    return {"runs": rows, "next_page_token": token or None, "total": None, "keys": keys}
 
 
 # -- one run, several runs --------------------------------------------------------------------------------

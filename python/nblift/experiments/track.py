@@ -94,9 +94,9 @@ def _autolog(run_id: str, uri: str) -> None:
     (scikit-learn, PyTorch Lightning, XGBoost, ...) log their parameters and metrics into the same run."""
     import mlflow
 
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    os.environ["MLFLOW_RUN_ID"] = run_id  # a framework's autologging resumes this run instead of starting one
+    # Not through MLFLOW_TRACKING_URI: that variable would also change which store nblift itself uses.
     mlflow.set_tracking_uri(uri)
+    os.environ["MLFLOW_RUN_ID"] = run_id  # a framework's autologging resumes this run instead of starting one
     mlflow.autolog(log_models=False, log_datasets=False, log_traces=False, silent=True)
 
 
