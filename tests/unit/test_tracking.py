@@ -7,7 +7,7 @@ from nblift.tracking import target_for
 
 
 def test_a_uri_naming_the_projects_own_database_is_still_embedded(tmp_path):
-    """MLflow's set_tracking_uri (used for autologging) exports the URI; nblift must not take it for a server."""
+    """MLflow's set_tracking_uri (autologging uses it) exports the URI; it is not a server."""
     from nblift.tracking import engine_uri
 
     project = Project.discover(tmp_path, environ={})
