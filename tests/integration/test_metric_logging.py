@@ -16,6 +16,7 @@ from kernel_helpers import Kernel
 from run_helpers import until
 
 from nblift import tracking
+from nblift.experiments import search
 from nblift.project import Project
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -102,6 +103,19 @@ def _last_i(kernel: Kernel) -> int | None:
         return None
 
 
+def test_points_are_written_when_the_kernel_shuts_down(tmp_path):
+    kernel = Kernel(tmp_path)
+    kernel.run("import nblift\nnblift.log(step=0, y=0.0)\nnblift.experiments.logger.current().flush()")
+    # no end-of-cell hook (no %load_ext), and a writer that would not wake for an hour: only the exit writes
+    kernel.run("nblift.experiments.logger.FLUSH_EVERY_S = 3600")
+    kernel.run("import time\ntime.sleep(1)\nfor i in range(1, 5000):\n    nblift.log(step=i, y=float(i))")
+    kernel.kc.stop_channels()
+    kernel.km.shutdown_wait_time = 60
+    kernel.km.shutdown_kernel(now=False)  # a polite shutdown: the exit handler writes what is left
+    client, runs = tracked_runs(Project.discover(tmp_path))
+    assert len(history(client, runs[0].info.run_id, "y")) == 5000
+
+
 def test_two_kernels_at_once_lose_nothing(tmp_path):
     kernels = [Kernel(tmp_path) for _ in range(2)]
     try:
@@ -109,6 +123,12 @@ def test_two_kernels_at_once_lose_nothing(tmp_path):
             k.run("%load_ext nblift\nimport nblift")
         for n, k in enumerate(kernels):
             k.kc.execute(f"for i in range(30_000):\n    nblift.log(step=i, k{n}=float(i))\nprint('done')")
+        # meanwhile the server extension reads: the panel's search never meets a locked database
+        project = Project.discover(tmp_path)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for experiment in search.list_experiments(project)["experiments"]:
+                search.search_runs(project, experiment["id"])
         outputs = [k.run("print('after')") for k in kernels]  # waits for each kernel's loop to end
         assert all("locked" not in out for out in outputs)
         client, runs = tracked_runs(Project.discover(tmp_path))

@@ -66,7 +66,7 @@ class MetricLogger:
                 return
             self._thread = threading.Thread(target=self._loop, name="nblift-metrics", daemon=True)
             self._thread.start()
-        atexit.register(self.flush, 30.0)
+        atexit.register(self._at_exit)
 
     def _loop(self) -> None:
         while True:
@@ -117,6 +117,17 @@ class MetricLogger:
                 self._written.wait(0.1 if remaining is None else min(0.1, remaining))
                 self._wake.set()
         return True
+
+    def _at_exit(self) -> None:
+        if self._resolved is None and self.pending:
+            # Creating the run needs mlflow's import, which registers exit handlers: too late now.
+            log.warning(
+                "nblift.log: %d points not written: the process ended before its MLflow run existed "
+                "(use `with nblift.track():` around short scripts)",
+                self.pending,
+            )
+            return
+        self.flush(30.0)
 
     @property
     def pending(self) -> int:
