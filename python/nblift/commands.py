@@ -288,11 +288,12 @@ VERBS: dict[str, Verb] = {
         ),
         Verb(
             "track",
-            "Track data files: every snapshot records their BLAKE3 hashes (no PATH: list them).",
+            "Track data files: every snapshot records their BLAKE3 hashes (no PATH: list them). In a "
+            "notebook, `track run [NAME]` starts an MLflow run for nblift.log and `track stop` ends it.",
             _snap("track"),
             _snap_render("track_text"),
             _snap_render("track_html"),
-            lambda files: {"files": files},
+            lambda result: result if isinstance(result, dict) else {"files": result},
             add_arguments=_snap_args("track_args"),
         ),
         Verb(

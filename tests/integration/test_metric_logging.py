@@ -60,12 +60,19 @@ def test_points_from_a_loop_a_failing_cell_and_a_track_block(kernel, tmp_path):
     assert run.data.metrics["loss"] == 19_999 * 0.5  # latest value, as MLflow keeps it
 
     kernel.run("with nblift.track('explicit') as rid:\n    nblift.log(step=0, f1=0.5)")
+    started = kernel.run("%lift track run by magic")
+    assert "started" in started
+    kernel.run("nblift.log(step=0, recall=0.75)")
+    assert "ended FINISHED" in kernel.run("%lift track stop")
+    assert "no run was started" in kernel.run("%lift track stop", allow_error=True)
     kernel.run("try:\n    with nblift.track('broken'):\n        1 / 0\nexcept ZeroDivisionError:\n    pass")
     _, runs = tracked_runs(project)
     by_name = {r.info.run_name: r for r in runs}
     assert by_name["explicit"].info.status == "FINISHED"
     assert by_name["explicit"].data.metrics == {"f1": 0.5}
     assert by_name["broken"].info.status == "FAILED"
+    assert by_name["by magic"].info.status == "FINISHED"
+    assert by_name["by magic"].data.metrics == {"recall": 0.75}
 
 
 def test_frameworks_autolog_into_the_notebooks_run(kernel, tmp_path):

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from jupyterlab.galata import configure_jupyter_server
@@ -21,6 +22,53 @@ store = ObjectStore(Project.discover(root).ensure_state_dir())
 store.set_ref(
     "seed", "ui-tests", [store.put_bytes(b"first object"), store.put_bytes(b"second object" * 1000)]
 )
+
+
+def seed_experiments(project: Project) -> None:
+    """MLflow runs for the Experiments view: "ui-tests" holds three finished runs (params lr and optimizer,
+    metrics loss and accuracy over five steps; the first ties back to a notebook and a git commit);
+    "ui-pages" holds 55 (more than a page); "ui-live" holds one run still in progress."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    from nblift import tracking
+
+    client = tracking.client(project)
+    experiment = tracking.ensure_experiment(project, "ui-tests")
+    (root / "train.ipynb").write_text(
+        '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', encoding="utf-8"
+    )
+    start = int(time.time() * 1000) - 60_000
+    for i, lr in enumerate(["0.1", "0.01", "0.001"]):
+        run = client.create_run(experiment, start_time=start + i * 1000, run_name=f"lr-{lr}")
+        run_id = run.info.run_id
+        rate = float(lr)
+        metrics = [
+            Metric(key, value, start + i * 1000 + step * 100, step)
+            for step in range(5)
+            for key, value in (
+                ("loss", round(1.0 / (1 + step * rate * 10) + i * 0.05, 4)),
+                ("accuracy", round(0.5 + step * rate, 4)),
+            )
+        ]
+        tags = [RunTag("nblift.kind", "track")]
+        if i == 0:
+            tags += [
+                RunTag("mlflow.source.name", "train.ipynb"),
+                RunTag("mlflow.source.git.commit", "0123456789abcdef0123456789abcdef01234567"),
+            ]
+        client.log_batch(run_id, metrics=metrics, params=[Param("optimizer", "sgd")], tags=tags)
+        client.log_param(run_id, "lr", lr)
+        client.set_terminated(run_id, "FINISHED", end_time=start + i * 1000 + 900)
+    pages = tracking.ensure_experiment(project, "ui-pages")
+    for n in range(55):
+        run_id = client.create_run(pages, start_time=start + n, run_name=f"page-{n:02d}").info.run_id
+        client.log_batch(run_id, params=[Param("i", str(n))])
+        client.set_terminated(run_id, "FINISHED")
+    live = client.create_run(tracking.ensure_experiment(project, "ui-live"), run_name="in-progress")
+    client.log_batch(live.info.run_id, metrics=[Metric("loss", 0.9, int(time.time() * 1000), 0)])
+
+
+seed_experiments(Project.discover(root))
 
 configure_jupyter_server(c)  # noqa: F821
 c.ServerApp.allow_root = True  # noqa: F821

@@ -117,6 +117,39 @@ def notebook_target() -> tuple[str, Sink]:
     return run_id, sink_for(project)
 
 
+def start(
+    name: str | None = None, params: dict[str, Any] | None = None, project: Project | None = None
+) -> dict[str, Any]:
+    """Start a run of this notebook that `nblift.log` writes to until `stop()` (`%lift track run NAME`)."""
+    from . import logger
+
+    if _explicit:
+        stop()
+    logger.reset()
+    project = project or Project.discover()
+    run_id = start_run(project, name, params)
+    _explicit.update(project=project, run_id=run_id)
+    return {"run_id": run_id, "name": name, "state": "RUNNING"}
+
+
+def stop(status: str = "FINISHED") -> dict[str, Any]:
+    """End the run `start()` began: what was logged is written, then the run is closed with `status`."""
+    from ..errors import InvalidInput
+    from . import logger
+
+    if not _explicit:
+        raise InvalidInput("no run was started in this kernel", hint="start one with `%lift track run NAME`")
+    project, run_id = _explicit["project"], _explicit["run_id"]
+    try:
+        logger.reset()
+    finally:
+        _explicit.clear()
+        if os.environ.get("MLFLOW_RUN_ID") == run_id:
+            del os.environ["MLFLOW_RUN_ID"]  # autologging after this does not write into the run
+        tracking.client(project).set_terminated(run_id, status)
+    return {"run_id": run_id, "state": status}
+
+
 @contextmanager
 def track(
     name: str | None = None, params: dict[str, Any] | None = None, project: Project | None = None
@@ -124,15 +157,10 @@ def track(
     """`with nblift.track("baseline", params={"alpha": 0.1}) as run_id:` a new MLflow run for what is logged
     inside; it ends FINISHED, or FAILED when the block raises (KILLED when interrupted). Inside a run
     (`nblift run`) the run's own MLflow run is used instead."""
-    from . import logger
-
     if os.environ.get("NBLIFT_RUN_DIR"):
         yield os.environ.get("MLFLOW_RUN_ID")
         return
-    logger.reset()
-    project = project or Project.discover()
-    run_id = start_run(project, name, params)
-    _explicit.update(project=project, run_id=run_id)
+    run_id = start(name, params, project)["run_id"]
     status = "FINISHED"
     try:
         yield run_id
@@ -143,8 +171,4 @@ def track(
         status = "FAILED"
         raise
     finally:
-        logger.reset()
-        _explicit.clear()
-        if os.environ.get("MLFLOW_RUN_ID") == run_id:
-            del os.environ["MLFLOW_RUN_ID"]  # autologging after the block does not write into this run
-        tracking.client(project).set_terminated(run_id, status)
+        stop(status)

@@ -131,7 +131,15 @@ def _track_rows(files: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     ]
 
 
-def track_text(files: list[dict[str, Any]]) -> str:
+def _run_line(run: dict[str, Any]) -> str:
+    if run["state"] == "RUNNING":
+        return f"MLflow run {run['run_id']} started: nblift.log writes to it until `%lift track stop`"
+    return f"MLflow run {run['run_id']} ended {run['state']}"
+
+
+def track_text(files: list[dict[str, Any]] | dict[str, Any]) -> str:
+    if isinstance(files, dict):
+        return _run_line(files)
     return (
         grid_text(TRACK_HEADERS, _track_rows(files))
         if files
@@ -139,7 +147,9 @@ def track_text(files: list[dict[str, Any]]) -> str:
     )
 
 
-def track_html(files: list[dict[str, Any]]) -> str:
+def track_html(files: list[dict[str, Any]] | dict[str, Any]) -> str:
+    if isinstance(files, dict):
+        return lines_html([_run_line(files)], "nblift-track")
     return grid_html(TRACK_HEADERS, _track_rows(files)) if files else "<p>no data files tracked</p>"
 
 

@@ -153,13 +153,24 @@ def manage(ctx: Context, args: argparse.Namespace) -> Any:
 
 
 def track_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="*", metavar="PATH", help="data files (inside the project) to track")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="data files (inside the project) to track; in a notebook, `run [NAME]` starts an MLflow run "
+        "that nblift.log writes to and `stop` ends it",
+    )
     parser.add_argument("--remove", action="store_true", help="stop tracking these files")
 
 
 def track(ctx: Context, args: argparse.Namespace) -> Any:
     from .context import data_hashes, set_tracked, tracked_paths
 
+    if args.paths and args.paths[0] in ("run", "stop"):
+        from ..experiments import track as runs
+
+        ctx.require_shell("track run")
+        return runs.start(" ".join(args.paths[1:]) or None) if args.paths[0] == "run" else runs.stop()
     project = ctx.project
     if args.paths:
         add, remove = ([], args.paths) if args.remove else (args.paths, [])
