@@ -286,3 +286,79 @@ export async function checkServer(): Promise<IServerCheck> {
     return { ok: false, message: `${err.message}.${hint}` };
   }
 }
+
+/** An MLflow experiment of the project's tracking store. */
+export interface IExperiment {
+  id: string;
+  name: string;
+  /** Active runs; null when a tracking server does not say. */
+  runs: number | null;
+  /** Milliseconds since the epoch. */
+  last_update: number | null;
+}
+
+export interface IExperimentList {
+  tracking_uri: string;
+  experiments: IExperiment[];
+}
+
+/** An MLflow run's status. */
+export type TrackedStatus =
+  'RUNNING' | 'SCHEDULED' | 'FINISHED' | 'FAILED' | 'KILLED';
+
+/** An MLflow run as a row of the runs table (times in milliseconds). */
+export interface ITrackedRun {
+  run_id: string;
+  name: string | null;
+  status: TrackedStatus;
+  start_time: number | null;
+  end_time: number | null;
+  experiment_id: string;
+  params: Record<string, string>;
+  /** Latest values; null where the latest value is NaN. */
+  metrics: Record<string, number | null>;
+  tags: Record<string, string>;
+}
+
+export interface ITrackedRunPage {
+  runs: ITrackedRun[];
+  next_page_token: string | null;
+  /** Runs matching the filter; null when a tracking server does not say. */
+  total: number | null;
+  keys: { params: string[]; metrics: string[] };
+}
+
+export interface IArtifact {
+  path: string;
+  is_dir: boolean;
+  size: number | null;
+}
+
+/** Where a tracked run came from. */
+export interface ILineage {
+  notebook: string | null;
+  git_commit: string | null;
+  snapshot: string | null;
+  lock: string | null;
+  nblift_run: string | null;
+}
+
+export interface ITrackedRunDetail {
+  /** The run with all its tags and its artifacts. */
+  run: ITrackedRun & { artifacts: IArtifact[] };
+  lineage: ILineage;
+}
+
+/** A metric's history: [step, value, timestamp in ms] per point. */
+export type MetricPoint = [number, number, number];
+
+export interface IComparison {
+  runs: ITrackedRun[];
+  params: {
+    key: string;
+    values: Record<string, string | null>;
+    differs: boolean;
+  }[];
+  /** metric -> run id -> points (thinned by the server). */
+  metrics: Record<string, Record<string, MetricPoint[]>>;
+}

@@ -16,6 +16,8 @@ import { EnvironmentsModel } from './components/EnvironmentsView';
 import { choiceStore, launchRun } from './components/LaunchDialog';
 import { describeError } from './components/model';
 import { RunsModel } from './components/RunsModel';
+import { ExperimentsModel } from './components/ExperimentsModel';
+import { columnStore } from './components/columns';
 import { nbliftIcon, runOnIcon } from './icons';
 
 const PLUGIN_ID = 'nblift:plugin';
@@ -74,10 +76,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
       },
       relaunch: launch
     });
-    model.changed.connect(() => {
-      runs.projectRoot = model.status?.project.root ?? null;
+    const experiments = new ExperimentsModel({
+      contents: app.serviceManager.contents,
+      open: async path => {
+        await app.commands.execute('docmanager:open', { path });
+      },
+      columns: columnStore(state)
     });
-    const panel = new StatusPanel(model, snapshots, environments, runs);
+    model.changed.connect(() => {
+      const root = model.status?.project.root ?? null;
+      runs.projectRoot = root;
+      experiments.projectRoot = root;
+    });
+    const panel = new StatusPanel(
+      model,
+      snapshots,
+      environments,
+      runs,
+      experiments
+    );
     panel.id = 'nblift-sidebar';
     panel.title.icon = nbliftIcon;
     panel.title.caption = 'nblift';
@@ -120,6 +137,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       snapshots.path = path;
       environments.path = path;
       runs.path = path;
+      experiments.path = path;
     };
     const onRename = (_: unknown, path: string): void => {
       if (notebooks?.currentWidget?.context.path === path) {
@@ -130,6 +148,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       follow(current?.context.path ?? '');
       snapshots.runner = current ? kernelRunner(current) : null;
       environments.runner = current ? kernelRunner(current) : null;
+      experiments.runner = current ? kernelRunner(current) : null;
       current?.context.pathChanged.connect(onRename);
       app.commands.notifyCommandChanged(CommandIDs.runNotebook);
     });

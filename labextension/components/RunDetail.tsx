@@ -1,22 +1,17 @@
-import { Clipboard } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { IRun, IRunTracking } from '../api';
 import { ICellRow, RunTrace } from '../runTrace';
-import { formatDuration, formatTime, formatTimeout } from './format';
+import { Sparkline } from './charts';
+import { CopyableId, MlflowRunLink, StateBadge } from './common';
+import {
+  formatDuration,
+  formatNumber,
+  formatTime,
+  formatTimeout
+} from './format';
 import { valueText } from './LaunchDialog';
 import { RunsModel } from './RunsModel';
-
-/** A run's state as a coloured badge. */
-export function StateBadge(props: { state: string }): JSX.Element {
-  return (
-    <span
-      className={`jp-nblift-state jp-nblift-state-${props.state.toLowerCase()}`}
-    >
-      {props.state}
-    </span>
-  );
-}
 
 /** Seconds the run has taken (so far, while it is in flight); null before it starts. */
 export function runSeconds(run: IRun): number | null {
@@ -29,14 +24,6 @@ export function runSeconds(run: IRun): number | null {
   return Math.max(0, Date.now() / 1000 - run.started);
 }
 
-function formatNumber(value: number): string {
-  const size = Math.abs(value);
-  if (size !== 0 && (size >= 1e5 || size < 1e-3)) {
-    return value.toExponential(3);
-  }
-  return String(Number(value.toPrecision(5)));
-}
-
 /** The URL of an MLflow run in its server's UI, for tracking URIs that are web servers. */
 export function mlflowRunUrl(tracking: IRunTracking): string | null {
   if (!/^https?:\/\//i.test(tracking.tracking_uri)) {
@@ -44,40 +31,6 @@ export function mlflowRunUrl(tracking: IRunTracking): string | null {
   }
   const base = tracking.tracking_uri.replace(/\/+$/, '');
   return `${base}/#/experiments/${encodeURIComponent(tracking.experiment_id)}/runs/${encodeURIComponent(tracking.run_id)}`;
-}
-
-function CopyButton(props: { text: string; what: string }): JSX.Element {
-  const [copied, setCopied] = React.useState(false);
-  React.useEffect(() => {
-    if (!copied) {
-      return;
-    }
-    const timer = window.setTimeout(() => setCopied(false), 1500);
-    return () => window.clearTimeout(timer);
-  }, [copied]);
-  return (
-    <button
-      className="jp-mod-styled jp-nblift-small"
-      aria-label={`copy ${props.what}`}
-      title={`Copy the ${props.what}`}
-      onClick={() => {
-        Clipboard.copyToSystem(props.text);
-        setCopied(true);
-      }}
-    >
-      {copied ? 'Copied' : 'Copy'}
-    </button>
-  );
-}
-
-/** An id shown whole when it fits (else cut with an ellipsis), with a button that copies it. */
-function CopyableId(props: { text: string; what: string }): JSX.Element {
-  return (
-    <span className="jp-nblift-id">
-      <code title={props.text}>{props.text}</code>
-      <CopyButton text={props.text} what={props.what} />
-    </span>
-  );
 }
 
 function cellName(row: ICellRow): string {
@@ -201,35 +154,6 @@ function RunLog(props: { trace: RunTrace }): JSX.Element | null {
         ))}
       </div>
     </>
-  );
-}
-
-function Sparkline(props: { values: number[] }): JSX.Element | null {
-  const { values } = props;
-  if (values.length < 2) {
-    return null;
-  }
-  const width = 64;
-  const height = 16;
-  const low = Math.min(...values);
-  const span = Math.max(...values) - low || 1;
-  const points = values
-    .map((v, i) => {
-      const x = (i / (values.length - 1)) * width;
-      const y = height - 1 - ((v - low) / span) * (height - 2);
-      return `${x.toFixed(1)},${y.toFixed(1)}`;
-    })
-    .join(' ');
-  return (
-    <svg
-      className="jp-nblift-sparkline"
-      width={width}
-      height={height}
-      viewBox={`0 0 ${width} ${height}`}
-      aria-hidden="true"
-    >
-      <polyline points={points} />
-    </svg>
   );
 }
 
@@ -419,16 +343,7 @@ function RunActions(props: { model: RunsModel; trace: RunTrace }): JSX.Element {
       >
         Open executed notebook
       </button>
-      {link ? (
-        <a
-          className="jp-mod-styled jp-nblift-link-button"
-          href={link}
-          target="_blank"
-          rel="noopener noreferrer"
-        >
-          Open MLflow run
-        </a>
-      ) : null}
+      {link ? <MlflowRunLink href={link} /> : null}
       <button
         className="jp-mod-styled"
         disabled={busy}

@@ -4,7 +4,7 @@ import { Contents } from '@jupyterlab/services';
 import { IBackend, IRun, IRunList, requestAPI, TERMINAL_STATES } from '../api';
 import { RunFeed } from '../runFeed';
 import { IExpectedCell, RunTrace } from '../runTrace';
-import { describeError, PanelModel } from './model';
+import { describeError, ProjectModel } from './model';
 
 /** What the Runs view needs from the application. */
 export interface IRunsHost {
@@ -42,23 +42,12 @@ export function relativeTo(root: string, folder: string): string | null {
 }
 
 /** State of the Runs view: the project's runs, and the one selected followed live. */
-export class RunsModel extends PanelModel {
+export class RunsModel extends ProjectModel {
   constructor(
     private readonly _host: IRunsHost,
     private readonly _serverRoot: string = PageConfig.getOption('serverRoot')
   ) {
     super();
-  }
-
-  /** The notebook (path relative to the server root) whose project's runs are listed. */
-  get path(): string {
-    return this._path;
-  }
-  set path(value: string) {
-    if (value !== this._path) {
-      this._path = value;
-      void this.refresh();
-    }
   }
 
   /** The project's folder (absolute, as the status reports it): locates run notebooks. */
@@ -134,7 +123,7 @@ export class RunsModel extends PanelModel {
       const run = await requestAPI<IRun>(
         `runs/${trace.run.id}/cancel`,
         { method: 'POST' },
-        this._query()
+        this.query()
       );
       this._merge(run);
     });
@@ -150,7 +139,7 @@ export class RunsModel extends PanelModel {
       const reply = await requestAPI<{ path: string | null }>(
         `runs/${trace.run.id}/fetch`,
         { method: 'POST' },
-        this._query()
+        this.query()
       );
       if (reply.path === null) {
         throw new Error(
@@ -184,7 +173,7 @@ export class RunsModel extends PanelModel {
   }
 
   private async _load(): Promise<void> {
-    const reply = await requestAPI<IRunList>('runs', {}, this._query());
+    const reply = await requestAPI<IRunList>('runs', {}, this.query());
     this._runs = reply.runs;
     this._backends = reply.backends;
     const selected = this._trace;
@@ -222,7 +211,7 @@ export class RunsModel extends PanelModel {
     this._trace = trace;
     const feed = new RunFeed(
       trace.run.id,
-      this._query(),
+      this.query(),
       update => {
         if (this._trace !== trace) {
           return;
@@ -283,11 +272,6 @@ export class RunsModel extends PanelModel {
     this.emit();
   }
 
-  private _query(): Record<string, string> {
-    return this._path ? { path: this._path } : {};
-  }
-
-  private _path = '';
   private _projectRoot: string | null = null;
   private _runs: IRun[] = [];
   private _backends: IBackend[] = [];

@@ -2,8 +2,9 @@ import * as React from 'react';
 
 import { IRun } from '../api';
 import { baseName, formatDuration, formatTime } from './format';
+import { StateBadge } from './common';
 import { useModel } from './model';
-import { RunDetail, runSeconds, StateBadge } from './RunDetail';
+import { RunDetail, runSeconds } from './RunDetail';
 import { RunsModel } from './RunsModel';
 import { WorkState } from './WorkState';
 

@@ -2,14 +2,14 @@ import * as React from 'react';
 
 import { ISnapshot, ISnapshotDiff, requestAPI } from '../api';
 import { formatBytes } from './format';
-import { PanelModel, useModel } from './model';
+import { ProjectModel, useModel } from './model';
 import { WorkState } from './WorkState';
 
 /** Runs code in the current notebook's kernel and resolves with what it printed. */
 export type KernelRunner = (code: string) => Promise<string>;
 
 /** State of the Snapshots view for the current notebook. */
-export class SnapshotsModel extends PanelModel {
+export class SnapshotsModel extends ProjectModel {
   constructor(private _runInKernel: KernelRunner | null = null) {
     super();
   }
@@ -18,16 +18,10 @@ export class SnapshotsModel extends PanelModel {
     this._runInKernel = runner;
   }
 
-  get path(): string {
-    return this._path;
-  }
-  set path(value: string) {
-    if (value !== this._path) {
-      this._path = value;
-      this._selected = [];
-      this._diff = null;
-      void this.refresh();
-    }
+  protected pathChanged(): void {
+    this._selected = [];
+    this._diff = null;
+    super.pathChanged();
   }
 
   get snapshots(): ISnapshot[] {
@@ -59,7 +53,7 @@ export class SnapshotsModel extends PanelModel {
       const reply = await requestAPI<{ snapshots: ISnapshot[] }>(
         'snapshots',
         {},
-        this._query()
+        this.query()
       );
       this._snapshots = reply.snapshots;
     });
@@ -77,7 +71,7 @@ export class SnapshotsModel extends PanelModel {
         'snapshots/diff',
         {},
         {
-          ...this._query(),
+          ...this.query(),
           a: byTime[0],
           b: byTime[1]
         }
@@ -102,7 +96,7 @@ export class SnapshotsModel extends PanelModel {
       const reply = await requestAPI<{ message: string }>(
         `snapshots/${id}/trust`,
         { method: 'POST' },
-        this._query()
+        this.query()
       );
       this._message = reply.message;
     });
@@ -134,11 +128,6 @@ export class SnapshotsModel extends PanelModel {
     await this.work(label, work);
   }
 
-  private _query(): Record<string, string> {
-    return this._path ? { path: this._path } : {};
-  }
-
-  private _path = '';
   private _snapshots: ISnapshot[] = [];
   private _selected: string[] = [];
   private _diff: ISnapshotDiff | null = null;

@@ -10,12 +10,14 @@ import {
   requestAPI
 } from '../api';
 import { formatBytes } from './format';
-import { PanelModel, useModel } from './model';
+import { ProjectModel, useModel } from './model';
 import { WorkState } from './WorkState';
 import { SnapshotsModel, SnapshotsView } from './SnapshotsView';
 import { EnvironmentsModel, EnvironmentsView } from './EnvironmentsView';
 import { RunsModel } from './RunsModel';
 import { RunsView } from './RunsView';
+import { ExperimentsModel } from './ExperimentsModel';
+import { ExperimentsView } from './ExperimentsView';
 
 function fsckSummary(report: IFsckReport | null): string {
   if (report === null) {
@@ -63,18 +65,7 @@ function statusRows(status: IStatus): IRow[] {
 }
 
 /** Model of the status panel: what it shows and where the state comes from. */
-export class StatusModel extends PanelModel {
-  /** The notebook (path relative to the server root) whose project is shown; '' for the root. */
-  get path(): string {
-    return this._path;
-  }
-  set path(value: string) {
-    if (value !== this._path) {
-      this._path = value;
-      void this.refresh();
-    }
-  }
-
+export class StatusModel extends ProjectModel {
   get status(): IStatus | null {
     return this._status;
   }
@@ -91,7 +82,7 @@ export class StatusModel extends PanelModel {
       }
     }
     await this.work('Loading', async () => {
-      this._status = await requestAPI<IStatus>('status', {}, this._query());
+      this._status = await requestAPI<IStatus>('status', {}, this.query());
     });
   }
 
@@ -100,17 +91,12 @@ export class StatusModel extends PanelModel {
       await requestAPI<IFsckReport>(
         'store/fsck',
         { method: 'POST' },
-        this._query()
+        this.query()
       );
-      this._status = await requestAPI<IStatus>('status', {}, this._query());
+      this._status = await requestAPI<IStatus>('status', {}, this.query());
     });
   }
 
-  private _query(): Record<string, string> {
-    return this._path ? { path: this._path } : {};
-  }
-
-  private _path = '';
   private _status: IStatus | null = null;
   private _server: IServerCheck | null = null;
 }
@@ -120,8 +106,9 @@ function StatusView(props: {
   snapshots: SnapshotsModel;
   environments: EnvironmentsModel;
   runs: RunsModel;
+  experiments: ExperimentsModel;
 }): JSX.Element {
-  const { model, snapshots, environments, runs } = props;
+  const { model, snapshots, environments, runs, experiments } = props;
   useModel(model);
 
   const server = model.server;
@@ -204,6 +191,7 @@ function StatusView(props: {
         />
       ) : null}
       {status ? <RunsView model={runs} /> : null}
+      {status ? <ExperimentsView model={experiments} /> : null}
     </div>
   );
 }
@@ -214,7 +202,8 @@ export class StatusPanel extends ReactWidget {
     readonly model: StatusModel,
     readonly snapshots: SnapshotsModel,
     readonly environments: EnvironmentsModel,
-    readonly runs: RunsModel
+    readonly runs: RunsModel,
+    readonly experiments: ExperimentsModel
   ) {
     super();
     this.addClass('jp-nblift-sidebar');
@@ -232,11 +221,22 @@ export class StatusPanel extends ReactWidget {
     if (this.runs.busy === null) {
       void this.runs.refresh();
     }
+    this.experiments.visible = true;
+    if (this.experiments.busy === null) {
+      void this.experiments.refresh();
+    }
+  }
+
+  /** Live refresh of the experiments pauses while the panel is hidden. */
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this.experiments.visible = false;
   }
 
   dispose(): void {
     if (!this.isDisposed) {
       this.runs.dispose();
+      this.experiments.dispose();
     }
     super.dispose();
   }
@@ -248,6 +248,7 @@ export class StatusPanel extends ReactWidget {
         snapshots={this.snapshots}
         environments={this.environments}
         runs={this.runs}
+        experiments={this.experiments}
       />
     );
   }

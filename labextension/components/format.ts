@@ -52,3 +52,12 @@ export function formatTimeout(seconds: number): string {
 export function baseName(path: string): string {
   return path.split('/').pop() ?? path;
 }
+
+/** A number in at most five significant digits, in exponent form when very large or small. */
+export function formatNumber(value: number): string {
+  const size = Math.abs(value);
+  if (size !== 0 && (size >= 1e5 || size < 1e-3)) {
+    return value.toExponential(3);
+  }
+  return String(Number(value.toPrecision(5)));
+}

@@ -58,6 +58,36 @@ export class PanelModel {
   private _changed = new Signal<this, void>(this);
 }
 
+/**
+ * Base of the models that show one project, named by the path (relative to the server root) of a
+ * notebook or folder in it: a new path refreshes what is shown.
+ */
+export abstract class ProjectModel extends PanelModel {
+  get path(): string {
+    return this._path;
+  }
+  set path(value: string) {
+    if (value !== this._path) {
+      this._path = value;
+      this.pathChanged();
+    }
+  }
+
+  abstract refresh(): Promise<void>;
+
+  /** Called when the path changes: reloads. */
+  protected pathChanged(): void {
+    void this.refresh();
+  }
+
+  /** The query parameters naming the project for the REST API. */
+  protected query(): Record<string, string> {
+    return this._path ? { path: this._path } : {};
+  }
+
+  private _path = '';
+}
+
 /** Re-render a React view whenever its model changes. */
 export function useModel(model: PanelModel): void {
   const [, setTick] = React.useState(0);

@@ -69,6 +69,9 @@ def seed_experiments(project: Project) -> None:
 
 
 seed_experiments(Project.discover(root))
+# A project of its own for the test that snapshots and tracks from a notebook (its state stays out of the
+# root project's, which other tests count).
+(root / "lineage-project" / ".nblift").mkdir(parents=True, mode=0o700)
 
 configure_jupyter_server(c)  # noqa: F821
 c.ServerApp.allow_root = True  # noqa: F821

@@ -9,20 +9,46 @@ interface IExperiment {
   last_update: number | null;
 }
 
-/** The experiments seeded by jupyter_server_test_config.py, as the server lists them. */
+/** The experiments of the project of `path` (default: the root, seeded by jupyter_server_test_config.py). */
 async function experiments(
   page: Page,
-  baseURL: string | undefined
+  baseURL: string | undefined,
+  path = ''
 ): Promise<IExperiment[]> {
-  const response = await page.request.get(`${baseURL}/nblift/api/experiments`);
+  const response = await page.request.get(
+    `${baseURL}/nblift/api/experiments?path=${encodeURIComponent(path)}`
+  );
   expect(response.ok()).toBeTruthy();
   return (await response.json()).experiments;
 }
 
 function named(list: IExperiment[], name: string): IExperiment {
   const found = list.find(e => e.name === name);
-  expect(found, `experiment ${name} is seeded`).toBeTruthy();
+  expect(found, `experiment ${name} is listed`).toBeTruthy();
   return found as IExperiment;
+}
+
+/** Drag the left sidebar's edge until its panel is `width` pixels wide. */
+async function widenSidebar(page: Page, width: number): Promise<void> {
+  const panel = page.locator(`#${SIDEBAR}`);
+  const now = (await panel.boundingBox())?.width ?? width;
+  const handle = page
+    .locator('#jp-main-split-panel > .lm-SplitPanel-handle')
+    .first();
+  const box = await handle.boundingBox();
+  if (!box) {
+    return;
+  }
+  const y = box.y + box.height / 2;
+  await page.mouse.move(box.x + box.width / 2, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 + (width - now), y, {
+    steps: 5
+  });
+  await page.mouse.up();
+  await expect
+    .poll(async () => Math.round((await panel.boundingBox())?.width ?? 0))
+    .toBeGreaterThanOrEqual(width - 2);
 }
 
 async function openView(page: Page): Promise<Locator> {
@@ -47,6 +73,8 @@ test.describe('nblift experiments view', () => {
     );
     const seeded = named(list, 'ui-tests');
     const view = await openView(page);
+    const panel = page.locator(`#${SIDEBAR}`);
+    await widenSidebar(page, 280);
     const picker = view.getByRole('combobox', { name: 'Experiment' });
 
     // The picker starts on the experiment updated last and counts each one's runs.
@@ -92,6 +120,8 @@ test.describe('nblift experiments view', () => {
     await filter.press('Enter');
     const refused = view.getByRole('alert', { name: 'filter error' });
     await expect(refused).toContainText('cannot read the search');
+    await table.scrollIntoViewIfNeeded();
+    await panel.screenshot({ path: test.info().outputPath('refused.png') });
     await expect(refused).toContainText("params.lr = '0.1'");
     await expect(rows).toHaveCount(1);
     await filter.fill('');
@@ -108,6 +138,9 @@ test.describe('nblift experiments view', () => {
     await expect(table.locator('th[aria-sort="descending"]')).toHaveText(
       /loss/
     );
+
+    await table.scrollIntoViewIfNeeded();
+    await panel.screenshot({ path: test.info().outputPath('runs-table.png') });
 
     // A run's detail: parameters, latest metrics, tags, lineage.
     await names.filter({ hasText: /^lr-0\.1$/ }).click();
@@ -156,11 +189,12 @@ test.describe('nblift experiments view', () => {
     await expect(
       compared.locator('tbody tr:not(.jp-nblift-differs) th')
     ).toHaveText(['optimizer']);
-    await comparison.scrollIntoViewIfNeeded();
-    await page
-      .locator(`#${SIDEBAR}`)
-      .screenshot({ path: test.info().outputPath('compare.png') });
-    await view.screenshot({ path: test.info().outputPath('experiments.png') });
+    // At 280 pixels nothing runs off the side of the panel.
+    expect(await panel.evaluate(el => el.scrollWidth - el.clientWidth)).toBe(0);
+    await detail.scrollIntoViewIfNeeded();
+    await panel.screenshot({ path: test.info().outputPath('detail.png') });
+    await chart.scrollIntoViewIfNeeded();
+    await panel.screenshot({ path: test.info().outputPath('compare.png') });
 
     // The run's notebook opens from its lineage.
     await detail
@@ -178,6 +212,7 @@ test.describe('nblift experiments view', () => {
   }) => {
     const list = await experiments(page, baseURL);
     let view = await openView(page);
+    await widenSidebar(page, 280);
     await view
       .getByRole('combobox', { name: 'Experiment' })
       .selectOption(named(list, 'ui-tests').id);
@@ -200,7 +235,10 @@ test.describe('nblift experiments view', () => {
     await expect(
       table.getByRole('button', { name: 'sort by attributes.start_time' })
     ).toHaveCount(1);
-
+    await view.locator('.jp-nblift-chooser').scrollIntoViewIfNeeded();
+    await page
+      .locator(`#${SIDEBAR}`)
+      .screenshot({ path: test.info().outputPath('columns.png') });
     await saved;
 
     // After a reload the experiment shows the columns chosen for it.
@@ -272,5 +310,99 @@ test.describe('nblift experiments view', () => {
     const after = searches;
     await page.waitForTimeout(5000);
     expect(searches).toBe(after);
+  });
+});
+
+test.describe('nblift experiments view, from a notebook', () => {
+  test("a tracked run's snapshot restores into the notebook's kernel", async ({
+    page,
+    baseURL
+  }) => {
+    test.setTimeout(240000);
+    // In a project of its own (seeded), made under its own name (a kernel keeps the name its notebook had
+    // when it started).
+    const folder = 'lineage-project';
+    const notebook = {
+      cells: [
+        {
+          cell_type: 'code',
+          source: '',
+          metadata: {},
+          outputs: [],
+          execution_count: null
+        }
+      ],
+      metadata: {
+        kernelspec: {
+          name: 'python3',
+          display_name: 'Python 3',
+          language: 'python'
+        }
+      },
+      nbformat: 4,
+      nbformat_minor: 5
+    };
+    await page.contents.uploadContent(
+      JSON.stringify(notebook),
+      'text',
+      `${folder}/lineage.ipynb`
+    );
+    await page.notebook.openByPath(`${folder}/lineage.ipynb`);
+    await page.notebook.activate('lineage.ipynb');
+    await page.notebook.setCell(0, 'code', '%load_ext nblift\nx = [1, 2, 3]');
+    await page.notebook.run();
+    await page.notebook.save();
+    /** Put `code` into a new cell at the end and run it. */
+    const runLast = async (code: string): Promise<number> => {
+      await page.notebook.addCell('code', code);
+      const last = (await page.notebook.getCellCount()) - 1;
+      await page.notebook.setCell(last, 'code', code);
+      await page.notebook.runCell(last);
+      return last;
+    };
+    await runLast('%lift snapshot --wait -m "before"');
+    await runLast(
+      // One line per statement: the editor indents what is typed into it.
+      'import nblift\n' +
+        'with nblift.track("restorable", params={"alpha": 0.5}): ' +
+        '[nblift.log(step=s, loss=1.0 / (s + 1)) for s in range(3)]\n' +
+        'x.append(4)'
+    );
+    await page.notebook.save();
+
+    // The run went into the project's experiment (named after the project folder), in its own store.
+    const project = named(await experiments(page, baseURL, folder), folder);
+    const view = await openView(page);
+    await view.getByRole('button', { name: 'Refresh experiments' }).click();
+    await view
+      .getByRole('combobox', { name: 'Experiment' })
+      .selectOption(project.id);
+    const table = view.getByRole('table', { name: 'experiment runs' });
+    await table
+      .getByRole('button', { name: 'restorable', exact: true })
+      .first()
+      .click();
+    const detail = view.getByRole('region', { name: 'tracked run restorable' });
+    await expect(
+      detail.getByRole('table', { name: 'parameters' })
+    ).toContainText('alpha');
+    // Its notebook: named relative to its project, found under the server root.
+    await expect(
+      detail
+        .getByTestId('nblift-lineage-notebook')
+        .getByRole('button', { name: 'lineage.ipynb' })
+    ).toHaveAttribute('title', `Open ${folder}/lineage.ipynb`);
+
+    await detail
+      .getByRole('button', { name: "Restore into this notebook's kernel" })
+      .click();
+    await expect(detail.getByTestId('nblift-restore-message')).toContainText(
+      'restored',
+      { timeout: 60000 }
+    );
+    const last = await runLast('print(len(x))');
+    await expect
+      .poll(async () => page.notebook.getCellTextOutput(last))
+      .toEqual(['3\n']);
   });
 });
