@@ -15,7 +15,7 @@ try:
 except ImportError:  # a source tree that was never built
     __version__ = "0.0.0.dev0"
 
-__all__ = ["__version__", "load_ipython_extension", "log", "track", "unload_ipython_extension"]
+__all__ = ["__version__", "load_ipython_extension", "load_model", "log", "track", "unload_ipython_extension"]
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
@@ -84,6 +84,15 @@ def track(name: str | None = None, params: dict[str, Any] | None = None) -> Any:
     from .experiments.track import track as start
 
     return start(name, params)
+
+
+def load_model(uri: str) -> Any:
+    """`nblift.load_model("models:/NAME@champion")`: a registered model back as its framework's own object
+    (or the object registered through the generic wrapper), warning when this environment drifts from the
+    one it was registered in."""
+    from .registry.load import load_model as load
+
+    return load(uri)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -85,99 +85,33 @@ def _gc(ctx: Context, args: argparse.Namespace) -> Any:
     return collect_garbage(ObjectStore(project.state_dir), grace)
 
 
-def _lazy(attr: str, module: str = "nblift.render") -> Callable[[Any], Any]:
-    def call(result: Any) -> Any:
-        return getattr(importlib.import_module(module), attr)(result)
+def _late(module: str, attr: str) -> Callable[..., Any]:
+    """`module.attr`, imported at its first call: `%load_ext nblift` never imports a verb's code."""
+
+    def call(*args: Any) -> Any:
+        return getattr(importlib.import_module(module), attr)(*args)
 
     return call
 
 
-def _snap(name: str) -> Callable[[Context, argparse.Namespace], Any]:
-    def call(ctx: Context, args: argparse.Namespace) -> Any:
-        from .snapshot import verbs
-
-        return getattr(verbs, name)(ctx, args)
-
-    return call
+def _lazy(attr: str, module: str = "nblift.render") -> Callable[..., Any]:
+    return _late(module, attr)
 
 
-def _snap_args(name: str) -> Callable[[argparse.ArgumentParser], None]:
-    def call(parser: argparse.ArgumentParser) -> None:
-        from .snapshot import verbs
-
-        getattr(verbs, name)(parser)
-
-    return call
-
-
-def _snap_render(attr: str) -> Callable[[Any], Any]:
-    return _lazy(attr, "nblift.snapshot.render")
+def _package(name: str) -> tuple[Callable[[str], Callable[..., Any]], Callable[[str], Callable[..., Any]]]:
+    """Lookups of a verb package's functions (`verbs.py`: the verb and its arguments) and renderers."""
+    return (
+        lambda attr: _late(f"nblift.{name}.verbs", attr),
+        lambda attr: _late(f"nblift.{name}.render", attr),
+    )
 
 
-def _env(name: str) -> Callable[[Context, argparse.Namespace], Any]:
-    def call(ctx: Context, args: argparse.Namespace) -> Any:
-        from .environment import verbs
-
-        return getattr(verbs, name)(ctx, args)
-
-    return call
-
-
-def _env_args(name: str) -> Callable[[argparse.ArgumentParser], None]:
-    def call(parser: argparse.ArgumentParser) -> None:
-        from .environment import verbs
-
-        getattr(verbs, name)(parser)
-
-    return call
-
-
-def _env_render(attr: str) -> Callable[[Any], Any]:
-    return _lazy(attr, "nblift.environment.render")
-
-
-def _runs(name: str) -> Callable[[Context, argparse.Namespace], Any]:
-    def call(ctx: Context, args: argparse.Namespace) -> Any:
-        from .runs import verbs
-
-        return getattr(verbs, name)(ctx, args)
-
-    return call
-
-
-def _runs_args(name: str) -> Callable[[argparse.ArgumentParser], None]:
-    def call(parser: argparse.ArgumentParser) -> None:
-        from .runs import verbs
-
-        getattr(verbs, name)(parser)
-
-    return call
-
-
-def _runs_render(attr: str) -> Callable[[Any], Any]:
-    return _lazy(attr, "nblift.runs.render")
-
-
-def _exp(name: str) -> Callable[[Context, argparse.Namespace], Any]:
-    def call(ctx: Context, args: argparse.Namespace) -> Any:
-        from .experiments import verbs
-
-        return getattr(verbs, name)(ctx, args)
-
-    return call
-
-
-def _exp_args(name: str) -> Callable[[argparse.ArgumentParser], None]:
-    def call(parser: argparse.ArgumentParser) -> None:
-        from .experiments import verbs
-
-        getattr(verbs, name)(parser)
-
-    return call
-
-
-def _exp_render(attr: str) -> Callable[[Any], Any]:
-    return _lazy(attr, "nblift.experiments.render")
+_snap, _snap_render = _package("snapshot")
+_env, _env_render = _package("environment")
+_runs, _runs_render = _package("runs")
+_exp, _exp_render = _package("experiments")
+_reg, _reg_render = _package("registry")
+_snap_args, _env_args, _runs_args, _exp_args, _reg_args = _snap, _env, _runs, _exp, _reg
 
 
 def _to_json(result: Any) -> Any:
@@ -370,6 +304,97 @@ VERBS: dict[str, Verb] = {
             _exp_render("compare_html"),
             _exp_render("compare_json"),
             add_arguments=_exp_args("compare_args"),
+        ),
+        Verb(
+            "register",
+            "Register a kernel variable as a new model version (its MLflow flavor, a signature from "
+            "--example, "
+            "requirements from the lock, lineage to the run, snapshot, lock, data and git commit).",
+            _reg("register"),
+            _reg_render("register_text"),
+            _reg_render("register_html"),
+            _reg_render("same"),
+            add_arguments=_reg_args("register_args"),
+            kernel_only=True,
+        ),
+        Verb(
+            "models",
+            "Registered models with their aliases; with a NAME, its versions, aliases and gate status.",
+            _reg("models"),
+            _reg_render("models_text"),
+            _reg_render("models_html"),
+            _reg_render("same"),
+            add_arguments=_reg_args("models_args"),
+        ),
+        Verb(
+            "alias",
+            "Point an ungated alias (e.g. challenger) at a version, or --delete it; gated aliases "
+            "need promote.",
+            _reg("alias"),
+            _reg_render("alias_text"),
+            _reg_render("alias_html"),
+            _reg_render("same"),
+            add_arguments=_reg_args("alias_args"),
+        ),
+        Verb(
+            "promote",
+            "Evaluate the policy's gates for a version and move the alias (default champion) when they pass; "
+            "--override REASON promotes anyway, audited.",
+            _reg("promote"),
+            _reg_render("promote_text"),
+            _reg_render("promote_html"),
+            _reg_render("same"),
+            add_arguments=_reg_args("promote_args"),
+            failed=_reg_render("promote_failed"),
+        ),
+        Verb(
+            "approve",
+            "Approve a model version for a gated alias (counted by its approvals gate; audited).",
+            _reg("approve"),
+            _reg_render("decide_text"),
+            _reg_render("decide_html"),
+            _reg_render("same"),
+            add_arguments=_reg_args("decide_args"),
+        ),
+        Verb(
+            "reject",
+            "Reject a model version for a gated alias, with a reason (blocks promotion until withdrawn).",
+            _reg("reject"),
+            _reg_render("decide_text"),
+            _reg_render("decide_html"),
+            _reg_render("same"),
+            add_arguments=_reg_args("decide_args"),
+        ),
+        Verb(
+            "card",
+            "A version's model card (Markdown; HTML in the notebook); --set FIELD=TEXT fills a field "
+            "and saves it.",
+            _reg("card"),
+            _reg_render("card_text"),
+            _reg_render("card_html"),
+            _reg_render("card_json"),
+            add_arguments=_reg_args("card_args"),
+        ),
+        Verb(
+            "lineage",
+            "Where a version came from: run, notebook, snapshot, environment lock, data, git commit.",
+            _reg("lineage"),
+            _reg_render("lineage_text"),
+            _reg_render("lineage_html"),
+            _reg_render("same"),
+            add_arguments=_reg("_version_args"),
+        ),
+        Verb(
+            "audit",
+            "The registry's audit trail (registrations, aliases, promotions, approvals, overrides); "
+            "exit 1 if "
+            "it was tampered with.",
+            _reg("audit"),
+            _reg_render("audit_text"),
+            _reg_render("audit_html"),
+            _reg_render("same"),
+            add_arguments=_reg_args("audit_args"),
+            failed=_reg_render("audit_failed"),
         ),
     )
 }

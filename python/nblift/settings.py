@@ -44,11 +44,15 @@ class Settings:
     run_cancel_grace: int = 10
     #: Switch on MLflow's autologging for the notebook's run (frameworks log params and metrics into it).
     autolog: bool = True
+    #: Promotion policy: alias -> its gates (`[tool.nblift.promotion.champion]`); see nblift.registry.policy.
+    promotion: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     #: Where each setting came from: key -> "default", a file path or an environment variable.
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "sources"}
+#: Settings that are tables, merged key by key across sources (not settable from the environment).
+_TABLES = {"promotion"}
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -56,6 +60,13 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 def _coerce(key: str, value: Any, origin: str) -> Any:
+    if key in _TABLES:
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise ConfigError(
+                f"{origin}: setting {key!r} must be a table of tables",
+                hint=f"write it like: [{key}.champion] then its keys",
+            )
+        return value
     expected = type(_FIELDS[key].default)
     if expected is bool and isinstance(value, str):
         if value.strip().lower() in _TRUE | _FALSE:
@@ -90,7 +101,8 @@ def _apply(values: dict[str, Any], table: Mapping[str, Any], origin: str, source
         if key not in _FIELDS:
             known = ", ".join(sorted(_FIELDS))
             raise ConfigError(f"{origin}: unknown setting {key!r}", hint=f"known settings: {known}")
-        values[key] = _coerce(key, value, origin)
+        value = _coerce(key, value, origin)
+        values[key] = {**values.get(key, {}), **value} if key in _TABLES else value
         sources[key] = origin
 
 
@@ -110,7 +122,7 @@ def load_settings(project_root: Path, environ: Mapping[str, str] | None = None) 
     if config.is_file():
         _apply(values, _read_toml(config), str(config), sources)
 
-    for key in _FIELDS:
+    for key in _FIELDS.keys() - _TABLES:
         env_key = ENV_PREFIX + key.upper()
         if env_key in environ:
             values[key] = _coerce(key, environ[env_key], env_key)

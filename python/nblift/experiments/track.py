@@ -61,7 +61,9 @@ def _namespace() -> dict[str, Any] | None:
     return getattr(shell, "user_ns", None)
 
 
-def start_run(project: Project, name: str | None = None, params: dict[str, Any] | None = None) -> str:
+def start_run(
+    project: Project, name: str | None = None, params: dict[str, Any] | None = None, *, autolog: bool = True
+) -> str:
     """Create the notebook's MLflow run (RUNNING) with lineage tags and parameters (the `parameters` cell's
     values, then `params`); return its id."""
     from mlflow.entities import Param
@@ -84,7 +86,7 @@ def start_run(project: Project, name: str | None = None, params: dict[str, Any] 
     if values:
         client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in values.items()])
     run_id = str(run.info.run_id)
-    if project.settings.autolog:
+    if autolog and project.settings.autolog:
         _autolog(run_id, tracking.engine_uri(tracking.target_for(project)))
     return run_id
 

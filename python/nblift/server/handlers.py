@@ -478,6 +478,8 @@ class OpenAPIHandler(BaseHandler):
 
 
 def route_table() -> list[tuple[str, type[BaseHandler]]]:
+    from .registry_handlers import registry_routes
+
     return [
         (rf"{PREFIX}/version", VersionHandler),
         (rf"{PREFIX}/status", StatusHandler),
@@ -501,5 +503,6 @@ def route_table() -> list[tuple[str, type[BaseHandler]]]:
         (rf"{PREFIX}/experiments/(?P<experiment_id>[0-9]{{1,19}})/runs", ExperimentRunsHandler),
         (rf"{PREFIX}/tracking/runs/(?P<mlflow_run_id>[0-9a-f]{{32}})", TrackedRunHandler),
         (rf"{PREFIX}/tracking/compare", CompareHandler),
+        *registry_routes(),
         (rf"{PREFIX}/openapi\.json", OpenAPIHandler),
     ]
