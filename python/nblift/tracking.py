@@ -274,3 +274,18 @@ def log_snapshot_run(project: Project, manifest: dict[str, Any]) -> str:
     )
     mlflow_client.set_terminated(run_id, "FINISHED")
     return run_id
+
+
+@contextlib.contextmanager
+def quiet_downloads() -> Iterator[None]:
+    """MLflow's artifact downloads without their progress bars (they would land in the user's cell)."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before

@@ -47,7 +47,8 @@ def _read_artifact(project: Project, run_id: str, path: str) -> str | None:
     client = tracking.client(project)
     with tempfile.TemporaryDirectory(prefix="nblift-card-") as tmp:
         try:
-            local = client.download_artifacts(run_id, path, tmp)
+            with tracking.quiet_downloads():
+                local = client.download_artifacts(run_id, path, tmp)
         except Exception:  # noqa: BLE001 - absent (no card yet): each artifact store raises its own error
             return None
         return Path(local).read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from .. import tracking
 from ..project import Project
 from .names import check_name, check_version
 from .policy import policies
-from .promote import GATE_TAG, get_version
+from .promote import GATE_TAG, get_version, version_metrics
 
 
 def _ms(value: Any) -> float | None:
@@ -101,7 +101,7 @@ def version_detail(project: Project, name: str, version: str) -> dict[str, Any]:
         source=mv.source,
         tags={k: v for k, v in (mv.tags or {}).items()},
         params=dict(run.data.params) if run else {},
-        metrics=dict(run.data.metrics) if run else {},
+        metrics=version_metrics(client, mv),
         run_name=run.info.run_name if run else None,
         experiment_id=run.info.experiment_id if run else None,
         lineage=lineage(project, name, version, mv=mv, run=run),

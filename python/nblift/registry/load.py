@@ -62,11 +62,9 @@ def load_model(uri: str, *, project: Project | None = None) -> Any:
     except MlflowException:
         raise NotFound(f"{uri} is not in the registry", hint="see `nblift models`") from None
     flavor = (mv.tags or {}).get("nblift.flavor") or "pyfunc"
-    local = Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=mv.source, tracking_uri=tracking.engine_uri(tracking.target_for(project))
-        )
-    )
+    with tracking.quiet_downloads():
+        store = tracking.engine_uri(tracking.target_for(project))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=mv.source, tracking_uri=store))
     env_file = local / ENV_FILE
     if env_file.is_file():
         changes = drift(json.loads(env_file.read_text(encoding="utf-8")))

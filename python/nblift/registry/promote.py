@@ -14,6 +14,7 @@ from .names import check_alias, check_name, check_version
 from .policy import OPERATORS, Policy, policy_for
 
 GATE_TAG = "nblift.gates."
+METRICS_TAG = "nblift.metrics"
 
 
 @dataclasses.dataclass
@@ -69,7 +70,17 @@ def holder(client: Any, name: str, alias: str) -> str | None:
         return None
 
 
-def _metrics(client: Any, mv: Any) -> dict[str, float]:
+def version_metrics(client: Any, mv: Any) -> dict[str, float]:
+    """The version's metrics: its run's latest values when it was registered (a notebook's run may train
+    and register several versions), else, for versions registered elsewhere, the run's latest values."""
+    import json
+
+    recorded = (mv.tags or {}).get(METRICS_TAG)
+    if recorded:
+        try:
+            return {k: float(v) for k, v in json.loads(recorded).items()}
+        except (ValueError, TypeError, AttributeError):
+            pass
     if not mv.run_id:
         return {}
     return dict(client.get_run(mv.run_id).data.metrics)
@@ -194,8 +205,8 @@ def evaluate(project: Project, name: str, version: str, alias: str) -> tuple[lis
         return [], held
     current = None
     if held is not None and held != version:
-        current = _metrics(client, get_version(client, name, held))
-    gates = _metric_gates(policy, _metrics(client, mv), current, held)
+        current = version_metrics(client, get_version(client, name, held))
+    gates = _metric_gates(policy, version_metrics(client, mv), current, held)
     gates += _check_gates(project, policy, f"models:/{name}/{version}")
     approval = _approval_gate(project, policy, name, version, mv.tags.get("nblift.registered_by"))
     if approval is not None:

@@ -273,6 +273,9 @@ def register(
             found = notebook_tags(project, tags["nblift.notebook"]).get("nblift.snapshot")
             if found:
                 tags["nblift.snapshot"] = found
+        metrics = json.dumps(run.data.metrics, sort_keys=True, separators=(",", ":"))
+        if len(metrics) <= TAG_MAX:
+            tags["nblift.metrics"] = metrics  # the numbers as they were when this version was made
         lock = run_tags.get("nblift.lock") or _lock_id(project)
         if lock:
             tags["nblift.lock"] = lock
