@@ -275,4 +275,5 @@ def test_drift_names_the_required_packages_that_changed():
     }
     changes = drift(recorded)
     assert len(changes) == 1 and "scikit-learn" in changes[0] and sklearn.__version__ in changes[0]
-    assert drift({**recorded, "packages": {**recorded["packages"], "scikit-learn": sklearn.__version__}}) == []
+    same = {**recorded["packages"], "scikit-learn": sklearn.__version__}
+    assert drift({**recorded, "packages": same}) == []

@@ -29,7 +29,7 @@ from .names import check_alias, check_name
 FLAVORS = ("sklearn", "pytorch", "xgboost", "lightgbm", "pyfunc")
 #: The packages each flavor needs to load the model, besides those its classes come from.
 _BASE = {
-    "sklearn": ("scikit-learn", "numpy", "scipy", "cloudpickle"),
+    "sklearn": ("scikit-learn", "numpy", "scipy", "skops"),
     "pytorch": ("torch", "numpy", "cloudpickle"),
     "xgboost": ("xgboost", "numpy", "scikit-learn"),
     "lightgbm": ("lightgbm", "numpy", "scikit-learn"),
@@ -157,6 +157,12 @@ def _save(model: Any, flavor: str, path: Path, signature: Any, example: Any, pin
 
         mlflow.pyfunc.save_model(str(path), python_model=_Wrapped.make(model), **kwargs)
         return
+    if flavor == "sklearn":
+        # MLflow saves scikit-learn models with skops, which refuses types it cannot vouch for (a tree's node
+        # storage); these are the types of the object the user just fitted in their own kernel: trusted.
+        import skops.io
+
+        kwargs["skops_trusted_types"] = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     module = importlib.import_module(f"mlflow.{flavor}")
     module.save_model(model, str(path), **kwargs)
 
