@@ -47,3 +47,16 @@ def test_experiments_example(tmp_path, monkeypatch):
     for run in runs:
         assert run.info.status == "FINISHED"
         assert len(client.get_metric_history(run.info.run_id, "test_accuracy")) == 15
+
+
+def test_registry_example(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    nb = execute("registry.ipynb", tmp_path)
+    out = text_of(nb)
+    assert "blocked by failing gates" in out  # versions 1 and 2 before the approval
+    assert "cancer@champion -&gt; v2: promoted" in out or "cancer@champion -> v2: promoted" in out
+    assert "Pipeline test accuracy" in out
+    client = tracking.client(Project.discover(tmp_path))
+    assert str(client.get_model_version_by_alias("cancer", "champion").version) == "2"
+    card = client.get_model_version("cancer", "2").tags["nblift.card"]
+    assert card.endswith("model_card.md")
