@@ -25,6 +25,7 @@ def registered(jp_root_dir, monkeypatch):
     from sklearn.tree import DecisionTreeClassifier
 
     monkeypatch.setenv("NBLIFT_USER", "alice")
+    monkeypatch.setenv("NBLIFT_AUTOLOG", "false")  # MLflow's autologging is global to this test process
     (jp_root_dir / "pyproject.toml").write_text(
         '[tool.nblift.promotion.champion]\nmetrics = ["accuracy >= 0.5"]\napprovals = 1\n'
     )
@@ -34,6 +35,7 @@ def registered(jp_root_dir, monkeypatch):
     with tracking_run(project) as run_id:
         tracking.client(project).log_metric(run_id, "accuracy", 0.9)
         return project, register(project, model, "iris model", input_example=X[:3])
+
 
 def tracking_run(project):
     from nblift.experiments.track import track
