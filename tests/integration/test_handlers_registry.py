@@ -25,9 +25,10 @@ def registered(jp_root_dir, monkeypatch):
     from sklearn.tree import DecisionTreeClassifier
 
     monkeypatch.setenv("NBLIFT_USER", "alice")
-    monkeypatch.setenv("NBLIFT_AUTOLOG", "false")  # MLflow's autologging is global to this test process
     (jp_root_dir / "pyproject.toml").write_text(
-        '[tool.nblift.promotion.champion]\nmetrics = ["accuracy >= 0.5"]\napprovals = 1\n'
+        # no MLflow autologging: it is global to this test process and would outlive the test
+        '[tool.nblift]\nautolog = false\n[tool.nblift.promotion.champion]\nmetrics = ["accuracy >= 0.5"]\n'
+        "approvals = 1\n"
     )
     project = Project.discover(jp_root_dir, environ={})
     X, y = load_iris(return_X_y=True)
