@@ -362,3 +362,272 @@ export interface IComparison {
   /** metric -> run id -> points (thinned by the server). */
   metrics: Record<string, Record<string, MetricPoint[]>>;
 }
+
+/** A registered model as the Registry view lists it (`updated` in seconds since the epoch). */
+export interface IRegisteredModel {
+  name: string;
+  description: string;
+  /** alias -> version */
+  aliases: Record<string, string>;
+  latest_version: string | null;
+  updated: number | null;
+}
+
+export interface IModelList {
+  models: IRegisteredModel[];
+  /** Aliases a promotion policy gates (moved only by promote). */
+  gated_aliases: string[];
+}
+
+/** One version of a registered model (`created` in seconds since the epoch). */
+export interface IModelVersion {
+  version: string;
+  created: number | null;
+  run_id: string | null;
+  status: string | null;
+  description?: string;
+  aliases: string[];
+  flavor: string | null;
+  registered_by: string | null;
+  /** alias -> "passed" or "failed: ..." from the last evaluation of its gates. */
+  gates: Record<string, string>;
+}
+
+export interface IModelVersions {
+  name: string;
+  description?: string;
+  aliases: Record<string, string>;
+  /** Newest first. */
+  versions: IModelVersion[];
+  gated_aliases: string[];
+}
+
+/** What a lineage node stands for. */
+export type LineageKind =
+  | 'version'
+  | 'run'
+  | 'nblift_run'
+  | 'notebook'
+  | 'snapshot'
+  | 'environment'
+  | 'data'
+  | 'git';
+
+export interface ILineageNode {
+  key: string;
+  kind: LineageKind;
+  id: string;
+  label: string;
+  [extra: string]: unknown;
+}
+
+export interface ILineageEdge {
+  from: string;
+  to: string;
+  label: string;
+}
+
+export interface ILineageGraph {
+  nodes: ILineageNode[];
+  edges: ILineageEdge[];
+}
+
+/** One entry of the registry's audit trail (`time` in seconds since the epoch). */
+export interface IAuditEntry {
+  seq: number;
+  time: number;
+  who: string;
+  action: string;
+  model: string;
+  version: string | null;
+  alias: string | null;
+  reason: string | null;
+  details?: Record<string, unknown>;
+}
+
+export interface IAuditTrail {
+  /** Oldest first. */
+  entries: IAuditEntry[];
+  /** Entries edited, removed or reordered since they were written. */
+  problems: string[];
+}
+
+export interface IModelVersionDetail extends IModelVersion {
+  name: string;
+  uri: string;
+  source: string;
+  tags: Record<string, string>;
+  params: Record<string, string>;
+  metrics: Record<string, number | null>;
+  run_name: string | null;
+  experiment_id: string | null;
+  lineage: ILineageGraph;
+  audit: IAuditEntry[];
+}
+
+export interface IGate {
+  kind: string;
+  label: string;
+  passed: boolean;
+  /** The numbers behind the verdict. */
+  detail: string;
+}
+
+/** Gates evaluated for an alias, and whether the alias moved. */
+export interface IPromotion {
+  name: string;
+  version: string;
+  alias: string;
+  gates: IGate[];
+  passed: boolean;
+  promoted: boolean;
+  overridden: boolean;
+  previous: string | null;
+  reason: string | null;
+}
+
+export interface IAliasChange {
+  name: string;
+  alias: string;
+  version: string | null;
+  previous: string | null;
+}
+
+/** The fields of a model card people fill in. */
+export interface ICardFields {
+  intended_use: string;
+  limitations: string;
+  ethical_considerations: string;
+}
+
+export interface IModelCard {
+  name: string;
+  version: string;
+  card: { title: string; fields: ICardFields; [part: string]: unknown };
+  markdown: string;
+  /** A whole HTML page: shown only in a sandboxed iframe. */
+  html: string;
+  saved?: string[];
+}
+
+/** The REST path of a registered model (and one of its versions, and what follows). */
+function registryPath(
+  name: string,
+  version?: string,
+  ...rest: string[]
+): string {
+  const parts = ['registry', 'models', encodeURIComponent(name)];
+  if (version !== undefined) {
+    parts.push('versions', encodeURIComponent(version));
+  }
+  return [...parts, ...rest].join('/');
+}
+
+function post(body: unknown): RequestInit {
+  return { method: 'POST', body: JSON.stringify(body) };
+}
+
+/**
+ * The registry's REST API for one project (`query` names it, as `?path=` does for every panel).
+ */
+export const registryAPI = {
+  models: (query: Record<string, string>): Promise<IModelList> =>
+    requestAPI<IModelList>('registry/models', {}, query),
+
+  model: (
+    name: string,
+    query: Record<string, string>
+  ): Promise<IModelVersions> =>
+    requestAPI<IModelVersions>(registryPath(name), {}, query),
+
+  /** Point an ungated alias at `version`; null removes it. */
+  setAlias: (
+    name: string,
+    alias: string,
+    version: string | null,
+    query: Record<string, string>
+  ): Promise<IAliasChange> =>
+    requestAPI<IAliasChange>(
+      registryPath(name) + '/aliases',
+      post({ alias, version }),
+      query
+    ),
+
+  version: (
+    name: string,
+    version: string,
+    query: Record<string, string>
+  ): Promise<IModelVersionDetail> =>
+    requestAPI<IModelVersionDetail>(registryPath(name, version), {}, query),
+
+  /** The alias's gates evaluated for the version; nothing changes. */
+  gates: (
+    name: string,
+    version: string,
+    alias: string,
+    query: Record<string, string>
+  ): Promise<IPromotion> =>
+    requestAPI<IPromotion>(
+      registryPath(name, version, 'gates'),
+      {},
+      {
+        ...query,
+        alias
+      }
+    ),
+
+  /** Promote when the gates pass, or with an override reason although they fail. */
+  promote: (
+    name: string,
+    version: string,
+    alias: string,
+    overrideReason: string | null,
+    query: Record<string, string>
+  ): Promise<IPromotion> =>
+    requestAPI<IPromotion>(
+      registryPath(name, version, 'promote'),
+      post(
+        overrideReason === null
+          ? { alias }
+          : { alias, override_reason: overrideReason }
+      ),
+      query
+    ),
+
+  /** Approve (or reject, which needs a reason) the version for the alias. */
+  decide: (
+    name: string,
+    version: string,
+    alias: string,
+    approve: boolean,
+    reason: string | null,
+    query: Record<string, string>
+  ): Promise<IAuditEntry> =>
+    requestAPI<IAuditEntry>(
+      registryPath(name, version, approve ? 'approve' : 'reject'),
+      post(reason === null ? { alias } : { alias, reason }),
+      query
+    ),
+
+  card: (
+    name: string,
+    version: string,
+    query: Record<string, string>
+  ): Promise<IModelCard> =>
+    requestAPI<IModelCard>(registryPath(name, version, 'card'), {}, query),
+
+  saveCard: (
+    name: string,
+    version: string,
+    fields: Partial<ICardFields>,
+    query: Record<string, string>
+  ): Promise<IModelCard> =>
+    requestAPI<IModelCard>(
+      registryPath(name, version, 'card'),
+      post({ fields }),
+      query
+    ),
+
+  audit: (model: string, query: Record<string, string>): Promise<IAuditTrail> =>
+    requestAPI<IAuditTrail>('registry/audit', {}, { ...query, model })
+};

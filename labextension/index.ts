@@ -17,6 +17,7 @@ import { choiceStore, launchRun } from './components/LaunchDialog';
 import { describeError } from './components/model';
 import { RunsModel } from './components/RunsModel';
 import { ExperimentsModel } from './components/ExperimentsModel';
+import { RegistryModel } from './components/RegistryModel';
 import { columnStore } from './components/columns';
 import { nbliftIcon, runOnIcon } from './icons';
 
@@ -83,17 +84,37 @@ const plugin: JupyterFrontEndPlugin<void> = {
       },
       columns: columnStore(state)
     });
+    const registry = new RegistryModel({
+      contents: app.serviceManager.contents,
+      open: async path => {
+        await app.commands.execute('docmanager:open', { path });
+      },
+      reveal: async (kind, id) => {
+        app.shell.activateById(panel.id);
+        if (kind === 'run') {
+          await experiments.show(id);
+        } else if (kind === 'nblift_run') {
+          await runs.show(id);
+        } else if (kind === 'snapshot') {
+          await snapshots.reveal(id);
+        } else {
+          await environments.reveal(id);
+        }
+      }
+    });
     model.changed.connect(() => {
       const root = model.status?.project.root ?? null;
       runs.projectRoot = root;
       experiments.projectRoot = root;
+      registry.projectRoot = root;
     });
     const panel = new StatusPanel(
       model,
       snapshots,
       environments,
       runs,
-      experiments
+      experiments,
+      registry
     );
     panel.id = 'nblift-sidebar';
     panel.title.icon = nbliftIcon;
@@ -138,6 +159,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       environments.path = path;
       runs.path = path;
       experiments.path = path;
+      registry.path = path;
     };
     const onRename = (_: unknown, path: string): void => {
       if (notebooks?.currentWidget?.context.path === path) {

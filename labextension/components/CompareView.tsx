@@ -2,7 +2,7 @@ import * as React from 'react';
 
 import { IComparison, MetricPoint } from '../api';
 import { ISeries, LineChart, SeriesSwatch, XY } from './charts';
-import { useScrollIntoView } from './common';
+import { DetailHeading, useScrollIntoView } from './common';
 import { ExperimentsModel, runName } from './ExperimentsModel';
 
 /** Each run's label: its name, with the start of its id where two runs share a name. */
@@ -137,16 +137,9 @@ export function CompareView(props: {
       className="jp-nblift-compare"
       aria-label="run comparison"
     >
-      <h4 className="jp-nblift-subtitle jp-nblift-heading">
-        <span>Comparing {comparison.runs.length} runs</span>
-        <button
-          className="jp-mod-styled jp-nblift-small"
-          aria-label="close comparison"
-          onClick={() => model.closeComparison()}
-        >
-          Close
-        </button>
-      </h4>
+      <DetailHeading what="comparison" onClose={() => model.closeComparison()}>
+        Comparing {comparison.runs.length} runs
+      </DetailHeading>
       {metrics.length === 0 ? (
         <p className="jp-nblift-muted">These runs logged no metrics.</p>
       ) : (

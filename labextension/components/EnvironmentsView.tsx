@@ -1,6 +1,7 @@
 import * as React from 'react';
 
 import { NbliftAPIError, requestAPI } from '../api';
+import { IdRow, Message, useReveal } from './common';
 import { PanelModel, useModel } from './model';
 import { WorkState } from './WorkState';
 import { KernelRunner } from './SnapshotsView';
@@ -93,6 +94,24 @@ export class EnvironmentsModel extends PanelModel {
   get message(): string | null {
     return this._message;
   }
+  /** The lock a model's lineage asked to see. */
+  get shownLock(): string | null {
+    return this._shownLock;
+  }
+  /** Counts the requests to bring the view into sight. */
+  get revealed(): number {
+    return this._revealed;
+  }
+
+  /** Bring the view into sight naming `lock` (the environment a model version was made in). */
+  async reveal(lock: string): Promise<void> {
+    this._shownLock = lock;
+    this._revealed += 1;
+    this.emit();
+    if (this._lock === null && this._kernel === null && this.busy === null) {
+      await this.refresh();
+    }
+  }
 
   /** Read the kernel's environment and its drift against the lock (in the kernel), the lock and preflight (REST). */
   async refresh(): Promise<void> {
@@ -174,6 +193,8 @@ export class EnvironmentsModel extends PanelModel {
   private _findings: IFinding[] | null = null;
   private _compared: IEnvDiff | null = null;
   private _message: string | null = null;
+  private _shownLock: string | null = null;
+  private _revealed = 0;
 }
 
 function ChangeList(props: { diff: IEnvDiff; label: string }): JSX.Element {
@@ -209,8 +230,13 @@ export function EnvironmentsView(props: {
   const sides = ['lock', ...snapshotIds];
   const kernel = model.kernel;
   const lock = model.lock;
+  const section = useReveal<HTMLElement>(model.revealed);
   return (
-    <section className="jp-nblift-environments" aria-label="environments">
+    <section
+      ref={section}
+      className="jp-nblift-environments"
+      aria-label="environments"
+    >
       <h3 className="jp-nblift-subtitle">Environment</h3>
       <WorkState model={model} />
       <table className="jp-nblift-table" aria-label="environment">
@@ -237,16 +263,19 @@ export function EnvironmentsView(props: {
                 : 'none yet: Pin makes one'}
             </td>
           </tr>
+          {model.shownLock ? (
+            <IdRow
+              label="Model's lock"
+              id={model.shownLock}
+              what="environment lock id"
+            />
+          ) : null}
         </tbody>
       </table>
       {model.drift ? (
         <ChangeList diff={model.drift} label="drift between kernel and lock" />
       ) : null}
-      {model.message ? (
-        <pre className="jp-nblift-message" data-testid="nblift-env-message">
-          {model.message}
-        </pre>
-      ) : null}
+      <Message text={model.message} testId="nblift-env-message" />
       <div className="jp-nblift-actions">
         <button
           className="jp-mod-styled"

@@ -22,7 +22,7 @@ import {
   sameColumn
 } from './columns';
 import { describeError, ProjectModel } from './model';
-import { relativeTo } from './RunsModel';
+import { locateNotebook } from './RunsModel';
 import { KernelRunner } from './SnapshotsView';
 
 /** What the Experiments view needs from the application. */
@@ -343,6 +343,16 @@ export class ExperimentsModel extends ProjectModel {
     this._schedule();
   }
 
+  /** Open a run's detail (brought into sight again when it is open already). */
+  async show(runId: string): Promise<void> {
+    if (this._detail?.run.run_id === runId) {
+      this._opened += 1;
+      this.emit();
+      return;
+    }
+    await this.open(runId);
+  }
+
   /** Open the opened run's notebook in JupyterLab. */
   async openNotebook(): Promise<void> {
     if (this._notebook) {
@@ -510,27 +520,14 @@ export class ExperimentsModel extends ProjectModel {
     );
   }
 
-  /** Find the run's notebook under the server root (its tag is relative to the project, or absolute). */
+  /** Find the run's notebook under the server root. */
   private async _locateNotebook(detail: ITrackedRunDetail): Promise<void> {
-    const source = detail.lineage.notebook;
-    let path: string | null = null;
-    if (source && this._serverRoot) {
-      if (/^([A-Za-z]:)?[\\/]/.test(source)) {
-        path = relativeTo(this._serverRoot, source);
-      } else if (this._projectRoot) {
-        const folder = relativeTo(this._serverRoot, this._projectRoot);
-        path = folder === null ? null : folder ? `${folder}/${source}` : source;
-      }
-    }
-    let found: string | null = null;
-    if (path !== null) {
-      try {
-        await this._host.contents.get(path, { content: false });
-        found = path;
-      } catch {
-        found = null; // moved, deleted, or outside the server's root folder
-      }
-    }
+    const found = await locateNotebook(
+      this._host.contents,
+      this._serverRoot,
+      this._projectRoot,
+      detail.lineage.notebook
+    );
     if (this._detail?.run.run_id === detail.run.run_id) {
       this._notebook = found;
       this.emit();

@@ -10,7 +10,7 @@ import {
   NAME_COLUMN,
   sameColumn
 } from './columns';
-import { StateBadge } from './common';
+import { RefreshButton, StateBadge } from './common';
 import { CompareView } from './CompareView';
 import { ExperimentsModel, MAX_COMPARE, runName } from './ExperimentsModel';
 import { formatNumber, formatTime } from './format';
@@ -391,13 +391,7 @@ export function ExperimentsView(props: {
         </>
       )}
       <div className="jp-nblift-actions">
-        <button
-          className="jp-mod-styled"
-          disabled={model.busy !== null}
-          onClick={() => void model.refresh()}
-        >
-          Refresh experiments
-        </button>
+        <RefreshButton model={model} label="Refresh experiments" />
       </div>
       {model.detail ? <TrackedRunView model={model} /> : null}
       {model.comparison ? <CompareView model={model} /> : null}

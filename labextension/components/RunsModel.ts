@@ -41,6 +41,36 @@ export function relativeTo(root: string, folder: string): string | null {
   return target.startsWith(`${base}/`) ? target.slice(base.length + 1) : null;
 }
 
+/**
+ * Where a notebook named by a run's lineage is under the server root (its name is relative to the project, or
+ * absolute), when it is there; else null (moved, deleted, or outside the server's root folder).
+ */
+export async function locateNotebook(
+  contents: Contents.IManager,
+  serverRoot: string,
+  projectRoot: string | null,
+  source: string | null
+): Promise<string | null> {
+  let path: string | null = null;
+  if (source && serverRoot) {
+    if (/^([A-Za-z]:)?[\\/]/.test(source)) {
+      path = relativeTo(serverRoot, source);
+    } else if (projectRoot) {
+      const folder = relativeTo(serverRoot, projectRoot);
+      path = folder === null ? null : folder ? `${folder}/${source}` : source;
+    }
+  }
+  if (path === null) {
+    return null;
+  }
+  try {
+    await contents.get(path, { content: false });
+    return path;
+  } catch {
+    return null;
+  }
+}
+
 /** State of the Runs view: the project's runs, and the one selected followed live. */
 export class RunsModel extends ProjectModel {
   constructor(
@@ -112,6 +142,19 @@ export class RunsModel extends ProjectModel {
     this._revealed += 1;
     this.emit();
     this._schedule();
+  }
+
+  /** Select a run of this project by id and bring the view into sight (from a model's lineage). */
+  async show(id: string): Promise<void> {
+    const found = await this.listed(
+      () => this._runs.some(r => r.id === id),
+      `run ${id} is not among this project's runs`
+    );
+    if (found) {
+      this.select(id);
+      this._revealed += 1;
+      this.emit();
+    }
   }
 
   async cancel(): Promise<void> {

@@ -2,7 +2,7 @@ import * as React from 'react';
 
 import { IRun } from '../api';
 import { baseName, formatDuration, formatTime } from './format';
-import { StateBadge } from './common';
+import { RefreshButton, StateBadge, useReveal } from './common';
 import { useModel } from './model';
 import { RunDetail, runSeconds } from './RunDetail';
 import { RunsModel } from './RunsModel';
@@ -46,12 +46,7 @@ export function RunsView(props: { model: RunsModel }): JSX.Element {
   const { model } = props;
   useModel(model);
   const [shown, setShown] = React.useState(PAGE);
-  const section = React.useRef<HTMLElement>(null);
-  React.useEffect(() => {
-    if (model.revealed > 0) {
-      section.current?.scrollIntoView({ block: 'start' });
-    }
-  }, [model.revealed]);
+  const section = useReveal<HTMLElement>(model.revealed);
   const selected = model.trace?.run.id ?? null;
   const runs = model.runs;
   return (
@@ -75,13 +70,7 @@ export function RunsView(props: { model: RunsModel }): JSX.Element {
         </ul>
       )}
       <div className="jp-nblift-actions">
-        <button
-          className="jp-mod-styled"
-          disabled={model.busy !== null}
-          onClick={() => void model.refresh()}
-        >
-          Refresh runs
-        </button>
+        <RefreshButton model={model} label="Refresh runs" />
         {runs.length > shown ? (
           <button
             className="jp-mod-styled"

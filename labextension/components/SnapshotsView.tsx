@@ -1,6 +1,7 @@
 import * as React from 'react';
 
 import { ISnapshot, ISnapshotDiff, requestAPI } from '../api';
+import { Message, useReveal } from './common';
 import { formatBytes } from './format';
 import { ProjectModel, useModel } from './model';
 import { WorkState } from './WorkState';
@@ -38,6 +39,28 @@ export class SnapshotsModel extends ProjectModel {
   }
   get canRun(): boolean {
     return this._runInKernel !== null;
+  }
+
+  /** The snapshot a model's lineage asked to see (marked in the list). */
+  get shown(): string | null {
+    return this._shown;
+  }
+  /** Counts the requests to bring the shown snapshot into sight. */
+  get revealed(): number {
+    return this._revealed;
+  }
+
+  /** Mark a snapshot of this project in the list and bring it into sight. */
+  async reveal(id: string): Promise<void> {
+    const found = await this.listed(
+      () => this._snapshots.some(s => s.id === id),
+      `snapshot ${id} is not in this project's store`
+    );
+    if (found) {
+      this._shown = id;
+      this._revealed += 1;
+      this.emit();
+    }
   }
 
   toggle(id: string): void {
@@ -132,6 +155,8 @@ export class SnapshotsModel extends ProjectModel {
   private _selected: string[] = [];
   private _diff: ISnapshotDiff | null = null;
   private _message: string | null = null;
+  private _shown: string | null = null;
+  private _revealed = 0;
 }
 
 function DiffView(props: { diff: ISnapshotDiff }): JSX.Element {
@@ -167,19 +192,13 @@ function DiffView(props: { diff: ISnapshotDiff }): JSX.Element {
 export function SnapshotsView(props: { model: SnapshotsModel }): JSX.Element {
   const { model } = props;
   useModel(model);
+  const shown = useReveal<HTMLLIElement>(model.revealed);
   const busy = model.busy !== null;
   return (
     <section className="jp-nblift-snapshots" aria-label="snapshots">
       <h3 className="jp-nblift-subtitle">Snapshots</h3>
       <WorkState model={model} />
-      {model.message ? (
-        <pre
-          className="jp-nblift-message"
-          data-testid="nblift-snapshot-message"
-        >
-          {model.message}
-        </pre>
-      ) : null}
+      <Message text={model.message} testId="nblift-snapshot-message" />
       <div className="jp-nblift-actions">
         <button
           className="jp-mod-styled jp-mod-accept"
@@ -201,7 +220,13 @@ export function SnapshotsView(props: { model: SnapshotsModel }): JSX.Element {
       ) : (
         <ul className="jp-nblift-snapshot-list" aria-label="snapshot list">
           {model.snapshots.map(s => (
-            <li key={s.id} data-testid={`nblift-snapshot-${s.id}`}>
+            <li
+              key={s.id}
+              data-testid={`nblift-snapshot-${s.id}`}
+              ref={s.id === model.shown ? shown : undefined}
+              aria-current={s.id === model.shown ? 'true' : undefined}
+              className={s.id === model.shown ? 'jp-mod-selected' : undefined}
+            >
               <label>
                 <input
                   type="checkbox"

@@ -9,6 +9,7 @@ import {
   IStatus,
   requestAPI
 } from '../api';
+import { RefreshButton } from './common';
 import { formatBytes } from './format';
 import { ProjectModel, useModel } from './model';
 import { WorkState } from './WorkState';
@@ -18,6 +19,8 @@ import { RunsModel } from './RunsModel';
 import { RunsView } from './RunsView';
 import { ExperimentsModel } from './ExperimentsModel';
 import { ExperimentsView } from './ExperimentsView';
+import { RegistryModel } from './RegistryModel';
+import { RegistryView } from './RegistryView';
 
 function fsckSummary(report: IFsckReport | null): string {
   if (report === null) {
@@ -107,8 +110,9 @@ function StatusView(props: {
   environments: EnvironmentsModel;
   runs: RunsModel;
   experiments: ExperimentsModel;
+  registry: RegistryModel;
 }): JSX.Element {
-  const { model, snapshots, environments, runs, experiments } = props;
+  const { model, snapshots, environments, runs, experiments, registry } = props;
   useModel(model);
 
   const server = model.server;
@@ -168,13 +172,7 @@ function StatusView(props: {
         </>
       ) : null}
       <div className="jp-nblift-actions">
-        <button
-          className="jp-mod-styled"
-          disabled={model.busy !== null}
-          onClick={() => void model.refresh()}
-        >
-          Refresh
-        </button>
+        <RefreshButton model={model} label="Refresh" />
         <button
           className="jp-mod-styled jp-mod-accept"
           disabled={model.busy !== null}
@@ -192,6 +190,7 @@ function StatusView(props: {
       ) : null}
       {status ? <RunsView model={runs} /> : null}
       {status ? <ExperimentsView model={experiments} /> : null}
+      {status ? <RegistryView model={registry} /> : null}
     </div>
   );
 }
@@ -203,7 +202,8 @@ export class StatusPanel extends ReactWidget {
     readonly snapshots: SnapshotsModel,
     readonly environments: EnvironmentsModel,
     readonly runs: RunsModel,
-    readonly experiments: ExperimentsModel
+    readonly experiments: ExperimentsModel,
+    readonly registry: RegistryModel
   ) {
     super();
     this.addClass('jp-nblift-sidebar');
@@ -224,6 +224,9 @@ export class StatusPanel extends ReactWidget {
     this.experiments.visible = true;
     if (this.experiments.busy === null) {
       void this.experiments.refresh();
+    }
+    if (this.registry.busy === null) {
+      void this.registry.refresh();
     }
   }
 
@@ -249,6 +252,7 @@ export class StatusPanel extends ReactWidget {
         environments={this.environments}
         runs={this.runs}
         experiments={this.experiments}
+        registry={this.registry}
       />
     );
   }

@@ -3,68 +3,17 @@ import * as React from 'react';
 import { ITrackedRunDetail } from '../api';
 import {
   CopyableId,
+  DetailHeading,
   IdRow,
+  Message,
   MlflowRunLink,
+  Pairs,
   StateBadge,
   useScrollIntoView
 } from './common';
 import { ExperimentsModel, runName } from './ExperimentsModel';
-import {
-  formatBytes,
-  formatDuration,
-  formatNumber,
-  formatTime
-} from './format';
+import { formatBytes, formatDuration, formatTime } from './format';
 import { mlflowRunUrl } from './RunDetail';
-
-/** A dotted key (`mlflow.source.git.commit`) that may wrap after its dots and underscores. */
-function Breakable(props: { text: string }): JSX.Element {
-  const parts = props.text.split(/(?<=[._])/);
-  return (
-    <>
-      {parts.map((part, i) => (
-        <React.Fragment key={i}>
-          {i > 0 ? <wbr /> : null}
-          {part}
-        </React.Fragment>
-      ))}
-    </>
-  );
-}
-
-/** Key-value rows (parameters, metrics, tags), sorted by key. */
-function Pairs(props: {
-  label: string;
-  values: Record<string, string | number | null>;
-  empty: string;
-}): JSX.Element {
-  const entries = Object.entries(props.values).sort(([a], [b]) =>
-    a.localeCompare(b)
-  );
-  if (entries.length === 0) {
-    return <p className="jp-nblift-muted">{props.empty}</p>;
-  }
-  return (
-    <table className="jp-nblift-table jp-nblift-pairs" aria-label={props.label}>
-      <tbody>
-        {entries.map(([key, value]) => (
-          <tr key={key}>
-            <th scope="row" title={key}>
-              <Breakable text={key} />
-            </th>
-            <td>
-              {value === null
-                ? 'NaN'
-                : typeof value === 'number'
-                  ? formatNumber(value)
-                  : value}
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  );
-}
 
 function durationOf(detail: ITrackedRunDetail): string | null {
   const { start_time: start, end_time: end } = detail.run;
@@ -183,18 +132,9 @@ export function TrackedRunView(props: {
       className="jp-nblift-run-detail"
       aria-label={`tracked run ${name}`}
     >
-      <h4 className="jp-nblift-subtitle jp-nblift-heading">
-        <span>
-          Run <code>{name}</code> <StateBadge state={run.status} />
-        </span>
-        <button
-          className="jp-mod-styled jp-nblift-small"
-          aria-label="close run"
-          onClick={() => void model.open(null)}
-        >
-          Close
-        </button>
-      </h4>
+      <DetailHeading what="run" onClose={() => void model.open(null)}>
+        Run <code>{name}</code> <StateBadge state={run.status} />
+      </DetailHeading>
       <table className="jp-nblift-table jp-nblift-facts" aria-label="run facts">
         <tbody>
           <tr>
@@ -218,11 +158,7 @@ export function TrackedRunView(props: {
           <Lineage model={model} />
         </tbody>
       </table>
-      {model.message ? (
-        <pre className="jp-nblift-message" data-testid="nblift-restore-message">
-          {model.message}
-        </pre>
-      ) : null}
+      <Message text={model.message} testId="nblift-restore-message" />
       {link ? (
         <div className="jp-nblift-actions">
           <MlflowRunLink href={link} />

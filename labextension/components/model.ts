@@ -75,6 +75,24 @@ export abstract class ProjectModel extends PanelModel {
 
   abstract refresh(): Promise<void>;
 
+  /**
+   * Whether `present()` holds (something asked for is in the list shown), reloading once when it does not;
+   * fails with `missing` when it still does not.
+   */
+  protected async listed(
+    present: () => boolean,
+    missing: string
+  ): Promise<boolean> {
+    if (!present()) {
+      await this.refresh();
+    }
+    if (present()) {
+      return true;
+    }
+    this.fail(missing);
+    return false;
+  }
+
   /** Called when the path changes: reloads. */
   protected pathChanged(): void {
     void this.refresh();

@@ -72,6 +72,12 @@ seed_experiments(Project.discover(root))
 # A project of its own for the test that snapshots and tracks from a notebook (its state stays out of the
 # root project's, which other tests count).
 (root / "lineage-project" / ".nblift").mkdir(parents=True, mode=0o700)
+# A project for the registry test, with a promotion policy: `champion` needs accuracy >= 0.5 and one approval
+# (the server's user approves; the kernel's user registered).
+(root / "registry-project" / ".nblift").mkdir(parents=True, mode=0o700)
+(root / "registry-project" / "pyproject.toml").write_text(
+    '[tool.nblift.promotion.champion]\nmetrics = ["accuracy >= 0.5"]\napprovals = 1\n', encoding="utf-8"
+)
 
 configure_jupyter_server(c)  # noqa: F821
 c.ServerApp.allow_root = True  # noqa: F821

@@ -1,5 +1,7 @@
 import { expect, Locator, Page, test } from '@jupyterlab/galata';
 
+import { openNewNotebook, runLast } from './notebook';
+
 const SIDEBAR = 'nblift-sidebar';
 
 interface IExperiment {
@@ -319,49 +321,15 @@ test.describe('nblift experiments view, from a notebook', () => {
     baseURL
   }) => {
     test.setTimeout(240000);
-    // In a project of its own (seeded), made under its own name (a kernel keeps the name its notebook had
-    // when it started).
+    // In a project of its own (seeded).
     const folder = 'lineage-project';
-    const notebook = {
-      cells: [
-        {
-          cell_type: 'code',
-          source: '',
-          metadata: {},
-          outputs: [],
-          execution_count: null
-        }
-      ],
-      metadata: {
-        kernelspec: {
-          name: 'python3',
-          display_name: 'Python 3',
-          language: 'python'
-        }
-      },
-      nbformat: 4,
-      nbformat_minor: 5
-    };
-    await page.contents.uploadContent(
-      JSON.stringify(notebook),
-      'text',
-      `${folder}/lineage.ipynb`
-    );
-    await page.notebook.openByPath(`${folder}/lineage.ipynb`);
-    await page.notebook.activate('lineage.ipynb');
+    await openNewNotebook(page, `${folder}/lineage.ipynb`);
     await page.notebook.setCell(0, 'code', '%load_ext nblift\nx = [1, 2, 3]');
     await page.notebook.run();
     await page.notebook.save();
-    /** Put `code` into a new cell at the end and run it. */
-    const runLast = async (code: string): Promise<number> => {
-      await page.notebook.addCell('code', code);
-      const last = (await page.notebook.getCellCount()) - 1;
-      await page.notebook.setCell(last, 'code', code);
-      await page.notebook.runCell(last);
-      return last;
-    };
-    await runLast('%lift snapshot --wait -m "before"');
+    await runLast(page, '%lift snapshot --wait -m "before"');
     await runLast(
+      page,
       // One line per statement: the editor indents what is typed into it.
       'import nblift\n' +
         'with nblift.track("restorable", params={"alpha": 0.5}): ' +
@@ -400,7 +368,7 @@ test.describe('nblift experiments view, from a notebook', () => {
       'restored',
       { timeout: 60000 }
     );
-    const last = await runLast('print(len(x))');
+    const last = await runLast(page, 'print(len(x))');
     await expect
       .poll(async () => page.notebook.getCellTextOutput(last))
       .toEqual(['3\n']);
