@@ -49,7 +49,10 @@ FETCH_DIR = "nblift-runs"
 
 
 def _backend(project: Project, name: str) -> Backend:
-    backend: Backend = get_backend_class(name)(project)
+    """The backend `name` names; `KIND:TARGET` (e.g. `ssh:gpu1`) picks one target of a backend kind."""
+    kind, _, target = name.partition(":")
+    cls = get_backend_class(kind)
+    backend: Backend = cls(project, target) if target else cls(project)
     return backend
 
 

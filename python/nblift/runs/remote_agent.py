@@ -1,0 +1,174 @@
+"""The helper nblift runs on a remote host (standard library only, run by path with the host's Python):
+
+    agent.py missing STORE_OBJECTS        oids on stdin -> the ones the host lacks, one per line
+    agent.py launch RUN_DIR               build the run's environment if needed, then become the runner
+    agent.py poll RUN_DIR OFFSET PID START  JSON: state, heartbeat age, new events, MLflow info, liveness
+    agent.py start PID                    the process's start time (clock ticks since boot)
+    agent.py signal PGID SIGNAME          signal a process group (no error when it is gone)
+
+`launch` reads `RUN_DIR/launch.json` (written by the client: environment key, requirement files, runtime
+folder, environment variables for the runner). It beats the run's heartbeat while it builds the environment
+with uv (cached under `ENVS/KEY`, published by a `ready` file written last) and then replaces itself with
+`python -m nblift.runner` in that environment, keeping its process id and group.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+MAX_EVENT_BYTES = 4 << 20
+
+
+def _start(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def missing(objects: str) -> None:
+    root = Path(objects)
+    for oid in sys.stdin.read().split():
+        if not (root / oid[:2] / oid[2:]).is_file():
+            print(oid)
+
+
+def poll(run_dir: str, offset: str, pid: str, start: str) -> None:
+    folder = Path(run_dir)
+    events = folder / "events.jsonl"
+    data = b""
+    try:
+        with events.open("rb") as fh:
+            fh.seek(int(offset))
+            data = fh.read(MAX_EVENT_BYTES)
+        data = data[: data.rfind(b"\n") + 1]  # whole lines only
+    except OSError:
+        pass
+    try:
+        heartbeat_age = time.time() - (folder / "heartbeat").stat().st_mtime
+    except OSError:
+        heartbeat_age = None
+    now_start = _start(int(pid))
+    reply = {
+        "state": _read_json(folder / "state.json"),
+        "mlflow": _read_json(folder / "mlflow.json"),
+        "heartbeat_age": heartbeat_age,
+        "events": base64.b64encode(data).decode(),
+        "offset": int(offset) + len(data),
+        "alive": now_start is not None and (start in ("", "None") or now_start == int(start)),
+    }
+    print(json.dumps(reply))
+
+
+def _beat(folder: Path, stop: threading.Event) -> None:
+    path = folder / "heartbeat"
+    while not stop.is_set():
+        path.touch()
+        os.utime(path)
+        stop.wait(1.0)
+
+
+def _build(env: Path, plan: dict[str, Any], log: Any) -> None:
+    """The run's environment: a venv made by uv from the lock plus what the runner needs."""
+    if (env / "ready").is_file():
+        print(f"environment {env.name}: cached", file=log, flush=True)
+        return
+    print(f"environment {env.name}: building with uv", file=log, flush=True)
+    uv, python = plan["uv"], plan["python"]
+    offline = ["--offline"] if plan.get("offline") else []
+    subprocess.run(
+        [uv, "venv", "--quiet", "--allow-existing", "--python", python, str(env)],
+        check=True,
+        stdout=log,
+        stderr=log,
+    )
+    target = ["--python", str(env / "bin" / "python")]
+    for requirements in plan.get("requirements", []):
+        subprocess.run(
+            [uv, "pip", "install", "--quiet", *offline, *target, "-r", requirements],
+            check=True,
+            stdout=log,
+            stderr=log,
+        )
+    if plan.get("packages"):
+        subprocess.run(
+            [uv, "pip", "install", "--quiet", *offline, *target, *plan["packages"]],
+            check=True,
+            stdout=log,
+            stderr=log,
+        )
+    (env / "ready").write_text(str(time.time()))
+
+
+def launch(run_dir: str) -> None:
+    folder = Path(run_dir)
+    plan = json.loads((folder / "launch.json").read_text())
+    env = Path(plan["env"])
+    stop = threading.Event()
+    beater = threading.Thread(target=_beat, args=(folder, stop), daemon=True)
+    beater.start()
+    with (folder / "runner.log").open("a") as log:
+        try:
+            _build(env, plan, log)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            message = f"could not build the run's environment with uv: {exc} (see runner.log on the host)"
+            error = {"message": message}
+            (folder / "state.json").write_text(
+                json.dumps({"state": "FAILED", "finished": time.time(), "error": error})
+            )
+            line = json.dumps({"t": time.time(), "kind": "run.finished", "state": "FAILED", "error": error})
+            with (folder / "events.jsonl").open("a") as events:
+                events.write(line + "\n")
+            print(message, file=log, flush=True)
+            sys.exit(1)
+    stop.set()
+    beater.join()
+    python = str(env / "bin" / "python")
+    environ = {**os.environ, **plan.get("environ", {})}
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [plan["runtime"], environ.get("PYTHONPATH", "")]))
+    runner = [python, "-m", "nblift.runner", str(folder), "--store", plan["store"]]
+    os.execve(python, runner, environ)  # noqa: S606 - become the runner: same pid, same process group
+
+
+def send(pgid: str, name: str) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(int(pgid), getattr(signal, name))
+
+
+def main(argv: list[str]) -> None:
+    verb, args = argv[0], argv[1:]
+    if verb == "missing":
+        missing(*args)
+    elif verb == "poll":
+        poll(*args)
+    elif verb == "launch":
+        launch(*args)
+    elif verb == "start":
+        print(_start(int(args[0])))
+    elif verb == "signal":
+        send(*args)
+    else:
+        raise SystemExit(f"unknown verb {verb!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

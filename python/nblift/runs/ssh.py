@@ -1,0 +1,530 @@
+"""The `ssh` backend: a run on any machine you can SSH into (a rented GPU box, a lab server).
+
+`--backend ssh:NAME` names a target: a table `[tool.nblift.ssh_hosts.NAME]` in the settings, or else a host
+alias from `~/.ssh/config`. Host keys are checked against `known_hosts` (never turned off); keys come from
+the SSH agent, `~/.ssh` or the target's `identity_file`; nothing secret is put on a command line.
+
+On the host, under `root` (default `~/.nblift-remote`):
+
+    store/objects/   the same content-addressed layout as the local store: only missing objects are sent
+    runtime/KEY/     nblift's own Python files (the runner and this backend's agent), by content
+    envs/KEY/        a virtual environment built by uv from the bundle's lock plus the runner's packages,
+                     cached by their hash: the second run with the same lock starts at once
+    runs/ID/         the run folder the runner writes (events, state, heartbeat, outputs)
+
+The runner is started detached (`setsid nohup`), so it survives the client, the Jupyter server or the network
+going away; `sync` reads new events, the state and the heartbeat over one round trip and reconnects when the
+connection dropped. When the project records to its embedded store, the run records into an embedded store
+on the host and is imported into the local one (params, metric histories with their steps and timestamps,
+tags, artifacts) once it ends; with a tracking server, the runner logs to the server directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import os
+import posixpath
+import re
+import secrets
+import shlex
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..backends.base import Backend, RunHandle, RunRequest, RunState
+from ..errors import ConfigError, InvalidInput, NbliftError
+from ..fsutil import atomic_write
+from ..project import Project
+from .events import EVENTS_FILE, append_event
+from .records import (
+    HEARTBEAT_FILE,
+    MLFLOW_FILE,
+    OUTPUT_DIR,
+    read_request,
+    read_state,
+    update_state,
+    write_json,
+)
+
+T = TypeVar("T")
+SYNC_FILE = "ssh.json"
+CONNECT_TIMEOUT_S = 15.0
+COMMAND_TIMEOUT_S = 120.0
+ENV_BUILD_TIMEOUT_S = 3600.0
+#: How long a finished run's sync waits for the host's runner to close its MLflow run.
+IMPORT_WAIT_S = 130.0
+_KEYS = {
+    "host": str,
+    "port": int,
+    "user": str,
+    "identity_file": str,
+    "known_hosts": str,
+    "python": str,
+    "uv": str,
+    "root": str,
+    "gpus": str,
+    "offline": bool,
+}
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SSHTarget:
+    """One SSH host runs can go to."""
+
+    name: str
+    host: str
+    port: int | None = None
+    user: str | None = None
+    identity_file: str | None = None
+    known_hosts: str | None = None
+    python: str = "python3"
+    uv: str = "uv"
+    root: str = ".nblift-remote"
+    gpus: str = ""
+    offline: bool = False
+
+
+def ssh_targets(project: Project) -> dict[str, SSHTarget]:
+    """The targets the project's settings name (`[tool.nblift.ssh_hosts.NAME]`)."""
+    found = {}
+    for name, table in project.settings.ssh_hosts.items():
+        where = f"ssh_hosts.{name}"
+        if not _SAFE_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{where}: a target name holds letters, digits, '_', '-' and '.'", hint="rename it"
+            )
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            kind = _KEYS.get(key)
+            if kind is None:
+                raise ConfigError(f"{where}: unknown key {key!r}", hint=f"known: {', '.join(sorted(_KEYS))}")
+            if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+                raise ConfigError(
+                    f"{where}: {key} must be a {kind.__name__}", hint=f"fix {key} in the settings"
+                )
+            values[key] = value
+        found[name] = SSHTarget(name=name, **{"host": name, **values})
+    return found
+
+
+def target_named(project: Project, name: str) -> SSHTarget:
+    """A configured target, or a host alias of `~/.ssh/config` with the defaults."""
+    if not name:
+        raise InvalidInput(
+            "the ssh backend needs a target", hint="use --backend ssh:HOST (a host from ~/.ssh/config)"
+        )
+    configured = ssh_targets(project)
+    if name in configured:
+        return configured[name]
+    if not _SAFE_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"{name!r} is not a host name", hint="name a [tool.nblift.ssh_hosts] table or an ssh alias"
+        )
+    return SSHTarget(name=name, host=name)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+# -- one event loop for every SSH connection of this process ---------------------------------------------
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+_connections: dict[SSHTarget, Any] = {}
+
+
+def _run(coro: Coroutine[Any, Any, T], timeout: float = COMMAND_TIMEOUT_S) -> T:
+    """Run `coro` on the SSH thread's loop (callers may be in a kernel or a server with their own loop)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="nblift-ssh", daemon=True).start()
+    return asyncio.run_coroutine_threadsafe(coro, _loop).result(timeout)
+
+
+async def _connect(target: SSHTarget) -> Any:
+    import asyncssh
+
+    conn = _connections.get(target)
+    if conn is not None and not conn.is_closed():
+        return conn
+    options: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, "keepalive_interval": 15}
+    if target.port:
+        options["port"] = target.port
+    if target.user:
+        options["username"] = target.user
+    if target.identity_file:
+        options["client_keys"] = [str(Path(target.identity_file).expanduser())]
+    if target.known_hosts:
+        options["known_hosts"] = str(Path(target.known_hosts).expanduser())
+    try:
+        conn = await asyncssh.connect(target.host, **options)
+    except (OSError, asyncssh.Error) as exc:
+        raise NbliftError(
+            f"cannot reach ssh target {target.name!r} ({type(exc).__name__}: {exc})",
+            hint="check that `ssh` to it works (host key in known_hosts, key loaded, host up)",
+        ) from None
+    _connections[target] = conn
+    return conn
+
+
+async def _retrying(target: SSHTarget, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """`work(connection)`, reconnecting once when the connection dropped (a host still unreachable after
+    that is an NbliftError, which followers treat as "try again later")."""
+    import asyncssh
+
+    for attempt in (1, 2):
+        conn = await _connect(target)
+        try:
+            return await work(conn)
+        except (asyncssh.Error, OSError) as exc:
+            dropped = _connections.pop(target, None)
+            if dropped is not None:
+                dropped.abort()
+            if attempt == 2:
+                raise NbliftError(
+                    f"lost the connection to ssh target {target.name!r} ({type(exc).__name__}: {exc})",
+                    hint="the run goes on on the host; nblift reconnects at the next look",
+                ) from None
+    raise AssertionError("unreachable")
+
+
+async def _check(conn: Any, command: str, stdin: str | None = None) -> str:
+    result = await conn.run(command, input=stdin, check=False)
+    if result.exit_status != 0:
+        raise NbliftError(
+            f"a command on the ssh host failed ({result.exit_status}): {str(result.stderr).strip()[-400:]}",
+            hint="see the message; the host needs a POSIX shell, Python 3.11+ and uv",
+        )
+    return str(result.stdout)
+
+
+# -- what is sent -------------------------------------------------------------------------------------------
+
+
+def _runtime_files() -> dict[str, bytes]:
+    """nblift's own Python files, by path inside the package (what the runner needs on the host)."""
+    package = Path(__file__).resolve().parents[1]
+    files = {}
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package)
+        if "labextension" in rel.parts:
+            continue
+        files[posixpath.join("nblift", *rel.parts)] = path.read_bytes()
+    return files
+
+
+#: What the runner and its kernel import besides the notebook's own packages.
+RUNNER_NEEDS = ("blake3", "ipykernel", "ipywidgets", "mlflow", "nbformat", "papermill")
+
+
+def _runner_packages() -> list[str]:
+    """The runner's packages, pinned at the versions installed here (so the host's uv cache is reused)."""
+    pins = []
+    for name in RUNNER_NEEDS:
+        try:
+            pins.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pins.append(name)
+    return pins
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _lock_objects(manifest: dict[str, Any]) -> list[str]:
+    """The bundle's requirements files (a hashed requirements.txt from `%lift pin` first)."""
+    from ..environment.lock import REQUIREMENTS_FILE
+
+    entry = manifest.get("files", {}).get(REQUIREMENTS_FILE)
+    return [str(entry["oid"])] if isinstance(entry, dict) else []
+
+
+class SSHBackend(Backend):
+    name = "ssh"
+
+    def __init__(self, project: Any = None, target: str | None = None) -> None:
+        super().__init__(project)
+        self.target_name = target or ""
+        self._polled: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def _target(self, handle: RunHandle | None = None) -> SSHTarget:
+        name = str(handle.details["target"]) if handle is not None else self.target_name
+        return target_named(self.project, name)
+
+    # -- submit --------------------------------------------------------------------------------------------
+
+    def _submit(self, request: RunRequest) -> RunHandle:
+        target = self._target()
+        return _run(
+            _retrying(target, lambda conn: self._submit_on(conn, target, request)), ENV_BUILD_TIMEOUT_S
+        )
+
+    async def _submit_on(self, conn: Any, target: SSHTarget, request: RunRequest) -> RunHandle:
+        from ..bundle import read_manifest
+        from ..store import ObjectStore
+
+        q = shlex.quote
+        home = (await _check(conn, 'printf %s "$HOME"')).strip()
+        root = target.root if target.root.startswith("/") else posixpath.join(home, target.root)
+        run_dir = posixpath.join(root, "runs", request.run_id)
+        store_dir = posixpath.join(root, "store")
+        objects = posixpath.join(store_dir, "objects")
+        folders = [
+            posixpath.join(objects, "tmp"),
+            f"{run_dir}/tracking/.nblift",
+            f"{root}/envs",
+            f"{root}/runtime",
+        ]
+        await _check(conn, "mkdir -p " + " ".join(q(f) for f in folders))
+        async with conn.start_sftp_client() as sftp:
+            runtime = await self._send_runtime(sftp, conn, root)
+            agent = posixpath.join(runtime, "nblift", "runs", "remote_agent.py")
+            store = ObjectStore(request.store_dir)
+            manifest = read_manifest(store, request.bundle_id)
+            wanted = [request.bundle_id, *(str(e["oid"]) for e in manifest.get("files", {}).values())]
+            lacking = (
+                await _check(conn, f"{q(target.python)} {q(agent)} missing {q(objects)}", "\n".join(wanted))
+            ).split()
+            sent = 0
+            for oid in dict.fromkeys(lacking):
+                folder = posixpath.join(objects, oid[:2])
+                await sftp.makedirs(folder, exist_ok=True)
+                temp = posixpath.join(objects, "tmp", f"{oid}.{secrets.token_hex(4)}")
+                await sftp.put(str(store.path_of(oid)), temp)
+                await sftp.posix_rename(temp, posixpath.join(folder, oid[2:]))
+                sent += store.path_of(oid).stat().st_size
+            append_event(
+                request.record_dir, "bundle.sent", target=target.name, objects=len(set(lacking)), bytes=sent
+            )
+            locks = _lock_objects(manifest)
+            packages = _runner_packages()
+            env_key = _digest(target.python, locks, packages)
+            remote_request = read_request(request.record_dir)
+            remote_request["tracking"] = self._remote_tracking(run_dir)
+            environ = {"MLFLOW_DISABLE_TELEMETRY": "true"}
+            if target.gpus:
+                environ["CUDA_VISIBLE_DEVICES"] = target.gpus
+            plan = {
+                "env": posixpath.join(root, "envs", env_key),
+                "python": target.python,
+                "uv": target.uv,
+                "offline": target.offline,
+                "requirements": [posixpath.join(objects, oid[:2], oid[2:]) for oid in locks],
+                "packages": packages,
+                "runtime": runtime,
+                "store": store_dir,
+                "environ": environ,
+            }
+            for name, data in (("request.json", remote_request), ("launch.json", plan)):
+                async with sftp.open(posixpath.join(run_dir, name), "w") as fh:
+                    await fh.write(json.dumps(data))
+            cached = await sftp.exists(posixpath.join(plan["env"], "ready"))
+        append_event(
+            request.record_dir, "env.ready" if cached else "env.building", target=target.name, key=env_key
+        )
+        started = await _check(
+            conn,
+            # only the agent goes to the background (`a && b &` would keep the channel open until b ends)
+            f"cd {q(run_dir)} || exit 1; setsid nohup {q(target.python)} {q(agent)} launch {q(run_dir)} "
+            ">> runner.log 2>&1 < /dev/null & echo $!",
+        )
+        pid = int(started.strip().splitlines()[-1])
+        start = (await _check(conn, f"{q(target.python)} {q(agent)} start {pid}")).strip()
+        details = {
+            "target": target.name,
+            "root": root,
+            "run_dir": run_dir,
+            "agent": agent,
+            "python": target.python,
+            "pid": pid,
+            "start": None if start == "None" else int(start),
+            "record": str(request.record_dir),
+            "remote_tracking": remote_request["tracking"].get("project") is not None,
+        }
+        return RunHandle(f"{self.name}:{target.name}", request.run_id, str(pid), details)
+
+    async def _send_runtime(self, sftp: Any, conn: Any, root: str) -> str:
+        files = _runtime_files()
+        key = _digest(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items()))
+        runtime = posixpath.join(root, "runtime", key)
+        if await sftp.exists(posixpath.join(runtime, "ready")):
+            return runtime
+        for rel, data in files.items():
+            path = posixpath.join(runtime, rel)
+            await sftp.makedirs(posixpath.dirname(path), exist_ok=True)
+            async with sftp.open(path, "wb") as fh:
+                await fh.write(data)
+        async with sftp.open(posixpath.join(runtime, "ready"), "w") as fh:
+            await fh.write(str(time.time()))
+        return runtime
+
+    def _remote_tracking(self, run_dir: str) -> dict[str, Any]:
+        """Where the runner on the host logs: the tracking server, or an embedded store in the run folder
+        (imported into the local store when the run ends)."""
+        from .. import tracking
+
+        project = self.project
+        experiment = tracking.experiment_name(project)
+        target = tracking.target_for(project)
+        if not target.embedded:
+            return {"uri": target.uri, "experiment": experiment}
+        return {"project": posixpath.join(run_dir, "tracking"), "experiment": experiment}
+
+    # -- follow --------------------------------------------------------------------------------------------
+
+    def _poll(self, handle: RunHandle, offset: int) -> dict[str, Any]:
+        q = shlex.quote
+        d = handle.details
+        command = (
+            f"{q(d['python'])} {q(d['agent'])} poll {q(d['run_dir'])} {int(offset)} {int(d['pid'])} "
+            f"{q(str(d.get('start')))}"
+        )
+        target = self._target(handle)
+        out = _run(_retrying(target, lambda conn: _check(conn, command)))
+        reply: dict[str, Any] = json.loads(out)
+        self._polled[handle.run_id] = (time.monotonic(), reply)
+        return reply
+
+    def _alive(self, handle: RunHandle) -> bool | None:
+        seen = self._polled.get(handle.run_id)
+        if seen is None or time.monotonic() - seen[0] > 1.0:
+            try:
+                self._poll(handle, 1 << 62)
+            except NbliftError:
+                return None  # the host cannot be reached: the heartbeat decides
+            seen = self._polled[handle.run_id]
+        return bool(seen[1]["alive"])
+
+    def _sync(self, handle: RunHandle, record_dir: Path) -> None:
+        with _locked(record_dir / "ssh.lock"):  # the server and a waiting client may sync at once
+            self._sync_locked(handle, record_dir)
+
+    def _append(self, record_dir: Path, synced: dict[str, Any], reply: dict[str, Any]) -> bool:
+        """Append the reply's events to the local record; whether there were any."""
+        data = base64.b64decode(reply["events"])
+        if data:
+            fd = os.open(record_dir / EVENTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        synced["offset"] = reply["offset"]
+        return bool(data)
+
+    def _sync_locked(self, handle: RunHandle, record_dir: Path) -> None:
+        sync_file = record_dir / SYNC_FILE
+        synced: dict[str, Any] = json.loads(sync_file.read_text()) if sync_file.is_file() else {}
+        if synced.get("done"):
+            return
+        try:
+            reply = self._poll(handle, int(synced.get("offset", 0)))
+        except NbliftError:
+            return  # unreachable now; the heartbeat ages and a reconnect later catches up
+        self._append(record_dir, synced, reply)
+        if reply["heartbeat_age"] is not None:
+            beat_at = time.time() - float(reply["heartbeat_age"])
+            path = record_dir / HEARTBEAT_FILE
+            path.touch(mode=0o600)
+            os.utime(path, (beat_at, beat_at))
+        remote_tracking = bool(handle.details.get("remote_tracking"))
+        if reply["mlflow"] and not remote_tracking:
+            write_json(record_dir / MLFLOW_FILE, reply["mlflow"])
+        state = reply["state"]
+        if state and RunState(state.get("state", "PENDING")).terminal:
+            # the run ended on the host: take every event and (recorded there) its MLflow run before the
+            # local record says so, since nothing syncs a run whose record is final
+            deadline = time.monotonic() + IMPORT_WAIT_S
+            while True:
+                more = self._append(record_dir, synced, reply)
+                info = reply["mlflow"] or {}
+                closed = not remote_tracking or info.get("status") not in (None, "RUNNING")
+                if (not more and closed) or time.monotonic() > deadline:
+                    break
+                if not more:
+                    time.sleep(0.3)
+                reply = self._poll(handle, int(synced["offset"]))
+            if remote_tracking and info.get("status") not in (None, "RUNNING"):
+                self._import_tracking(handle, record_dir, info)
+            synced["done"] = True
+        if state and state.get("state") and not RunState(read_state(record_dir)["state"]).terminal:
+            update_state(record_dir, **state)
+        atomic_write(sync_file, json.dumps(synced).encode())
+
+    # -- stop ----------------------------------------------------------------------------------------------
+
+    def _signal(self, handle: RunHandle, name: str) -> None:
+        q = shlex.quote
+        d = handle.details
+        command = f"{q(d['python'])} {q(d['agent'])} signal {int(d['pid'])} {name}"
+        _run(_retrying(self._target(handle), lambda conn: _check(conn, command)))
+
+    def _cancel(self, handle: RunHandle, grace_seconds: float, stopped: Callable[[], bool]) -> None:
+        self._signal(handle, "SIGTERM")
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline and not stopped():
+            time.sleep(0.3)
+        if not stopped():
+            self._signal(handle, "SIGKILL")
+
+    def _reap(self, handle: RunHandle) -> None:
+        with contextlib.suppress(NbliftError):
+            self._signal(handle, "SIGKILL")
+
+    # -- results -------------------------------------------------------------------------------------------
+
+    async def _download(self, conn: Any, remote: str, local: Path) -> bool:
+        async with conn.start_sftp_client() as sftp:
+            if not await sftp.exists(remote):
+                return False
+            await sftp.get(remote, str(local), recurse=True, preserve=True)
+            return True
+
+    def _fetch(self, handle: RunHandle, record_dir: Path) -> Path:
+        output = record_dir / OUTPUT_DIR
+        remote = posixpath.join(handle.details["run_dir"], OUTPUT_DIR)
+        with tempfile.TemporaryDirectory(dir=record_dir) as tmp:
+            landed = Path(tmp) / OUTPUT_DIR
+            got = _run(
+                _retrying(self._target(handle), lambda conn: self._download(conn, remote, landed)), 600
+            )
+            if got:
+                shutil.rmtree(output, ignore_errors=True)
+                landed.rename(output)
+        return output
+
+    def _import_tracking(self, handle: RunHandle, record_dir: Path, info: dict[str, Any]) -> None:
+        """Copy the run the host recorded in its embedded store into the project's store."""
+        from .. import tracking
+        from .mlflow_import import import_run
+
+        remote = posixpath.join(handle.details["run_dir"], "tracking")
+        with tempfile.TemporaryDirectory(prefix="nblift-ssh-") as tmp:
+            local = Path(tmp) / "tracking"
+            _run(_retrying(self._target(handle), lambda conn: self._download(conn, remote, local)), 600)
+            new_id, experiment = import_run(local, remote, str(info["run_id"]), self.project)
+        target = tracking.target_for(self.project)
+        imported = {"run_id": new_id, "experiment_id": experiment, "tracking_uri": target.display_uri}
+        write_json(record_dir / MLFLOW_FILE, {**info, **imported, "remote_run_id": info["run_id"]})

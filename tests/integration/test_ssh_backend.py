@@ -1,0 +1,236 @@
+"""The ssh backend against a real OpenSSH server the tests start on loopback, with throwaway host and client
+keys and host-key checking on: runs with parameters come back (notebook, files, MLflow run imported with its
+metric history), the second run reuses the host's environment and sends no unchanged objects, a dropped
+connection (the sshd killed and restarted) does not stop the run, a killed runner is LOST, cancel kills the
+remote process group, and a notebook named with a quote and a `;` works."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from run_helpers import gone, until, wait_done, wait_for_event, write_notebook
+
+from nblift import tracking
+from nblift.project import Project
+from nblift.runs import service
+from nblift.runs.local import group_members
+from nblift.runs.records import read_handle, record_dir
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+SSHD = "/usr/sbin/sshd"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Sshd:
+    """An OpenSSH server on 127.0.0.1 that accepts one throwaway client key."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        for name in ("host", "client"):
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True
+            )
+        (folder / "authorized_keys").write_text((folder / "client.pub").read_text())
+        host_key = (folder / "host.pub").read_text().split()
+        (folder / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_key[0]} {host_key[1]}\n")
+        (folder / "sshd_config").write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host'}\n"
+            f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPidFile {folder / 'sshd.pid'}\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+            "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\nMaxStartups 50\n"
+        )
+        Path("/run/sshd").mkdir(exist_ok=True)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.folder / "sshd.log", "ab"),  # noqa: SIM115 - the server keeps it open
+            start_new_session=True,
+        )
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+        until(listening, 15, "sshd to listen")
+
+    def stop(self) -> None:
+        """The listener and every session it serves (what a network drop looks like to the client)."""
+        assert self.proc is not None
+        for pid in [self.proc.pid, *group_members(self.proc.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        subprocess.run(["pkill", "-KILL", "-f", "sshd: .*@"], check=False)  # per-connection children
+        self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    if not Path(SSHD).exists() or shutil.which("ssh-keygen") is None:
+        pytest.skip("OpenSSH server not installed (./dev test installs openssh-server)")
+    pytest.importorskip("asyncssh")
+    server = Sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def remote_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("remote")
+
+
+def project_for(folder: Path, sshd: Sshd, remote_root: Path, **extra: str) -> Project:
+    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    python = getattr(sys, "_base_executable", sys.executable)
+    keys = {
+        "host": "127.0.0.1",
+        "port": sshd.port,
+        "identity_file": str(sshd.folder / "client"),
+        "known_hosts": str(sshd.folder / "known_hosts"),
+        "root": str(remote_root),
+        "python": python,
+        "uv": uv,
+        "offline": True,
+        **extra,
+    }
+    lines = "\n".join(
+        f"{k} = {str(v).lower() if isinstance(v, bool) else v if isinstance(v, int) else repr(str(v))}"
+        for k, v in keys.items()
+    )
+    (folder / "pyproject.toml").write_text(f"[tool.nblift.ssh_hosts.box]\n{lines}\n")
+    return Project.discover(folder)
+
+
+TRAIN = (
+    "import nblift, pathlib\n"
+    "for i in range(epochs):\n"
+    "    nblift.log(step=i, loss=1.0 / (i + 1))\n"
+    "pathlib.Path('model.txt').write_text(f'trained {epochs}')\n"
+    "print(f'epochs is {epochs}')"
+)
+
+
+def test_run_comes_back_and_the_second_run_reuses_the_host(sshd, remote_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    project = project_for(tmp_path, sshd, remote_root)
+    notebook = write_notebook(tmp_path / "it's; train.ipynb", TRAIN, parameters="epochs = 1")
+    info = service.launch(project, notebook, {"epochs": 4}, backend="ssh:box")
+    assert info.backend == "ssh:box"
+    done = wait_done(project, info.id, timeout=400)
+    assert done.state == "SUCCEEDED", (done.error, (record_dir(project.state_dir, info.id) / "runner.log"))
+    first = [
+        e
+        for e in service.events(project, info.id)[0]
+        if e["kind"] in ("bundle.sent", "env.building", "env.ready")
+    ]
+    assert first[0]["kind"] == "bundle.sent" and first[0]["objects"] >= 2
+    fetched = service.fetch(project, info.id)
+    assert "epochs is 4" in fetched.read_text()
+    assert (fetched.parent / "artifacts" / "model.txt").read_text() == "trained 4"
+
+    # the MLflow run the host recorded is imported: params, the metric's whole history, artifacts
+    final = until(
+        lambda: (i := service.get_run(project, info.id)).mlflow and i.mlflow.get("remote_run_id") and i,
+        60,
+        "import",
+    )
+    client = tracking.client(project)
+    run = client.get_run(final.mlflow["run_id"])
+    assert run.data.params["epochs"] == "4" and run.info.status == "FINISHED"
+    assert [
+        (m.step, m.value)
+        for m in sorted(client.get_metric_history(run.info.run_id, "loss"), key=lambda m: m.step)
+    ] == [(i, 1.0 / (i + 1)) for i in range(4)]
+    assert run.data.tags["nblift.backend"] == "ssh:box"
+    assert any(
+        a.path.endswith(".ipynb") for a in client.list_artifacts(run.info.run_id)
+    ) or client.list_artifacts(run.info.run_id)
+
+    # second run of the same work: nothing new is sent and the environment is reused
+    again = service.launch(project, notebook, {"epochs": 2}, backend="ssh:box")
+    ready = wait_for_event(project, again.id, "env.ready", timeout=60)
+    sent = wait_for_event(project, again.id, "bundle.sent", timeout=60)
+    assert sent["objects"] == 0 and sent["bytes"] == 0 and ready["key"]
+    assert wait_done(project, again.id, timeout=300).state == "SUCCEEDED"
+
+
+SLOW = "import time\nfor i in range(600):\n    print('tick', i, flush=True)\n    time.sleep(0.5)"
+
+
+def remote_pid(project: Project, run_id: str) -> int:
+    handle = read_handle(record_dir(project.state_dir, run_id))
+    assert handle is not None
+    return int(handle.details["pid"])
+
+
+def test_a_dropped_connection_does_not_stop_the_run(sshd, remote_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    project = project_for(tmp_path, sshd, remote_root)
+    notebook = write_notebook(
+        tmp_path / "slow.ipynb",
+        "import time\nfor i in range(40):\n    print('tick', i, flush=True)\n    time.sleep(0.5)",
+    )
+    info = service.launch(project, notebook, backend="ssh:box")
+    wait_for_event(project, info.id, "cell.started", timeout=300)
+    sshd.stop()  # every connection drops; the runner was started detached and goes on
+    time.sleep(2)
+    assert service.get_run(project, info.id).state == "RUNNING"  # unreachable is not LOST
+    sshd.start()
+    done = wait_done(project, info.id, timeout=120)
+    assert done.state == "SUCCEEDED"
+    ticks = [e for e in service.events(project, info.id)[0] if e["kind"] == "output" and "tick 39" in str(e)]
+    assert ticks, "the output after the drop was streamed after the reconnect"
+
+
+def test_a_killed_runner_is_lost_and_cancel_kills_the_group(sshd, remote_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("NBLIFT_RUN_HEARTBEAT_TIMEOUT", "5")
+    project = project_for(tmp_path, sshd, remote_root)
+    notebook = write_notebook(tmp_path / "slow.ipynb", SLOW)
+    doomed = service.launch(project, notebook, backend="ssh:box")
+    wait_for_event(project, doomed.id, "cell.started", timeout=300)
+    pid = remote_pid(project, doomed.id)
+    os.kill(pid, signal.SIGKILL)  # the "host" is this machine: kill the remote runner
+    lost = until(lambda: (i := service.get_run(project, doomed.id)).state == "LOST" and i, 30, "LOST")
+    assert "gone" in lost.error["message"] or "heartbeat" in lost.error["message"]
+    until(lambda: not group_members(pid), 15, "the lost runner's kernel to be reaped")
+
+    cancelled = service.launch(project, notebook, backend="ssh:box")
+    wait_for_event(project, cancelled.id, "cell.started", timeout=300)
+    pid = remote_pid(project, cancelled.id)
+    assert group_members(pid)
+    assert service.cancel(project, cancelled.id).state == "CANCELLED"
+    until(lambda: gone(pid) and not group_members(pid), 20, "the remote process group to end")
+
+
+def test_host_keys_are_checked(sshd, remote_root, tmp_path):
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "impostor")], check=True
+    )
+    kind, key = (tmp_path / "impostor.pub").read_text().split()[:2]
+    other = tmp_path / "known_hosts"  # names another key for the host: a man in the middle, as ssh sees it
+    other.write_text(f"[127.0.0.1]:{sshd.port} {kind} {key}\n")
+    project = project_for(tmp_path, sshd, remote_root, known_hosts=str(other))
+    notebook = write_notebook(tmp_path / "nb.ipynb", "print(1)")
+    with pytest.raises(Exception, match="cannot reach ssh target 'box'"):
+        service.launch(project, notebook, backend="ssh:box")
+    (run,) = service.list_runs(project)
+    assert run.state == "FAILED" and "known_hosts" in run.error["message"]
