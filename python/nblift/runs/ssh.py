@@ -22,13 +22,11 @@ tags, artifacts) once it ends; with a tracking server, the runner logs to the se
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import hashlib
 import importlib.metadata
 import json
-import os
 import posixpath
 import re
 import secrets
@@ -37,32 +35,24 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..backends.base import Backend, RunHandle, RunRequest, RunState
-from ..errors import ConfigError, InvalidInput, NbliftError
-from ..fsutil import atomic_write
+from ..backends.base import RunHandle, RunRequest
+from ..errors import InvalidInput, NbliftError
 from ..project import Project
-from .events import EVENTS_FILE, append_event
+from .events import append_event
 from .records import (
-    HEARTBEAT_FILE,
-    MLFLOW_FILE,
     OUTPUT_DIR,
     read_request,
-    read_state,
-    update_state,
-    write_json,
 )
+from .remote import RemoteBackend, parse_targets, runtime_files
 
 T = TypeVar("T")
-SYNC_FILE = "ssh.json"
 CONNECT_TIMEOUT_S = 15.0
 COMMAND_TIMEOUT_S = 120.0
 ENV_BUILD_TIMEOUT_S = 3600.0
-#: How long a finished run's sync waits for the host's runner to close its MLflow run.
-IMPORT_WAIT_S = 130.0
 _KEYS = {
     "host": str,
     "port": int,
@@ -97,25 +87,8 @@ class SSHTarget:
 
 def ssh_targets(project: Project) -> dict[str, SSHTarget]:
     """The targets the project's settings name (`[tool.nblift.ssh_hosts.NAME]`)."""
-    found = {}
-    for name, table in project.settings.ssh_hosts.items():
-        where = f"ssh_hosts.{name}"
-        if not _SAFE_NAME.fullmatch(name):
-            raise ConfigError(
-                f"{where}: a target name holds letters, digits, '_', '-' and '.'", hint="rename it"
-            )
-        values: dict[str, Any] = {}
-        for key, value in table.items():
-            kind = _KEYS.get(key)
-            if kind is None:
-                raise ConfigError(f"{where}: unknown key {key!r}", hint=f"known: {', '.join(sorted(_KEYS))}")
-            if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
-                raise ConfigError(
-                    f"{where}: {key} must be a {kind.__name__}", hint=f"fix {key} in the settings"
-                )
-            values[key] = value
-        found[name] = SSHTarget(name=name, **{"host": name, **values})
-    return found
+    tables = parse_targets(dict(project.settings.ssh_hosts), _KEYS, "ssh_hosts")
+    return {name: SSHTarget(name=name, **{"host": name, **values}) for name, values in tables.items()}
 
 
 def target_named(project: Project, name: str) -> SSHTarget:
@@ -132,18 +105,6 @@ def target_named(project: Project, name: str) -> SSHTarget:
             f"{name!r} is not a host name", hint="name a [tool.nblift.ssh_hosts] table or an ssh alias"
         )
     return SSHTarget(name=name, host=name)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 # -- one event loop for every SSH connection of this process ---------------------------------------------
@@ -223,18 +184,6 @@ async def _check(conn: Any, command: str, stdin: str | None = None) -> str:
 # -- what is sent -------------------------------------------------------------------------------------------
 
 
-def _runtime_files() -> dict[str, bytes]:
-    """nblift's own Python files, by path inside the package (what the runner needs on the host)."""
-    package = Path(__file__).resolve().parents[1]
-    files = {}
-    for path in sorted(package.rglob("*.py")):
-        rel = path.relative_to(package)
-        if "labextension" in rel.parts:
-            continue
-        files[posixpath.join("nblift", *rel.parts)] = path.read_bytes()
-    return files
-
-
 #: What the runner and its kernel import besides the notebook's own packages.
 RUNNER_NEEDS = ("blake3", "ipykernel", "ipywidgets", "mlflow", "nbformat", "papermill")
 
@@ -262,7 +211,7 @@ def _lock_objects(manifest: dict[str, Any]) -> list[str]:
     return [str(entry["oid"])] if isinstance(entry, dict) else []
 
 
-class SSHBackend(Backend):
+class SSHBackend(RemoteBackend):
     name = "ssh"
 
     def __init__(self, project: Any = None, target: str | None = None) -> None:
@@ -323,7 +272,7 @@ class SSHBackend(Backend):
             packages = _runner_packages()
             env_key = _digest(target.python, locks, packages)
             remote_request = read_request(request.record_dir)
-            remote_request["tracking"] = self._remote_tracking(run_dir)
+            remote_request["tracking"] = self.remote_tracking(run_dir)
             environ = {"MLFLOW_DISABLE_TELEMETRY": "true"}
             if target.gpus:
                 environ["CUDA_VISIBLE_DEVICES"] = target.gpus
@@ -367,7 +316,7 @@ class SSHBackend(Backend):
         return RunHandle(f"{self.name}:{target.name}", request.run_id, str(pid), details)
 
     async def _send_runtime(self, sftp: Any, conn: Any, root: str) -> str:
-        files = _runtime_files()
+        files = runtime_files()
         key = _digest(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items()))
         runtime = posixpath.join(root, "runtime", key)
         if await sftp.exists(posixpath.join(runtime, "ready")):
@@ -380,18 +329,6 @@ class SSHBackend(Backend):
         async with sftp.open(posixpath.join(runtime, "ready"), "w") as fh:
             await fh.write(str(time.time()))
         return runtime
-
-    def _remote_tracking(self, run_dir: str) -> dict[str, Any]:
-        """Where the runner on the host logs: the tracking server, or an embedded store in the run folder
-        (imported into the local store when the run ends)."""
-        from .. import tracking
-
-        project = self.project
-        experiment = tracking.experiment_name(project)
-        target = tracking.target_for(project)
-        if not target.embedded:
-            return {"uri": target.uri, "experiment": experiment}
-        return {"project": posixpath.join(run_dir, "tracking"), "experiment": experiment}
 
     # -- follow --------------------------------------------------------------------------------------------
 
@@ -417,61 +354,6 @@ class SSHBackend(Backend):
                 return None  # the host cannot be reached: the heartbeat decides
             seen = self._polled[handle.run_id]
         return bool(seen[1]["alive"])
-
-    def _sync(self, handle: RunHandle, record_dir: Path) -> None:
-        with _locked(record_dir / "ssh.lock"):  # the server and a waiting client may sync at once
-            self._sync_locked(handle, record_dir)
-
-    def _append(self, record_dir: Path, synced: dict[str, Any], reply: dict[str, Any]) -> bool:
-        """Append the reply's events to the local record; whether there were any."""
-        data = base64.b64decode(reply["events"])
-        if data:
-            fd = os.open(record_dir / EVENTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-        synced["offset"] = reply["offset"]
-        return bool(data)
-
-    def _sync_locked(self, handle: RunHandle, record_dir: Path) -> None:
-        sync_file = record_dir / SYNC_FILE
-        synced: dict[str, Any] = json.loads(sync_file.read_text()) if sync_file.is_file() else {}
-        if synced.get("done"):
-            return
-        try:
-            reply = self._poll(handle, int(synced.get("offset", 0)))
-        except NbliftError:
-            return  # unreachable now; the heartbeat ages and a reconnect later catches up
-        self._append(record_dir, synced, reply)
-        if reply["heartbeat_age"] is not None:
-            beat_at = time.time() - float(reply["heartbeat_age"])
-            path = record_dir / HEARTBEAT_FILE
-            path.touch(mode=0o600)
-            os.utime(path, (beat_at, beat_at))
-        remote_tracking = bool(handle.details.get("remote_tracking"))
-        if reply["mlflow"] and not remote_tracking:
-            write_json(record_dir / MLFLOW_FILE, reply["mlflow"])
-        state = reply["state"]
-        if state and RunState(state.get("state", "PENDING")).terminal:
-            # the run ended on the host: take every event and (recorded there) its MLflow run before the
-            # local record says so, since nothing syncs a run whose record is final
-            deadline = time.monotonic() + IMPORT_WAIT_S
-            while True:
-                more = self._append(record_dir, synced, reply)
-                info = reply["mlflow"] or {}
-                closed = not remote_tracking or info.get("status") not in (None, "RUNNING")
-                if (not more and closed) or time.monotonic() > deadline:
-                    break
-                if not more:
-                    time.sleep(0.3)
-                reply = self._poll(handle, int(synced["offset"]))
-            if remote_tracking and info.get("status") not in (None, "RUNNING"):
-                self._import_tracking(handle, record_dir, info)
-            synced["done"] = True
-        if state and state.get("state") and not RunState(read_state(record_dir)["state"]).terminal:
-            update_state(record_dir, **state)
-        atomic_write(sync_file, json.dumps(synced).encode())
 
     # -- stop ----------------------------------------------------------------------------------------------
 
@@ -515,16 +397,7 @@ class SSHBackend(Backend):
                 landed.rename(output)
         return output
 
-    def _import_tracking(self, handle: RunHandle, record_dir: Path, info: dict[str, Any]) -> None:
-        """Copy the run the host recorded in its embedded store into the project's store."""
-        from .. import tracking
-        from .mlflow_import import import_run
-
+    def _download_tracking(self, handle: RunHandle, local: Path) -> str:
         remote = posixpath.join(handle.details["run_dir"], "tracking")
-        with tempfile.TemporaryDirectory(prefix="nblift-ssh-") as tmp:
-            local = Path(tmp) / "tracking"
-            _run(_retrying(self._target(handle), lambda conn: self._download(conn, remote, local)), 600)
-            new_id, experiment = import_run(local, remote, str(info["run_id"]), self.project)
-        target = tracking.target_for(self.project)
-        imported = {"run_id": new_id, "experiment_id": experiment, "tracking_uri": target.display_uri}
-        write_json(record_dir / MLFLOW_FILE, {**info, **imported, "remote_run_id": info["run_id"]})
+        _run(_retrying(self._target(handle), lambda conn: self._download(conn, remote, local)), 600)
+        return remote
