@@ -325,12 +325,13 @@ class SettingsDirective(SphinxDirective):
             description = " ".join(docs.get(("Settings", field.name), [])).strip()
             if not description:
                 raise self.error(f"Settings.{field.name} has no `#:` comment to document it")
-            default = field.default
+            table = field.name in settings._TABLES  # tables of tables: not settable from the environment
+            default = field.default_factory() if table else field.default  # type: ignore[misc]
             rows.append(
                 [
                     _para(_code(field.name)),
-                    _para(_code(settings.ENV_PREFIX + field.name.upper())),
-                    TOML_TYPES.get(type(default), type(default).__name__),
+                    _para(_code("(a table)" if table else settings.ENV_PREFIX + field.name.upper())),
+                    "table" if table else TOML_TYPES.get(type(default), type(default).__name__),
                     _para(_code(json.dumps(default))),
                     _inline(description),
                 ]
