@@ -12,6 +12,8 @@ export interface IBackend {
   missing: string[];
   install_hint: string | null;
   source: string;
+  /** A configured ssh host's or Ray cluster's GPUs (launch targets only). */
+  gpus?: string | null;
 }
 
 export interface IFsckReport {

@@ -175,7 +175,11 @@ function BackendField(props: {
       >
         {props.backends.map(b => (
           <option key={b.name} value={b.name} disabled={!b.available}>
-            {b.available ? b.name : `${b.name} (not installed)`}
+            {!b.available
+              ? `${b.name} (not installed)`
+              : b.gpus
+                ? `${b.name} (GPUs: ${b.gpus})`
+                : b.name}
           </option>
         ))}
       </select>

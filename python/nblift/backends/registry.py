@@ -51,7 +51,7 @@ _BUILTIN: dict[str, BackendSpec] = {
             "reinstall nblift (papermill and ipykernel are its dependencies)",
         ),
         BackendSpec("ssh", "nblift.runs.ssh:SSHBackend", ("asyncssh",), 'pip install "nblift[ssh]"'),
-        BackendSpec("ray", "nblift.runs.ray:RayBackend", ("ray",), 'pip install "nblift[ray]"'),
+        BackendSpec("ray", "nblift.runs.ray:RayBackend", ("ray", "boto3"), 'pip install "nblift[ray]"'),
         BackendSpec(
             "kubernetes",
             "nblift.runs.kubernetes:KubernetesBackend",

@@ -69,9 +69,8 @@ def parse_targets(tables: dict[str, Any], keys: dict[str, type], where: str) -> 
                 known = ", ".join(sorted(keys))
                 raise ConfigError(f"{here}: unknown key {key!r}", hint=f"known: {known}")
             if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
-                raise ConfigError(
-                    f"{here}: {key} must be a {kind.__name__}", hint=f"fix {key} in the settings"
-                )
+                what = {str: "text", int: "a whole number", bool: "true or false"}[kind]
+                raise ConfigError(f"{here}: {key} must be {what}", hint=f"fix {key} in the settings")
             values[key] = value
         found[name] = values
     return found
@@ -145,6 +144,7 @@ class RemoteBackend(Backend):
                 more = self._append(record_dir, synced, reply)
                 info = reply["mlflow"] or {}
                 closed = not remote_tracking or info.get("status") not in (None, "RUNNING")
+                closed = closed and reply.get("done", True)  # everything the runner left is uploaded
                 if (not more and closed) or time.monotonic() > deadline:
                     break
                 if not more:

@@ -138,6 +138,47 @@ def launch(
     return run_info(folder)
 
 
+def launch_targets(project: Project) -> list[dict[str, Any]]:
+    """Where a run can go, as the launch dialog lists them: each backend, with the ssh hosts and Ray
+    clusters the settings name as `ssh:NAME` and `ray:NAME` (and their GPUs) in place of the bare kind."""
+    import dataclasses
+
+    from ..backends.registry import available_backends
+
+    listed: list[dict[str, Any]] = []
+    for info in available_backends():
+        entry = {**dataclasses.asdict(info), "gpus": None}
+        targets: dict[str, str] = {}
+        if info.name == "ssh":
+            targets = {n: t.gpus or "all" for n, t in _ssh_targets(project).items()}
+        elif info.name == "ray":
+            targets = {
+                n: f"{t.num_gpus}{f' x {t.gpu_type}' if t.gpu_type else ''}"
+                for n, t in _ray_targets(project).items()
+            }
+        if not targets:
+            listed.append(entry)
+        for name, gpus in targets.items():
+            listed.append({**entry, "name": f"{info.name}:{name}", "source": "settings", "gpus": gpus})
+    return listed
+
+
+def _ssh_targets(project: Project) -> dict[str, Any]:
+    if not project.settings.ssh_hosts:
+        return {}
+    from .ssh import ssh_targets
+
+    return ssh_targets(project)
+
+
+def _ray_targets(project: Project) -> dict[str, Any]:
+    if not project.settings.ray_clusters:
+        return {}
+    from .ray import ray_targets
+
+    return ray_targets(project)
+
+
 def check_submission_id(value: object) -> str:
     if not isinstance(value, str) or not _SUBMISSION_ID.fullmatch(value):
         raise InvalidInput(

@@ -231,12 +231,11 @@ class RunsHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        from ..backends.registry import available_backends
         from ..runs import service
 
         project = self.project()
         runs = await self.off_loop(lambda: service.list_runs(project))
-        backends = [dataclasses.asdict(b) for b in available_backends()]
+        backends = await self.off_loop(lambda: service.launch_targets(project))
         self.reply(
             {
                 "runs": [r.to_json() for r in runs],

@@ -1,0 +1,312 @@
+"""The `ray` backend: a run as a Ray job on a cluster (Ray Jobs API; the cluster runs anywhere Ray runs,
+KubeRay included).
+
+`--backend ray:NAME` names a cluster in the settings:
+
+    [tool.nblift.ray_clusters.NAME]
+    address = "http://head:8265"        # the Ray dashboard (Jobs API)
+    storage = "s3://bucket/nblift"      # an artifact store both sides reach; results come back through it
+    endpoint_url = ""                   # for S3-compatible stores
+    python = "python"                   # the interpreter on the cluster
+    num_cpus = 1                        # entrypoint_num_cpus
+    num_gpus = 0                        # entrypoint_num_gpus (Ray sets CUDA_VISIBLE_DEVICES)
+    gpu_type = ""                       # e.g. "A100": requires the resource accelerator_type:A100
+    install_lock = true                 # the bundle's lock as the job's runtime_env pip packages
+
+The job's working directory (`runtime_env.working_dir`, uploaded by Ray, at most 100 MiB) holds the bundle's
+objects, nblift's runtime and the run folder; `python -m nblift.runs.ray_job` runs the runner there and
+mirrors the run folder to `storage` (see nblift.runs.ray_job), which this backend reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ..backends.base import RunHandle, RunRequest
+from ..errors import InvalidInput, NbliftError, NotFound
+from ..project import Project
+from .events import append_event
+from .records import OUTPUT_DIR, read_request
+from .remote import RemoteBackend, parse_targets, runtime_files
+
+WORKING_DIR_MAX = 100 << 20
+_KEYS = {
+    "address": str,
+    "storage": str,
+    "endpoint_url": str,
+    "python": str,
+    "num_cpus": int,
+    "num_gpus": int,
+    "gpu_type": str,
+    "install_lock": bool,
+}
+_LIVE = {"PENDING", "RUNNING"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RayTarget:
+    name: str
+    address: str
+    storage: str
+    endpoint_url: str = ""
+    python: str = "python"
+    num_cpus: int = 1
+    num_gpus: int = 0
+    gpu_type: str = ""
+    install_lock: bool = True
+
+
+def ray_targets(project: Project) -> dict[str, RayTarget]:
+    found = {}
+    for name, values in parse_targets(dict(project.settings.ray_clusters), _KEYS, "ray_clusters").items():
+        for key in ("address", "storage"):
+            if not values.get(key):
+                raise InvalidInput(f"ray_clusters.{name} has no {key}", hint=f"set {key} in its table")
+        if urlparse(values["storage"]).scheme != "s3":
+            raise InvalidInput(
+                f"ray_clusters.{name}: storage must be an s3:// URI",
+                hint='e.g. storage = "s3://bucket/nblift"',
+            )
+        found[name] = RayTarget(name=name, **values)
+    return found
+
+
+def _storage(storage: str) -> tuple[str, str]:
+    parts = urlparse(storage)
+    return parts.netloc, parts.path.strip("/")
+
+
+class RayBackend(RemoteBackend):
+    name = "ray"
+
+    def __init__(self, project: Any = None, target: str | None = None) -> None:
+        super().__init__(project)
+        self.target_name = target or ""
+
+    def _target(self, handle: RunHandle | None = None) -> RayTarget:
+        name = str(handle.details["target"]) if handle is not None else self.target_name
+        configured = ray_targets(self.project)
+        if name not in configured:
+            known = ", ".join(sorted(configured)) or "none"
+            raise NotFound(
+                f"no Ray cluster named {name!r}",
+                hint=f"use --backend ray:NAME with a [tool.nblift.ray_clusters.NAME] table (known: {known})",
+            )
+        return configured[name]
+
+    def _jobs(self, target: RayTarget) -> Any:
+        from ray.job_submission import JobSubmissionClient
+
+        try:
+            return JobSubmissionClient(target.address)
+        except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ... by version
+            raise NbliftError(
+                f"cannot reach Ray cluster {target.name!r} at {target.address} ({type(exc).__name__}: {exc})",
+                hint="check the address of its dashboard (Jobs API) and that the cluster is up",
+            ) from None
+
+    def _s3(self, details: dict[str, Any]) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=details.get("endpoint_url") or None)
+
+    # -- submit --------------------------------------------------------------------------------------------
+
+    def _stage(self, target: RayTarget, request: RunRequest, folder: Path, prefix: str) -> list[str]:
+        """The job's working directory; returns the lock's requirement lines."""
+        from ..bundle import read_manifest
+        from ..environment.lock import REQUIREMENTS_FILE
+        from ..store import ObjectStore
+
+        for rel, data in runtime_files().items():
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        store = ObjectStore(request.store_dir)
+        manifest = read_manifest(store, request.bundle_id)
+        oids = [request.bundle_id, *(str(e["oid"]) for e in manifest.get("files", {}).values())]
+        for oid in dict.fromkeys(oids):
+            target_path = folder / "store" / "objects" / oid[:2] / oid[2:]
+            target_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(store.path_of(oid), target_path)
+        run = folder / "run"
+        run.mkdir()
+        remote_request = read_request(request.record_dir)
+        remote_request["tracking"] = self.remote_tracking("")
+        if remote_request["tracking"].get("project") is not None:
+            remote_request["tracking"]["project"] = "tracking"  # made absolute on the cluster by ray_job
+        bucket, _ = _storage(target.storage)
+        (run / "request.json").write_text(json.dumps(remote_request))
+        (run / "ray.json").write_text(
+            json.dumps({"bucket": bucket, "prefix": prefix, "endpoint_url": target.endpoint_url})
+        )
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        if size > WORKING_DIR_MAX:
+            raise InvalidInput(
+                f"the run's working directory is {size / 2**20:.0f} MiB; Ray uploads at most 100 MiB",
+                hint="leave large data out of the bundle (.nbliftignore) and read it from the artifact store",
+            )
+        lock = manifest.get("files", {}).get(REQUIREMENTS_FILE)
+        if not (target.install_lock and isinstance(lock, dict)):
+            return []
+        text = store.get_bytes(str(lock["oid"])).decode()
+        return [
+            line.split(" --hash")[0].strip(" \\") for line in text.splitlines() if line and line[0].isalnum()
+        ]
+
+    def _submit(self, request: RunRequest) -> RunHandle:
+        target = self._target()
+        bucket, base = _storage(target.storage)
+        prefix = f"{base}/runs/{request.run_id}".strip("/")
+        submission_id = f"nblift-{request.run_id}"
+        with tempfile.TemporaryDirectory(prefix="nblift-ray-") as tmp:
+            folder = Path(tmp)
+            packages = self._stage(target, request, folder, prefix)
+            runtime_env: dict[str, Any] = {
+                "working_dir": str(folder),
+                "env_vars": {"MLFLOW_DISABLE_TELEMETRY": "true"},
+            }
+            if packages:
+                runtime_env["pip"] = packages
+            options: dict[str, Any] = {"entrypoint_num_cpus": target.num_cpus}
+            if target.num_gpus:
+                options["entrypoint_num_gpus"] = target.num_gpus
+            if target.gpu_type:
+                options["entrypoint_resources"] = {f"accelerator_type:{target.gpu_type}": 0.001}
+            jobs = self._jobs(target)
+            try:
+                jobs.submit_job(
+                    entrypoint=f"{target.python} -m nblift.runs.ray_job",
+                    runtime_env=runtime_env,
+                    submission_id=submission_id,
+                    metadata={"nblift_run": request.run_id},
+                    **options,
+                )
+            except Exception as exc:  # noqa: BLE001 - the Jobs API's errors carry the cluster's message
+                if "already exists" not in str(exc):
+                    raise NbliftError(f"Ray refused the job: {exc}", hint="see the message") from None
+        append_event(request.record_dir, "ray.submitted", target=target.name, submission_id=submission_id)
+        details = {
+            "target": target.name,
+            "submission_id": submission_id,
+            "bucket": bucket,
+            "prefix": prefix,
+            "endpoint_url": target.endpoint_url,
+            "remote_tracking": self.remote_tracking("").get("project") is not None,
+        }
+        return RunHandle(f"{self.name}:{target.name}", request.run_id, submission_id, details)
+
+    # -- follow --------------------------------------------------------------------------------------------
+
+    def _get(self, handle: RunHandle, name: str, **extra: Any) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        d = handle.details
+        try:
+            reply = self._s3(dict(d)).get_object(Bucket=d["bucket"], Key=f"{d['prefix']}/{name}", **extra)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "InvalidRange"):
+                return None
+            raise NbliftError(
+                f"cannot read the run's artifact store: {exc}", hint="check its credentials"
+            ) from None
+        data: bytes = reply["Body"].read()
+        return data
+
+    def _status(self, handle: RunHandle) -> str:
+        target = self._target(handle)
+        try:
+            return str(self._jobs(target).get_job_status(handle.native_id))
+        except NbliftError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - unknown job or a cluster that went away
+            raise NbliftError(
+                f"cannot ask Ray about {handle.native_id}: {exc}", hint="is the cluster up?"
+            ) from None
+
+    def _poll(self, handle: RunHandle, offset: int) -> dict[str, Any]:
+        status = self._status(handle).rsplit(".", 1)[-1]
+        data = self._get(handle, "events.jsonl", Range=f"bytes={offset}-") or b""
+        data = data[: data.rfind(b"\n") + 1]
+        state, mlflow, beat = (self._get(handle, n) for n in ("state.json", "mlflow.json", "heartbeat"))
+        if status == "PENDING":
+            heartbeat_age: float | None = 0.0  # queued for resources: alive, not yet beating
+        else:
+            heartbeat_age = time.time() - float(beat) if beat else None
+        return {
+            "state": json.loads(state) if state else None,
+            "mlflow": json.loads(mlflow) if mlflow else None,
+            "heartbeat_age": heartbeat_age,
+            "events": base64.b64encode(data).decode(),
+            "offset": offset + len(data),
+            "alive": status in _LIVE,
+            "done": self._get(handle, "done") is not None,  # outputs and tracking store uploaded
+        }
+
+    def _alive(self, handle: RunHandle) -> bool | None:
+        try:
+            return self._status(handle).rsplit(".", 1)[-1] in _LIVE
+        except NbliftError:
+            return None
+
+    # -- stop ----------------------------------------------------------------------------------------------
+
+    def _put(self, handle: RunHandle, name: str, data: bytes) -> None:
+        d = handle.details
+        self._s3(dict(d)).put_object(Bucket=d["bucket"], Key=f"{d['prefix']}/{name}", Body=data)
+
+    def _cancel(self, handle: RunHandle, grace_seconds: float, stopped: Callable[[], bool]) -> None:
+        self._put(handle, "cancel", repr(time.time()).encode())  # the job passes it on as SIGTERM
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline and not stopped():
+            time.sleep(0.5)
+        if not stopped():
+            self._reap(handle)
+
+    def _reap(self, handle: RunHandle) -> None:
+        with contextlib.suppress(Exception):  # already ended, or the cluster is gone: nothing left to stop
+            self._jobs(self._target(handle)).stop_job(handle.native_id)
+
+    # -- results -------------------------------------------------------------------------------------------
+
+    def _download(self, handle: RunHandle, under: str, local: Path) -> bool:
+        d = handle.details
+        s3 = self._s3(dict(d))
+        prefix = f"{d['prefix']}/{under}/"
+        found = False
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=d["bucket"], Prefix=prefix):
+            for item in page.get("Contents", []):
+                rel = item["Key"][len(prefix) :]
+                path = (local / rel).resolve()
+                if not path.is_relative_to(local.resolve()):
+                    continue  # a key that climbs out of the folder is not written
+                path.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(d["bucket"], item["Key"], str(path))
+                found = True
+        return found
+
+    def _fetch(self, handle: RunHandle, record_dir: Path) -> Path:
+        output = record_dir / OUTPUT_DIR
+        with tempfile.TemporaryDirectory(dir=record_dir) as tmp:
+            landed = Path(tmp) / OUTPUT_DIR
+            landed.mkdir()
+            if self._download(handle, OUTPUT_DIR, landed):
+                shutil.rmtree(output, ignore_errors=True)
+                landed.rename(output)
+        return output
+
+    def _download_tracking(self, handle: RunHandle, local: Path) -> str:
+        local.mkdir(parents=True, exist_ok=True)
+        self._download(handle, "tracking", local)
+        paths = json.loads(self._get(handle, "paths.json") or b"{}")
+        return str(paths.get("tracking", ""))

@@ -1,0 +1,208 @@
+"""The ray backend against a real local Ray head the tests start (declared with one logical GPU and a
+GPU type), with results coming back through a local S3-compatible server (moto), never a shared folder:
+success with parameters and the MLflow run imported, a failing cell, cancel, and a GPU request that reaches
+the job."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from run_helpers import until, wait_done, wait_for_event, write_notebook
+
+from nblift import tracking
+from nblift.project import Project
+from nblift.runs import service
+from nblift.runs.local import group_members
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+BUCKET = "nblift-results"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3():
+    pytest.importorskip("moto", reason="moto is a test dependency (./dev test installs it)")
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    saved = {k: os.environ.get(k) for k in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+    yield endpoint
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def ray_head(s3):
+    pytest.importorskip("ray", reason="ray is a test dependency (./dev test installs it)")
+    ray_bin = Path(sys.executable).parent / "ray"
+    dashboard = free_port()
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay short
+    env = {
+        **os.environ,
+        **CREDENTIALS,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "python"),
+    }
+    head = subprocess.Popen(
+        [
+            str(ray_bin),
+            "start",
+            "--head",
+            "--block",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(free_port()),
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            str(dashboard),
+            "--num-cpus",
+            "4",
+            "--num-gpus",
+            "1",
+            "--resources",
+            json.dumps({"accelerator_type:T4": 1}),
+            "--temp-dir",
+            str(temp),
+            "--include-dashboard",
+            "true",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    address = f"http://127.0.0.1:{dashboard}"
+
+    def up() -> bool:
+        from ray.job_submission import JobSubmissionClient
+
+        try:
+            JobSubmissionClient(address).list_jobs()
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+        return True
+
+    try:
+        until(up, 120, "the Ray head's Jobs API", every=1.0)
+        yield address
+    finally:  # never `ray stop`: it would kill every Ray process on the machine
+        for pid in [head.pid, *group_members(head.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        head.wait(30)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def project_for(folder: Path, address: str, endpoint: str, **extra: object) -> Project:
+    values = {
+        "address": address,
+        "storage": f"s3://{BUCKET}/nblift",
+        "endpoint_url": endpoint,
+        "python": sys.executable,
+        "install_lock": False,
+        **extra,
+    }
+    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
+    (folder / "pyproject.toml").write_text(f"[tool.nblift.ray_clusters.local]\n{lines}\n")
+    return Project.discover(folder)
+
+
+TRAIN = (
+    "import nblift, os, pathlib\n"
+    "for i in range(epochs):\n"
+    "    nblift.log(step=i, loss=1.0 / (i + 1))\n"
+    "pathlib.Path('weights.txt').write_text(f'trained {epochs}')\n"
+    "print(f'epochs is {epochs}; gpus are {os.environ.get(\"CUDA_VISIBLE_DEVICES\")!r}')"
+)
+
+
+def test_success_failure_and_gpu_through_s3(ray_head, s3, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    project = project_for(tmp_path, ray_head, s3, num_gpus=1, gpu_type="T4")
+    notebook = write_notebook(tmp_path / "train.ipynb", TRAIN, parameters="epochs = 1")
+    info = service.launch(project, notebook, {"epochs": 3}, backend="ray:local")
+    done = wait_done(project, info.id, timeout=300)
+    assert done.state == "SUCCEEDED", done.error
+    executed = service.fetch(project, info.id)
+    text = executed.read_text()
+    assert "epochs is 3" in text and "gpus are '0'" in text  # the GPU request reached the job
+    assert (executed.parent / "artifacts" / "weights.txt").read_text() == "trained 3"
+    from ray.job_submission import JobSubmissionClient
+
+    job = JobSubmissionClient(ray_head).get_job_info(f"nblift-{info.id}")
+    assert (
+        job.metadata == {"nblift_run": info.id}
+        and job.entrypoint == f"{sys.executable} -m nblift.runs.ray_job"
+    )
+    final = until(
+        lambda: (i := service.get_run(project, info.id)).mlflow and i.mlflow.get("remote_run_id") and i,
+        60,
+        "the MLflow run to be imported",
+    )
+    client = tracking.client(project)
+    run = client.get_run(final.mlflow["run_id"])
+    assert run.data.params["epochs"] == "3" and run.data.tags["nblift.backend"] == "ray:local"
+    history = sorted(client.get_metric_history(run.info.run_id, "loss"), key=lambda m: m.step)
+    assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5), (2, 1.0 / 3)]
+
+    broken = write_notebook(tmp_path / "broken.ipynb", "x = 1", "raise ValueError('bad batch')")
+    failed = wait_done(project, service.launch(project, broken, backend="ray:local").id, timeout=300)
+    assert failed.state == "FAILED"
+    assert failed.error["cell"] == 2 and "bad batch" in json.dumps(failed.error)
+
+
+def test_cancel_stops_the_job(ray_head, s3, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    project = project_for(tmp_path, ray_head, s3)
+    notebook = write_notebook(
+        tmp_path / "slow.ipynb",
+        "import time\nfor i in range(600):\n    print(i, flush=True)\n    time.sleep(0.5)",
+    )
+    info = service.launch(project, notebook, backend="ray:local")
+    wait_for_event(project, info.id, "cell.started", timeout=300)
+    assert service.cancel(project, info.id).state == "CANCELLED"
+    from ray.job_submission import JobSubmissionClient
+
+    jobs = JobSubmissionClient(ray_head)
+    until(
+        lambda: (
+            str(jobs.get_job_status(f"nblift-{info.id}")).rsplit(".", 1)[-1]
+            in ("SUCCEEDED", "STOPPED", "FAILED")
+        ),
+        60,
+        "the job to end",
+    )
