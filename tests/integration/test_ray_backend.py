@@ -5,53 +5,29 @@ the job."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
+from ray_cluster import CREDENTIALS, RayHead, start_s3
 from run_helpers import until, wait_done, wait_for_event, write_notebook
 
 from nblift import tracking
 from nblift.project import Project
 from nblift.runs import service
-from nblift.runs.local import group_members
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 BUCKET = "nblift-results"
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def s3():
     pytest.importorskip("moto", reason="moto is a test dependency (./dev test installs it)")
-    import boto3
-    from moto.server import ThreadedMotoServer
-
     saved = {k: os.environ.get(k) for k in CREDENTIALS}
     os.environ.update(CREDENTIALS)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+    server, endpoint = start_s3(BUCKET)
     yield endpoint
     server.stop()
     for k, v in saved.items():
@@ -64,67 +40,11 @@ def s3():
 @pytest.fixture(scope="module")
 def ray_head(s3):
     pytest.importorskip("ray", reason="ray is a test dependency (./dev test installs it)")
-    ray_bin = Path(sys.executable).parent / "ray"
-    dashboard = free_port()
-    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay short
-    env = {
-        **os.environ,
-        **CREDENTIALS,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "python"),
-    }
-    head = subprocess.Popen(
-        [
-            str(ray_bin),
-            "start",
-            "--head",
-            "--block",
-            "--node-ip-address",
-            "127.0.0.1",
-            "--port",
-            str(free_port()),
-            "--dashboard-host",
-            "127.0.0.1",
-            "--dashboard-port",
-            str(dashboard),
-            "--num-cpus",
-            "4",
-            "--num-gpus",
-            "1",
-            "--resources",
-            json.dumps({"accelerator_type:T4": 1}),
-            "--temp-dir",
-            str(temp),
-            "--include-dashboard",
-            "true",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    address = f"http://127.0.0.1:{dashboard}"
-
-    def up() -> bool:
-        from ray.job_submission import JobSubmissionClient
-
-        try:
-            JobSubmissionClient(address).list_jobs()
-        except Exception:  # noqa: BLE001 - not up yet
-            return False
-        return True
-
+    head = RayHead()
     try:
-        until(up, 120, "the Ray head's Jobs API", every=1.0)
-        yield address
-    finally:  # never `ray stop`: it would kill every Ray process on the machine
-        for pid in [head.pid, *group_members(head.pid)]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        head.wait(30)
-        shutil.rmtree(temp, ignore_errors=True)
+        yield head.address
+    finally:
+        head.stop()
 
 
 def project_for(folder: Path, address: str, endpoint: str, **extra: object) -> Project:
