@@ -12,6 +12,7 @@ import {
   requestAPI
 } from '../api';
 import { baseName, formatTimeout } from './format';
+import type { IFinding } from './EnvironmentsView';
 import { describeError } from './model';
 
 /** What the user chose in the dialog, as typed (parameter values are text). */
@@ -327,6 +328,59 @@ class LaunchBody
   }
 }
 
+/**
+ * Check the notebook against a remote target before launching there (its GPU driver against the lock's
+ * CUDA, and that it can be reached); errors are shown and the user chooses to launch anyway or go back.
+ */
+async function preflightPasses(
+  notebook: string,
+  backend: string
+): Promise<boolean> {
+  if (!backend.includes(':')) {
+    return true; // local runs: the Environments view shows preflight
+  }
+  let errors: IFinding[];
+  try {
+    const reply = await requestAPI<{ findings: IFinding[] }>(
+      'env/preflight',
+      {},
+      { path: notebook, backend }
+    );
+    errors = reply.findings.filter(f => f.severity === 'error');
+  } catch (reason) {
+    errors = [
+      {
+        severity: 'error',
+        check: 'preflight',
+        message: describeError(reason),
+        cell: null,
+        hint: null
+      }
+    ];
+  }
+  if (errors.length === 0) {
+    return true;
+  }
+  const answer = await showDialog({
+    title: `Preflight on ${backend} found problems`,
+    body: (
+      <ul className="jp-nblift-drift" aria-label="preflight findings">
+        {errors.map((f, i) => (
+          <li key={i}>
+            {f.message}
+            {f.hint ? ` (${f.hint})` : ''}
+          </li>
+        ))}
+      </ul>
+    ),
+    buttons: [
+      Dialog.cancelButton({ label: 'Back' }),
+      Dialog.warnButton({ label: 'Launch anyway' })
+    ]
+  });
+  return answer.button.accept;
+}
+
 /** A fresh id for one launch (crypto.randomUUID needs a secure context; this does not). */
 function submissionId(): string {
   const bytes = window.crypto.getRandomValues(new Uint8Array(16));
@@ -383,6 +437,9 @@ export async function launchRun(
       return null;
     }
     choice = result.value;
+    if (!(await preflightPasses(notebook, choice.backend))) {
+      continue; // back to the form
+    }
     // The same request sent again (after a dropped connection) carries the same id, and the
     // server answers with the run the first one started instead of starting a second.
     const request = launchRequest(notebook, choice, declared);

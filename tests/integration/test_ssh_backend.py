@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from run_helpers import gone, until, wait_done, wait_for_event, write_notebook
-from sshd_server import SSHD, Sshd
+from sshd_server import SSHD, Sshd, free_port
 
 from nblift import tracking
 from nblift.project import Project
@@ -179,3 +179,18 @@ def test_host_keys_are_checked(sshd, remote_root, tmp_path):
         service.launch(project, notebook, backend="ssh:box")
     (run,) = service.list_runs(project)
     assert run.state == "FAILED" and "known_hosts" in run.error["message"]
+
+
+def test_preflight_asks_the_target_and_names_one_it_cannot_reach(sshd, remote_root, tmp_path):
+    from nblift.environment.preflight import preflight
+
+    project_for(tmp_path, sshd, remote_root)
+    with (tmp_path / "pyproject.toml").open("a") as fh:
+        fh.write(f'\n[tool.nblift.ssh_hosts.down]\nhost = "127.0.0.1"\nport = {free_port()}\n')
+    project = Project.discover(tmp_path)
+    notebook = write_notebook(tmp_path / "nb.ipynb", "print(1)")
+    reached = preflight(project, notebook, backend="ssh:box")
+    assert "target" in reached.checked and not [f for f in reached.findings if f.check == "target"]
+    down = preflight(project, notebook, backend="ssh:down")
+    (finding,) = [f for f in down.findings if f.check == "target"]
+    assert finding.severity == "error" and "cannot reach ssh target 'down'" in finding.message

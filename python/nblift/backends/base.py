@@ -110,6 +110,14 @@ class Backend(abc.ABC):
         """Bring the run's outputs (executed notebook, artifacts) into the record; return their folder."""
         return self._fetch(handle, record_dir)
 
+    def gpu_driver(self) -> str | None:
+        """The NVIDIA driver version where this backend runs things (None: no GPU, or it cannot tell);
+        preflight checks the lock's CUDA build against it."""
+        return self._gpu_driver()
+
+    def _gpu_driver(self) -> str | None:
+        return None
+
     @abc.abstractmethod
     def _submit(self, request: RunRequest) -> RunHandle:
         """Start `python -m nblift.runner` for the request where this backend runs things."""

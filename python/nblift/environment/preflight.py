@@ -304,6 +304,17 @@ def _secret_findings(cells: Sequence[Mapping[str, Any]]) -> list[Finding]:
     return findings
 
 
+def _target_driver(project: Project, backend: str) -> tuple[str | None, list[Finding]]:
+    """The GPU driver of the target `backend` names (asked over its own connection), or why not."""
+    from ..errors import NbliftError
+    from ..runs.service import backend_for
+
+    try:
+        return backend_for(project, backend).gpu_driver(), []
+    except NbliftError as exc:
+        return None, [Finding("error", "target", f"{backend}: {exc.message}", hint=exc.hint or "")]
+
+
 def preflight(
     project: Project,
     notebook: Path | str | None = None,
@@ -348,10 +359,15 @@ def preflight(
         from .machine import gpu_info
 
         driver = gpu_info()[1]
+    elif driver is None and backend is not None:
+        driver, unreachable = _target_driver(project, backend)
+        findings += unreachable
     findings += _cuda_findings(lock_info.framework_cuda if lock_info else None, driver, backend)
     findings += _git_findings(root, [path, *local_files, *read_files])
     findings += _secret_findings(cells)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: (order[f.severity], f.cell if f.cell is not None else -1))
     checked = ["lock", "imports", "local-modules", "files", "cuda", "git", "secrets"]
+    if backend not in (None, "local"):
+        checked.append("target")
     return PreflightResult(str(path), backend, findings, checked)

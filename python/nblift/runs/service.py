@@ -48,7 +48,7 @@ START_GRACE_S = 60.0
 FETCH_DIR = "nblift-runs"
 
 
-def _backend(project: Project, name: str) -> Backend:
+def backend_for(project: Project, name: str) -> Backend:
     """The backend `name` names; `KIND:TARGET` (e.g. `ssh:gpu1`) picks one target of a backend kind."""
     kind, _, target = name.partition(":")
     cls = get_backend_class(kind)
@@ -102,7 +102,7 @@ def launch(
                 return run_info(folder)
 
     name = backend or project.settings.default_backend
-    backend_obj = _backend(project, name)
+    backend_obj = backend_for(project, name)
     if timeout is not None and timeout <= 0:
         raise InvalidInput(f"timeout {timeout} is not positive", hint="give a duration such as 30m or 2h")
     bundle = build_bundle(project, notebook)
@@ -199,7 +199,7 @@ def _reconcile(project: Project, folder: Path) -> dict[str, Any]:
         return (
             _mark_lost(project, folder, None, "the run was never started") if age > START_GRACE_S else state
         )
-    backend = _backend(project, handle.backend)
+    backend = backend_for(project, handle.backend)
     backend.sync(handle, folder)
     state = read_state(folder)
     if RunState(state["state"]).terminal:
@@ -305,7 +305,7 @@ def cancel(project: Project, run_id: str) -> RunInfo:
         return run_info(folder)
     handle = read_handle(folder)
     if handle is not None:
-        backend = _backend(project, handle.backend)
+        backend = backend_for(project, handle.backend)
 
         def stopped() -> bool:
             backend.sync(handle, folder)
@@ -323,7 +323,7 @@ def fetch(project: Project, run_id: str, destination: Path | None = None) -> Pat
     handle = read_handle(folder)
     if handle is None:
         raise NotFound(f"run {run_id} never started", hint="launch it again with `nblift run`")
-    source = _backend(project, handle.backend).fetch(handle, folder)
+    source = backend_for(project, handle.backend).fetch(handle, folder)
     if not source.is_dir():
         raise NotFound(f"run {run_id} has no outputs yet", hint="wait until it has run a cell")
     destination = (destination or project.root / FETCH_DIR / run_id).absolute()

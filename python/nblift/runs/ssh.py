@@ -223,6 +223,13 @@ class SSHBackend(RemoteBackend):
         name = str(handle.details["target"]) if handle is not None else self.target_name
         return target_named(self.project, name)
 
+    def _gpu_driver(self) -> str | None:
+        target = self._target()
+        query = "nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null || true"
+        out = _run(_retrying(target, lambda conn: _check(conn, query)))
+        lines = out.strip().splitlines()
+        return lines[0].strip() if lines else None
+
     # -- submit --------------------------------------------------------------------------------------------
 
     def _submit(self, request: RunRequest) -> RunHandle:

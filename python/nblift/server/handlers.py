@@ -214,7 +214,9 @@ class PreflightHandler(BaseHandler):
     @authorized
     async def get(self) -> None:
         notebook = self.notebook(self.get_argument("path", ""))
-        self.reply(await self._verb("preflight", "--notebook", str(notebook)))
+        backend = self.get_argument("backend", "")  # a run target: its GPU driver is asked for
+        extra = ["--backend", backend] if backend else []
+        self.reply(await self._verb("preflight", "--notebook", str(notebook), *extra))
 
 
 _RUN = r"(?P<run_id>[0-9a-f]{12})"
