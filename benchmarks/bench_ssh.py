@@ -23,31 +23,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from sshd_server import Sshd  # noqa: E402
 
 from nblift.project import Project  # noqa: E402
 from nblift.runs import service  # noqa: E402
+from stamped_notebook import make_notebook as stamped_notebook  # noqa: E402
 
 CELLS = 5
 
 
 def make_notebook(path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell("stamp_file = ''")
-    params.metadata["tags"] = ["parameters"]
-    cells = [params, nbformat.v4.new_code_cell("import time\nopen(stamp_file, 'w').write(repr(time.time()))")]
-    cells += [
-        nbformat.v4.new_code_cell(f"x{i} = sum(range(100_000)) + {i}\nprint(x{i})") for i in range(CELLS - 2)
-    ]
-    nb.cells = cells
-    nbformat.write(nb, path)
+    stamped_notebook(path, CELLS)
 
 
 def configure(folder: Path, sshd: Sshd, remote: Path) -> Project:

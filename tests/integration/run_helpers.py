@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,3 +93,13 @@ def wait_mlflow_closed(project: Project, run_id: str, timeout: float = 120) -> R
 def kill_quietly(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
+
+
+def git(root: Path, *args: str) -> str:
+    """Run git in `root` with a throwaway identity; its output."""
+    return subprocess.run(
+        ["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from kernel_helpers import Kernel
-from run_helpers import write_notebook
+from run_helpers import git, write_notebook
 
 from nblift import tracking
 from nblift.errors import InvalidInput
@@ -53,15 +53,6 @@ X, y = load_iris(return_X_y=True)
 model = LogisticRegression(C={c}, max_iter=300).fit(X, y)
 nblift.log(accuracy={accuracy})
 """
-
-
-def git(root, *args):
-    return subprocess.run(
-        ["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 @pytest.fixture

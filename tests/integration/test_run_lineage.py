@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
-from run_helpers import mlflow_run, wait_done, wait_mlflow_closed, write_notebook
+from run_helpers import git, mlflow_run, wait_done, wait_mlflow_closed, write_notebook
 
 from nblift.project import Project
 from nblift.runs import service
@@ -13,15 +11,6 @@ from nblift.snapshot import manifest as snapshots
 from nblift.store import ObjectStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-
-
-def git(root, *args):
-    return subprocess.run(
-        ["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def test_lineage_tags(tmp_path, monkeypatch):
