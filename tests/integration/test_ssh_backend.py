@@ -69,13 +69,14 @@ TRAIN = (
     "for i in range(epochs):\n"
     "    nblift.log(step=i, loss=1.0 / (i + 1))\n"
     "pathlib.Path('model.txt').write_text(f'trained {epochs}')\n"
-    "print(f'epochs is {epochs}')"
+    "import os\n"
+    "print(f'epochs is {epochs} on GPUs {os.environ.get(\"CUDA_VISIBLE_DEVICES\")!r}')"
 )
 
 
 def test_run_comes_back_and_the_second_run_reuses_the_host(sshd, remote_root, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    project = project_for(tmp_path, sshd, remote_root)
+    project = project_for(tmp_path, sshd, remote_root, gpus="1")
     notebook = write_notebook(tmp_path / "it's; train.ipynb", TRAIN, parameters="epochs = 1")
     info = service.launch(project, notebook, {"epochs": 4}, backend="ssh:box")
     assert info.backend == "ssh:box"
@@ -88,7 +89,7 @@ def test_run_comes_back_and_the_second_run_reuses_the_host(sshd, remote_root, tm
     ]
     assert first[0]["kind"] == "bundle.sent" and first[0]["objects"] >= 2
     fetched = service.fetch(project, info.id)
-    assert "epochs is 4" in fetched.read_text()
+    assert "epochs is 4 on GPUs '1'" in fetched.read_text()  # the target's GPU selection reached the kernel
     assert (fetched.parent / "artifacts" / "model.txt").read_text() == "trained 4"
 
     # the MLflow run the host recorded is imported: params, the metric's whole history, artifacts
