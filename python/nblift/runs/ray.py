@@ -51,6 +51,10 @@ _KEYS = {
     "install_lock": bool,
 }
 _LIVE = {"PENDING", "RUNNING"}
+#: Clients kept for the process (making one costs a round trip or a slow set-up; each call is a fresh
+#: backend object).
+_job_clients: dict[str, Any] = {}
+_s3_clients: dict[str, Any] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,8 +111,11 @@ class RayBackend(RemoteBackend):
     def _jobs(self, target: RayTarget) -> Any:
         from ray.job_submission import JobSubmissionClient
 
+        if target.address in _job_clients:
+            return _job_clients[target.address]
         try:
-            return JobSubmissionClient(target.address)
+            client = _job_clients[target.address] = JobSubmissionClient(target.address)
+            return client
         except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ... by version
             raise NbliftError(
                 f"cannot reach Ray cluster {target.name!r} at {target.address} ({type(exc).__name__}: {exc})",
@@ -116,9 +123,12 @@ class RayBackend(RemoteBackend):
             ) from None
 
     def _s3(self, details: dict[str, Any]) -> Any:
-        import boto3
+        endpoint = details.get("endpoint_url") or ""
+        if endpoint not in _s3_clients:
+            import boto3
 
-        return boto3.client("s3", endpoint_url=details.get("endpoint_url") or None)
+            _s3_clients[endpoint] = boto3.client("s3", endpoint_url=endpoint or None)
+        return _s3_clients[endpoint]
 
     # -- submit --------------------------------------------------------------------------------------------
 
