@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from run_helpers import gone, until, wait_done, wait_for_event, write_notebook
 from sshd_server import SSHD, Sshd, free_port
+from test_metric_logging import mlflow_server  # noqa: F401 - a fixture: a real `mlflow server`
 
 from nblift import tracking
 from nblift.project import Project
@@ -195,3 +196,17 @@ def test_preflight_asks_the_target_and_names_one_it_cannot_reach(sshd, remote_ro
     down = preflight(project, notebook, backend="ssh:down")
     (finding,) = [f for f in down.findings if f.check == "target"]
     assert finding.severity == "error" and "cannot reach ssh target 'down'" in finding.message
+
+
+def test_a_tracking_server_gets_the_run_directly(sshd, remote_root, tmp_path, mlflow_server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    project = project_for(tmp_path, sshd, remote_root)
+    notebook = write_notebook(tmp_path / "train.ipynb", TRAIN, parameters="epochs = 1")
+    info = service.launch(project, notebook, {"epochs": 3}, backend="ssh:box")
+    done = wait_done(project, info.id, timeout=300)
+    assert done.state == "SUCCEEDED", done.error
+    assert done.mlflow and done.mlflow["status"] == "FINISHED" and "remote_run_id" not in done.mlflow
+    run = tracking.client(project).get_run(done.mlflow["run_id"])  # the server's run, not an imported copy
+    assert run.data.params["epochs"] == "3" and "nblift.imported_from" not in run.data.tags
+    assert len(tracking.client(project).get_metric_history(run.info.run_id, "loss")) == 3

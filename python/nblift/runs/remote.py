@@ -137,19 +137,21 @@ class RemoteBackend(Backend):
             write_json(record_dir / MLFLOW_FILE, reply["mlflow"])
         state = reply["state"]
         if state and RunState(state.get("state", "PENDING")).terminal:
-            # the run ended on the host: take every event and (recorded there) its MLflow run before the
-            # local record says so, since nothing syncs a run whose record is final
+            # the run ended there: wait for the runner to finish (it closes its MLflow run, then exits; a
+            # mirror says `done` once everything is uploaded), taking every event, before the local record
+            # says so: nothing syncs a run whose record is final
             deadline = time.monotonic() + IMPORT_WAIT_S
             while True:
                 more = self._append(record_dir, synced, reply)
-                info = reply["mlflow"] or {}
-                closed = not remote_tracking or info.get("status") not in (None, "RUNNING")
-                closed = closed and reply.get("done", True)  # everything the runner left is uploaded
-                if (not more and closed) or time.monotonic() > deadline:
+                finished = reply.get("done", not reply.get("alive", False))
+                if (not more and finished) or time.monotonic() > deadline:
                     break
                 if not more:
                     time.sleep(0.3)
                 reply = self._poll(handle, int(synced["offset"]))
+            info = reply["mlflow"] or {}
+            if info and not remote_tracking:
+                write_json(record_dir / MLFLOW_FILE, info)
             if remote_tracking and info.get("status") not in (None, "RUNNING"):
                 self._import_tracking(handle, record_dir, info)
             synced["done"] = True
