@@ -359,7 +359,7 @@ def preflight(
         from .machine import gpu_info
 
         driver = gpu_info()[1]
-    elif driver is None and backend is not None:
+    elif driver is None and backend is not None and ":" in backend:  # a named target: ask it
         driver, unreachable = _target_driver(project, backend)
         findings += unreachable
     findings += _cuda_findings(lock_info.framework_cuda if lock_info else None, driver, backend)
