@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     if not Path(SSHD).exists() or shutil.which("ssh-keygen") is None:
-        pytest.skip("OpenSSH server not installed (./dev test installs openssh-server)")
+        pytest.fail("OpenSSH server not installed: run ./dev test (it installs openssh-server)")
     pytest.importorskip("asyncssh")
     server = Sshd(tmp_path_factory.mktemp("sshd"))
     yield server
