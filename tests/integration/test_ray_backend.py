@@ -24,7 +24,8 @@ BUCKET = "nblift-results"
 
 @pytest.fixture(scope="module")
 def s3():
-    pytest.importorskip("moto", reason="moto is a test dependency (./dev test installs it)")
+    import moto  # noqa: F401 - a test dependency (./dev test installs it)
+
     saved = {k: os.environ.get(k) for k in CREDENTIALS}
     os.environ.update(CREDENTIALS)
     server, endpoint = start_s3(BUCKET)
@@ -39,7 +40,8 @@ def s3():
 
 @pytest.fixture(scope="module")
 def ray_head(s3):
-    pytest.importorskip("ray", reason="ray is a test dependency (./dev test installs it)")
+    import ray  # noqa: F401 - a test dependency (./dev test installs it)
+
     head = RayHead()
     try:
         yield head.address

@@ -32,7 +32,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 def sshd(tmp_path_factory):
     if not Path(SSHD).exists() or shutil.which("ssh-keygen") is None:
         pytest.fail("OpenSSH server not installed: run ./dev test (it installs openssh-server)")
-    pytest.importorskip("asyncssh")
+    import asyncssh  # noqa: F401 - a test dependency: missing means ./dev test was not run
+
     server = Sshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.stop()
