@@ -6,12 +6,19 @@ Targets (issue 3): first snapshot >= 5x faster than dill; a snapshot after a sma
 < 64 KB new; restore into a fresh process no slower than dill (faster with lazy arrays); autosnapshot adds
 < 5% (or < 20 ms) to a cell that changes nothing large.
 
-    python benchmarks/bench_snapshot.py [--rows 1000000] [--mb 200]
+Compute-heavy cells (printed last; `--only compute` runs this case alone): a notebook-defined function that
+reads two globals in a tight loop (10 million global lookups) and a numpy cell (two matmuls and reductions
+on a 2000x2000 array), each in a fresh IPython shell per variant: without nblift, with `%load_ext nblift`,
+and with `%lift autosnapshot on` (each background snapshot lands between runs, outside the timing).
+Target: under 5% slower with nblift loaded, and with autosnapshot on.
+
+    python benchmarks/bench_snapshot.py [--rows 1000000] [--mb 200] [--only compute] [--lookups 10000000]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -107,16 +114,144 @@ def in_fresh_process(code: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+COMPUTE_SETUP = """
+import numpy as np
+a, b = 1, 2
+N = {n}
+def loop():
+    s = 0
+    for i in range(N):
+        s += a + b
+    return s
+X = np.random.default_rng(0).random(({m}, {m}))
+"""
+
+COMPUTE_CELLS = {
+    "{lookups:,} global lookups (function in a cell)": "total = loop()",
+    "numpy: 2 matmuls + reductions, {m}x{m}": (
+        "G = X @ X.T\nH = G @ X\n"
+        "stats = (float(H.sum()), float(np.linalg.norm(G, axis=0).max()), float(X.mean(axis=1).std()))"
+    ),
+}
+
+# One variant in a fresh interpreter: the shell, nblift as the variant says, the setup cell, then each
+# compute cell once untimed and `runs` times timed; prints the times and any snapshot failures as JSON.
+COMPUTE_CHILD = """
+import json, os, sys, time
+params = json.loads(sys.argv[1])
+os.chdir(params["project"])
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+if params["variant"] != "plain":
+    shell.run_line_magic("load_ext", "nblift")
+if params["variant"] == "autosnapshot":
+    shell.run_line_magic("lift", "autosnapshot on")
+shell.run_cell(params["setup"], store_history=True).raise_error()
+
+failures = []
+
+def settle():
+    if params["variant"] == "autosnapshot":  # let the background snapshot land, outside the timing
+        try:
+            shell.run_line_magic("lift", "snapshot --wait")
+        except Exception as exc:  # a failed snapshot is reported with the figures, not fatal
+            failures.append(f"{type(exc).__name__}: {exc}")
+
+times = {}
+for label, cell in params["cells"].items():
+    shell.run_cell(cell, store_history=True).raise_error()
+    settle()
+    times[label] = []
+    for _ in range(params["runs"]):
+        t0 = time.perf_counter()
+        result = shell.run_cell(cell, store_history=True)
+        times[label].append(time.perf_counter() - t0)
+        result.raise_error()
+        settle()
+print(json.dumps({"times": times, "failures": failures}))
+"""
+
+COMPUTE_VARIANTS = {"plain": "no nblift", "loaded": "%load_ext nblift", "autosnapshot": "autosnapshot on"}
+
+
+def compute_case(args: argparse.Namespace, work: Path) -> None:
+    """Compute-heavy cells with and without nblift, each variant in its own fresh process, interleaved."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    n, m = args.lookups // 2, args.matrix  # two global lookups (a and b) per iteration
+    cells = {
+        label.format(lookups=args.lookups, m=m): cell.format(m=m) for label, cell in COMPUTE_CELLS.items()
+    }
+    samples: dict[str, dict[str, list[float]]] = {v: {c: [] for c in cells} for v in COMPUTE_VARIANTS}
+    failures: set[str] = set()
+    for rep in range(args.repeat):
+        for variant in COMPUTE_VARIANTS:
+            project = work / f"compute-{variant}-{rep}"
+            project.mkdir(parents=True)
+            params = {
+                "project": str(project),
+                "variant": variant,
+                "setup": COMPUTE_SETUP.format(n=n, m=m),
+                "cells": cells,
+                "runs": args.compute_runs,
+            }
+            out = subprocess.run(
+                [sys.executable, "-c", COMPUTE_CHILD, json.dumps(params)],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
+            if out.returncode != 0:
+                sys.exit(f"compute case, variant {variant}, failed:\n{out.stderr}")
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            for label, times in result["times"].items():
+                samples[variant][label].append(statistics.median(times))
+            failures.update(result["failures"])
+            shutil.rmtree(project, ignore_errors=True)
+    med = {v: {c: statistics.median(t) for c, t in by_cell.items()} for v, by_cell in samples.items()}
+    print(
+        f"compute-heavy cells: each variant in a fresh IPython shell; median of {args.repeat} processes "
+        f"x {args.compute_runs} runs"
+    )
+    print(
+        f"{'cell':46} {'plain ms':>9} {'nblift ms':>9} {'auto ms':>9} {'nblift/plain':>12} {'auto/plain':>10}"
+    )
+    worst = {"loaded": 0.0, "autosnapshot": 0.0}
+    for label in cells:
+        p, ld, au = (med[v][label] for v in COMPUTE_VARIANTS)
+        worst["loaded"] = max(worst["loaded"], ld / p)
+        worst["autosnapshot"] = max(worst["autosnapshot"], au / p)
+        print(f"{label:46} {p * 1000:9.1f} {ld * 1000:9.1f} {au * 1000:9.1f} {ld / p:11.3f}x {au / p:9.3f}x")
+    for failure in sorted(failures):
+        print(f"warning: a snapshot failed in the compute case: {failure}")
+    for variant, ratio in worst.items():
+        met = "met" if ratio < 1.05 else "NOT met"
+        print(f"target: compute-heavy cells < 5% slower ({COMPUTE_VARIANTS[variant]}): {met}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["compute"], default=None, help="run only this case")
+    parser.add_argument("--lookups", type=int, default=10_000_000, help="global lookups in the compute case")
+    parser.add_argument("--matrix", type=int, default=2000, help="side of the compute case's array")
+    parser.add_argument("--compute-runs", type=int, default=5, help="timed runs of each compute cell")
     args = parser.parse_args()
     # The MLflow mirror runs in a background thread; leave it out so timings measure the snapshot alone.
     os.environ["NBLIFT_SNAPSHOT_MLFLOW"] = "false"
     work = Path(tempfile.mkdtemp(prefix="nblift-bench-"))
     os.environ["NBLIFT_SECRET_FILE"] = str(work / "key" / "secret")
+    if args.only is None:
+        snapshot_cases(args, work)
+        print()
+    compute_case(args, work)
+    os.chdir(ROOT)  # leave the scratch folder before removing it
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def snapshot_cases(args: argparse.Namespace, work: Path) -> None:
     project = work / "project"
     project.mkdir()
     import dill
@@ -191,8 +326,6 @@ def main() -> None:
     }
     for target, met in verdict.items():
         print(f"target: {target}: {'met' if met else 'NOT met'}")
-    os.chdir(ROOT)  # leave the scratch folder before removing it
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,7 @@ VERBS: dict[str, Verb] = {
             _snap_render("snapshot_html"),
             _to_json,
             add_arguments=_snap_args("take_args"),
+            failed=lambda r: getattr(r, "ok", True) is False,
             kernel_only=True,
         ),
         Verb(
@@ -180,12 +181,13 @@ VERBS: dict[str, Verb] = {
         ),
         Verb(
             "snapshots",
-            "List, show, diff, delete, export, import, trust and garbage-collect snapshots.",
+            "List, show, diff, verify, delete, export, import, trust and garbage-collect snapshots.",
             _snap("manage"),
             _snap_render("manage_text"),
             _snap_render("manage_html"),
             _snap_render("manage_json"),
             add_arguments=_snap_args("manage_args"),
+            failed=lambda r: r[0] == "verify" and not r[1].ok,
         ),
         Verb(
             "env",

@@ -70,3 +70,27 @@ def atomic_write(path: Path, data: bytes) -> None:
     with open_temp(path.parent) as (temp, fh):
         fh.write(data)
     publish(temp, path)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """Hold an exclusive advisory lock on the file `path` (created 0600) for the block.
+
+    Yields True when the lock is held; with `blocking=False` it yields False at once when another process
+    holds it. Where the platform has no `flock`, the block runs unlocked (yields True).
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform
+        yield True
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock

@@ -36,6 +36,9 @@ class Settings:
     snapshot_mlflow: bool = True
     #: Write snapshots from a forked copy of the kernel so the notebook goes on at once (Linux).
     snapshot_background: bool = True
+    #: After every snapshot, encode every variable again and compare with what was stored; differences
+    #: are listed in the snapshot's warnings as `verify: NAME: reason` (a check, it doubles the work).
+    snapshot_verify: bool = False
     #: Automatic snapshots kept by `nblift snapshots gc` (manual snapshots are never removed by gc).
     keep_auto_snapshots: int = 20
     #: A run whose runner has not proved it is alive for this many seconds is LOST.

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import InvalidInput
-from .fsutil import ensure_dir
+from .fsutil import ensure_dir, file_lock
 from .project import Project
 
 if TYPE_CHECKING:
@@ -190,20 +190,9 @@ def engine_uri(target: TrackingTarget) -> str:
     return target.uri
 
 
-@contextlib.contextmanager
-def _exclusive(lock: Path) -> Iterator[None]:
+def _exclusive(lock: Path) -> contextlib.AbstractContextManager[bool]:
     """Hold an exclusive lock on the file `lock` (created 0600) for the duration of the block."""
-    try:
-        import fcntl
-    except ImportError:  # no flock on this platform
-        yield
-        return
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
+    return file_lock(lock)
 
 
 def client(project: Project) -> MlflowClient:

@@ -10,7 +10,16 @@ import time
 
 import pytest
 
-from nblift.snapshot.redact import REDACTED, name_words, scrub_text, secret_name, secret_value, text_secret
+from nblift.snapshot.redact import (
+    REDACTED,
+    name_may_hide_secret,
+    name_words,
+    redaction_reason,
+    scrub_text,
+    secret_name,
+    secret_value,
+    text_secret,
+)
 
 ALNUM = "aB3dE5fG7hJ9kL1mN2pQ4rS6tU8vW0xY2zA4bC6"
 
@@ -264,3 +273,135 @@ def test_scrub_text_understands_notebook_json():
     assert "abc123" not in out
     assert token not in out
     assert json.loads(out)["cells"][0]["source"][0] == f'api_key = "{REDACTED}"\n'
+
+
+# -- redaction_reason: what the snapshot asks for each variable ----------------------------------------
+
+
+class Tokenizer:
+    """An ordinary object whose name (and attributes) look like secrets."""
+
+    def __init__(self) -> None:
+        self.vocab = {"<pad>": 0, "hello": 1}
+
+
+def token(text: str) -> list[str]:  # a function called `token`
+    return text.split()
+
+
+def _ordinary_objects() -> list[tuple[str, object]]:
+    import pandas as pd
+
+    return [
+        ("time_key", pd.Grouper(freq="D")),  # the reported defect
+        ("key", "a"),  # the reported defect
+        ("key", 3),
+        ("token", 3),
+        ("api_key", 42),  # only text can be a secret by name
+        ("token_count", 3),
+        ("tokenizer", Tokenizer()),
+        ("token", token),
+        ("auth", lambda request: request),
+        ("key", pd.DataFrame({"key": ["a", "b"], "value": [1, 2]})),
+        ("credentials_df", pd.DataFrame({"n": [1, 2]})),
+        ("api_keys", [1, 2, 3]),
+        ("secret_ids", (7, 8, 9)),
+        ("key", ["a", "date", "user_id"]),
+        ("key", {"left": "id", "right": "customer_id"}),
+        ("key", "user_id"),
+        ("time_key", "start_day"),
+        ("join_key", "Date Column"),
+        ("token", "<|endoftext|>"),
+        ("key", "abc1234"),  # under a bare `key`, fewer than 8 characters: not a generated key
+        ("OPENAI_API_KEY", ""),  # nothing to keep out
+        ("password", None),
+        ("key", b"abc"),
+        ("config", {"key": "date", "lr": 0.01, "sort_key": "name"}),
+        ("keys", ["hunter22", "abcd1234efgh"]),  # `keys` alone is not a secret name
+    ]
+
+
+def _secrets() -> list[tuple[str, object, str]]:
+    ghp = TOKENS["a GitHub token [ghp]"]
+    return [
+        ("api_key", "sk-live-" + ALNUM, "its value looks like an OpenAI API key"),
+        ("api_key", "live_abc", "its name looks like a secret"),
+        ("api_key", TOKENS["an OpenAI API key"], "its value looks like an OpenAI API key"),
+        ("password", "hunter22", "its name looks like a secret"),
+        ("password", "hunter2", "its name looks like a secret"),  # people choose short passwords
+        ("db_pass", "letmein", "its name looks like a secret"),
+        ("OPENAI_API_KEY", "not-a-real-one", "its name looks like a secret"),
+        ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMIK7MDENGbPxRfiCY", "its name looks like a secret"),
+        ("key", "abcd1234efgh5678", "its name looks like a secret"),  # bare `key`, but generated-looking
+        ("token", "aBcDeFgHiJkLmNoP", "its name looks like a secret"),
+        ("user_token", "  9f86d081884c7d65  ", "its name looks like a secret"),
+        ("api_key", b"abc123", "its name looks like a secret"),
+        ("key", bytes(range(200, 232)), "its name looks like a secret"),  # a raw binary key
+        ("secret", bytearray(b"hunter22"), "its name looks like a secret"),
+        ("secrets", {"db": "hunter22"}, "its name looks like a secret"),
+        ("credentials", {"user": "bob", "pin": "hunter2"}, "its name looks like a secret"),
+        (
+            "login",
+            {"user": "bob", "password": "hunter2"},
+            "its value holds a value under the secret-looking name 'password'",
+        ),
+        ("auth", ("bob", "hunter2"), "its name looks like a secret"),  # a requests-style auth tuple
+        ("api_keys", ["abc"], "its name looks like a secret"),
+        ("api_keys", [0] * 10 + [{"prod": "abc"}], "its name looks like a secret"),
+        ("passwords", ["x"] * 5000, "its name looks like a secret"),  # big: judged by its first items
+        ("x", ghp, "its value looks like a GitHub token"),  # token-shaped under any name
+        ("readme", f"export GH={ghp}\n", "its value looks like a GitHub token"),
+        ("config", {"nested": [ghp]}, "its value holds a GitHub token"),
+        ("config", {"api_key": "abc"}, "its value holds a value under the secret-looking name 'api_key'"),
+        ("config", {"api_keys": ["abc"]}, "its value holds a value under the secret-looking name 'api_keys'"),
+        ("env", os.environ, "its value is the process environment (os.environ)"),
+        ("blob", b"GH=" + ghp.encode(), "its value looks like a GitHub token"),
+    ]
+
+
+@pytest.mark.parametrize(("name", "value"), _ordinary_objects(), ids=lambda v: str(v)[:30])
+def test_ordinary_objects_under_secret_looking_names_are_stored(name, value):
+    assert redaction_reason(name, value) is None
+
+
+@pytest.mark.parametrize(("name", "value", "reason"), _secrets(), ids=lambda v: str(v)[:30])
+def test_secrets_are_redacted_with_a_reason_that_never_holds_them(name, value, reason):
+    assert redaction_reason(name, value) == reason
+    if isinstance(value, str) and value.strip():
+        assert value.strip() not in reason
+
+
+def test_the_name_rule_only_looks_at_text_a_secret_name_could_announce():
+    assert not name_may_hide_secret("df", "hunter22")  # not a secret name: the name rule says nothing
+    assert name_may_hide_secret("password", "hunter22")
+    assert not name_may_hide_secret("password", 12345678)
+    assert not name_may_hide_secret("key", "a")
+    assert name_may_hide_secret("key", "a" * 7 + "1")  # 8 characters with a digit
+    assert not name_may_hide_secret("key", "abcdefghijkl")  # a plain word
+    assert not name_may_hide_secret("api_keys", [[[["abc"]]]])  # deeper than 3 levels: not read
+    assert name_may_hide_secret("api_keys", [[[["abc"]]]], max_depth=4)
+    big = [*range(1_000_000), "abc"]
+    start = time.perf_counter()
+    assert not name_may_hide_secret("api_keys", big)  # the first 1,000 items hold no text
+    assert time.perf_counter() - start < 0.1
+
+
+def test_secret_value_keeps_ordinary_config_values_under_key_like_names():
+    assert secret_value({"key": "date", "time_key": "start_day", "token": "<pad>"}) is None
+    assert secret_value({"key": "abcd1234efgh5678"}) == "holds a value under the secret-looking name 'key'"
+    assert secret_value({"db": {"password": "x"}}) == "holds a value under the secret-looking name 'password'"
+
+
+def test_scrub_text_keeps_what_the_snapshot_stores_and_hides_what_it_redacts():
+    source = 'key = "a"\ntime_key = "date"\npassword = "hunter2"\ntoken = "abcd1234efgh5678"\n'
+    out = scrub_text(source)
+    assert 'key = "a"' in out
+    assert 'time_key = "date"' in out
+    assert f'password = "{REDACTED}"' in out
+    assert f'token = "{REDACTED}"' in out
+    for name, value in _ordinary_objects():
+        if isinstance(value, str) and value:
+            assert scrub_text(f"{name} = {value!r}") == f"{name} = {value!r}", name
+    for name, value, _ in _secrets():
+        if isinstance(value, str):
+            assert value.strip() not in scrub_text(f"{name} = {value!r}"), name

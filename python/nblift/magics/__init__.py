@@ -1,7 +1,7 @@
 """IPython front door: `%load_ext nblift` registers `%lift` and a light post-cell hook.
 
-The hook notes which names each cell bound or read, so a snapshot re-examines only those; with
-`%lift autosnapshot on` it also snapshots after the cell. Nothing heavy is imported here.
+The hook flushes `nblift.log`'s points, takes in a finished background snapshot and, with
+`%lift autosnapshot on`, snapshots after the cell. Nothing heavy is imported here.
 """
 
 from __future__ import annotations
@@ -28,14 +28,9 @@ class _CellHook:
     def __call__(self, result: Any) -> None:
         _flush_metrics()
         source = getattr(getattr(result, "info", None), "raw_cell", None) or ""
-        try:
-            from ..snapshot.verbs import snapshotter
-
-            snap = snapshotter(self.shell)
-            snap.note_cell(source)
-        except Exception as exc:  # noqa: BLE001 - bookkeeping must never break the user's cell
-            log.warning("nblift could not record the cell: %s", exc)
-            return
+        snap = getattr(self.shell, "_nblift_snapshotter", None)
+        if snap is None:
+            return  # no snapshot in this kernel yet, autosnapshot off: nothing to do
         try:
             done = snap.collect(wait=False)
             if done is not None and not done.message.startswith("after ["):

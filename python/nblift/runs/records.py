@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import re
@@ -20,7 +19,7 @@ from typing import Any
 
 from ..backends.base import HANDLE_FILE, RunHandle, RunState
 from ..errors import InvalidInput, NotFound
-from ..fsutil import atomic_write, ensure_dir
+from ..fsutil import atomic_write, ensure_dir, file_lock
 
 RUNS_DIR = "runs"
 REQUEST_FILE = "request.json"
@@ -88,14 +87,8 @@ def read_state(folder: Path) -> dict[str, Any]:
     return state
 
 
-@contextlib.contextmanager
-def _state_lock(folder: Path) -> Iterator[None]:
-    fd = os.open(folder / "state.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def _state_lock(folder: Path) -> contextlib.AbstractContextManager[bool]:
+    return file_lock(folder / "state.lock")
 
 
 def update_state(folder: Path, **changes: Any) -> dict[str, Any]:

@@ -12,13 +12,12 @@ import os
 import posixpath
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend, RunHandle, RunState
 from ..errors import ConfigError, NbliftError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, file_lock
 from .events import EVENTS_FILE
 from .records import HEARTBEAT_FILE, MLFLOW_FILE, read_state, update_state, write_json
 
@@ -27,16 +26,8 @@ SYNC_FILE = "remote.json"
 IMPORT_WAIT_S = 130.0
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def _locked(path: Path) -> contextlib.AbstractContextManager[bool]:
+    return file_lock(path)
 
 
 def runtime_files() -> dict[str, bytes]:

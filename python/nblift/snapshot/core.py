@@ -1,20 +1,22 @@
-"""Take and restore snapshots of a kernel's state: incremental, content-addressed, signed.
+"""Take and restore snapshots of a kernel's state: content-addressed, signed, never silently stale.
 
-A `Snapshotter` lives in the kernel (one per IPython shell). After every cell it notes which names the
-cell bound or read; a snapshot re-examines only those names (and any name whose object changed
-identity), reusing the previous record for everything else, so a snapshot after a small change costs
-little. Variables that share objects are stored together so the sharing survives restore.
+A `Snapshotter` lives in the kernel (one per IPython shell). A snapshot re-examines every variable that
+could have changed since the last one (everything but immutable values still bound to the same object,
+see `namespace.py`): arrays and frames by hashing their buffers, the rest by re-encoding; content
+addressing makes an unchanged value cost no new bytes. Variables that share objects are stored together so
+the sharing survives restore.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import json
+import logging
 import os
 import threading
 import time
-import types
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,28 +25,19 @@ from ..errors import NbliftError, ObjectCorrupt
 from ..project import Project
 from ..store import ObjectStore
 from . import manifest as mf
-from .background import _fork_snapshot, _Pending, background_supported
+from . import record
+from .background import _fork_snapshot, _Pending, background_supported, fork_hazard, preload, refused_imports
 from .codec import Encoded, Unstorable, decode, encode_group, encode_value, fingerprint_value
 from .context import data_hashes, environment_fingerprint, git_state, tracked_paths
 from .groups import group_variables
-from .history import Cell, cell_names, defining_cells, hidden_state_warnings, kernel_history
-from .redact import scrub_text, secret_name, secret_value
+from .history import Cell, defining_cells, hidden_state_warnings, kernel_history_raw
+from .namespace import IPYTHON_NAMES, is_immutable, module_state, put_back, user_variables
+from .redact import redaction_reason, scrub_text
+from .verify import VerifyResult
 
-IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
+__all__ = ["IPYTHON_NAMES", "RestoreResult", "SnapshotResult", "Snapshotter", "user_variables"]
+
 Progress = Callable[[str, int, int], None]
-
-
-def user_variables(user_ns: Mapping[str, Any], hidden: Iterable[str] = ()) -> dict[str, Any]:
-    """The variables a user made: not modules, not IPython's own (`_`, `_i*`, `In`, `Out`), not hidden."""
-    hidden_set = set(hidden)
-    return {
-        name: value
-        for name, value in user_ns.items()
-        if not name.startswith("_")
-        and name not in IPYTHON_NAMES
-        and name not in hidden_set
-        and not isinstance(value, types.ModuleType)
-    }
 
 
 def _encoding_json(enc: Encoded) -> dict[str, Any]:
@@ -116,6 +109,8 @@ class _Outcome:
     encodings: dict[str, dict[str, Any]]
     groups: dict[str, frozenset[str]]
     manifest: dict[str, Any]
+    #: Modules a background child needed and refused to import (the kernel imports them).
+    needs_imports: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -140,6 +135,8 @@ class _Known:
     quick: str | None
     entry: dict[str, Any]
     encoding_id: str | None
+    #: The value can never change (see `namespace.is_immutable`): unchanged while bound to the same object.
+    immutable: bool = False
 
 
 class Snapshotter:
@@ -148,14 +145,14 @@ class Snapshotter:
     def __init__(self, shell: Any, project: Project | None = None) -> None:
         self.shell = shell
         self._project = project
-        self._touched: set[str] = set()
+        #: Immutable values as of the last snapshot, held so that `is` proves a name still holds one.
+        self._pinned: dict[str, Any] = {}
         self._known: dict[str, _Known] = {}
         self._encodings: dict[str, dict[str, Any]] = {}
         self._groups: dict[str, frozenset[str]] = {}
         self._last_id: str | None = None
         self._lock = threading.Lock()
         self.autosnapshot = False
-        self._mirror_thread: threading.Thread | None = None
         self._pending: _Pending | None = None
 
     # -- tracking what cells touch -------------------------------------------------------------------
@@ -167,14 +164,10 @@ class Snapshotter:
         """Use `project` from now on (the magic's `-C` or the notebook's folder)."""
         self._project = project
 
-    def note_cell(self, source: str) -> None:
-        """Record the names a cell bound, deleted or read (they may have changed)."""
-        names = cell_names(source)
-        self._touched |= names.assigned | names.deleted | names.loaded
-
     def _namespace(self) -> dict[str, Any]:
+        """The variables, and the data of the notebook's own modules as `module.name` entries."""
         hidden = getattr(self.shell, "user_ns_hidden", {})
-        return user_variables(self.shell.user_ns, hidden)
+        return {**user_variables(self.shell.user_ns, hidden), **module_state(self.project.root)}
 
     # -- snapshot ------------------------------------------------------------------------------------
     def snapshot(
@@ -186,7 +179,7 @@ class Snapshotter:
         background: bool = False,
         progress: Progress | None = None,
     ) -> SnapshotResult:
-        """Freeze the namespace. Only names touched since the last snapshot are re-examined unless `full`.
+        """Freeze the namespace. Every name that could have changed is re-examined (`full`: every name).
 
         With `background`, the kernel forks: the child (a copy-on-write image of this moment's memory)
         encodes and writes while the kernel goes on at once; the result says "saving" until `collect`.
@@ -197,23 +190,36 @@ class Snapshotter:
             ):  # a failed earlier one was reported; this one starts afresh
                 self.collect(wait=True)
             sid, start = mf.new_id(), time.perf_counter()
-            taken, self._touched = self._touched, set()
             environment_fingerprint()  # fill the kernel's cache here, not only in a forked child
+            pins = {name: value for name, value in self._namespace().items() if is_immutable(value)}
+            foreground_because = None
             if background and background_supported():
-                self._pending = _fork_snapshot(self, message, full, auto, sid, start, taken)
-                if self._pending is not None:
-                    return SnapshotResult.saving(sid, message, time.perf_counter() - start)
-            try:
-                outcome = self._snapshot(
-                    message, full=full, auto=auto, progress=progress, sid=sid, start=start, touched=taken
-                )
-            except BaseException:
-                self._touched |= taken
-                raise
-            self._apply(outcome)
+                foreground_because = fork_hazard()
+                if foreground_because is None:
+                    preload()
+                    forked = _fork_snapshot(self, message, full, auto, sid, start, pins)
+                    if isinstance(forked, str):
+                        foreground_because = forked
+                    else:
+                        self._pending = forked
+                        return SnapshotResult.saving(sid, message, time.perf_counter() - start)
+            outcome = self._snapshot(
+                message,
+                full=full,
+                auto=auto,
+                progress=progress,
+                sid=sid,
+                start=start,
+                note=f"written in the foreground: {foreground_because}" if foreground_because else None,
+            )
+            self._apply(outcome, pins)
             return outcome.result
 
-    def _apply(self, outcome: _Outcome) -> None:
+    def _apply(self, outcome: _Outcome, pins: dict[str, Any]) -> None:
+        self._pinned = pins
+        for module in outcome.needs_imports:  # what the background child refused: imported here, safely
+            with contextlib.suppress(Exception):
+                importlib.import_module(module)
         self._known = outcome.known
         self._encodings = outcome.encodings
         self._groups = outcome.groups
@@ -237,19 +243,23 @@ class Snapshotter:
         pending.reaper.join()
         self._pending = None
         if pending.outcome is None:
-            self._known = {}  # be safe: the next snapshot re-examines everything
+            self._known, self._pinned = {}, {}  # be safe: the next snapshot re-examines everything
             raise NbliftError(
                 f"background snapshot {pending.sid} failed: {pending.error}",
                 hint="run `%lift snapshot --wait` to see the error in the notebook",
             )
-        self._apply(pending.outcome)
+        self._apply(pending.outcome, pending.pins)
         return pending.outcome.result
 
-    def _candidates(self, ns: Mapping[str, Any], full: bool, touched: set[str]) -> set[str]:
+    def _unchanged(self, name: str, value: Any) -> bool:
+        """Whether `name` provably holds what the last snapshot stored: the same immutable object."""
+        known = self._known.get(name)
+        return known is not None and known.immutable and name in self._pinned and self._pinned[name] is value
+
+    def _candidates(self, ns: Mapping[str, Any], full: bool) -> set[str]:
         if full or not self._known:
             return set(ns)
-        cands = {n for n in ns if n in touched or n not in self._known}
-        cands |= {n for n in ns if n in self._known and id(ns[n]) != self._known[n].identity}
+        cands = {n for n in ns if not self._unchanged(n, ns[n])}
         # A name grouped with a candidate last time is stored with it: re-examine the whole group.
         for name in list(cands):
             cands |= {m for m in self._groups.get(name, frozenset()) if m in ns}
@@ -264,14 +274,14 @@ class Snapshotter:
         progress: Progress | None,
         sid: str,
         start: float,
-        touched: set[str],
+        note: str | None = None,
     ) -> _Outcome:
         """Encode, store and sign one snapshot; touches no state of `self` (it may run in a forked child)."""
         project = self.project
         store = ObjectStore(project.ensure_state_dir())
         ns = self._namespace()
-        candidates = self._candidates(ns, full, touched)
-        history = kernel_history(self.shell.user_ns)
+        candidates = self._candidates(ns, full)
+        history = kernel_history_raw(self.shell)
         defining = defining_cells(history)
 
         variables: dict[str, dict[str, Any]] = {}
@@ -292,17 +302,18 @@ class Snapshotter:
         for name in sorted(candidates):
             value = ns[name]
             cell = defining.get(name)
-            if secret_name(name) or secret_value(value):
+            why = redaction_reason(name, value)
+            if why is not None:
                 redacted.append(name)
                 variables[name] = {
                     "status": "redacted",
                     "type": _type_name(value),
                     "encoding": None,
-                    "reason": "looks like a secret: not stored",
+                    "reason": f"{why}: not stored",
                     "cell": None,
                     "size": 0,
                 }
-                known[name] = _Known(id(value), None, variables[name], None)
+                known[name] = _Known(id(value), None, variables[name], None, is_immutable(value))
                 continue
             to_encode.append(name)
             variables[name] = {"status": "pending", "cell": cell.count if cell else None}
@@ -337,7 +348,11 @@ class Snapshotter:
                 ):
                     changed.append(name)
                 known[name] = _Known(
-                    id(ns[name]), quick if len(members) == 1 else None, var, var.get("encoding")
+                    id(ns[name]),
+                    quick if len(members) == 1 else None,
+                    var,
+                    var.get("encoding"),
+                    is_immutable(ns[name]),
                 )
                 if len(members) > 1:
                     group_of[name] = frozenset(members)
@@ -350,7 +365,8 @@ class Snapshotter:
         changed = sorted(set(changed) - set(added))
 
         nb_bytes, nb_path = _notebook_bytes()
-        warnings = hidden_state_warnings(history, defining, ns, nb_bytes)
+        warnings = [note] if note else []
+        warnings += hidden_state_warnings(history, defining, ns, nb_bytes)
         for name, var in variables.items():
             if var["status"] == "unstorable":
                 cell = var.get("cell")
@@ -384,6 +400,17 @@ class Snapshotter:
             manifest["git"] = git.to_json()
             if git.diff:
                 manifest["git_diff_object"] = store.put_bytes(scrub_text(git.diff).encode())
+        needs_imports = refused_imports()
+        if needs_imports:
+            warnings.append(
+                f"written in the background without importing {', '.join(needs_imports)}: what needed "
+                "it is stored by the next snapshot"
+            )
+        if project.settings.snapshot_verify:
+            from .verify import verify_namespace
+
+            check = verify_namespace(ns, manifest, store, namespace=self.shell.user_ns, extra_names=False)
+            warnings += [f"verify: {d.name}: {d.reason}" for d in check.differences]
         mf.sign_manifest(manifest)
         manifest_path = mf.save(store, manifest)
 
@@ -403,7 +430,7 @@ class Snapshotter:
             seconds=time.perf_counter() - start,
         )
         groups_after = group_of | {n: g for n, g in self._groups.items() if n in ns and n not in candidates}
-        return _Outcome(result, known, dict(encodings), groups_after, manifest)
+        return _Outcome(result, known, dict(encodings), groups_after, manifest, needs_imports)
 
     def _encode_one(
         self, name: str, value: Any, store: ObjectStore
@@ -413,7 +440,7 @@ class Snapshotter:
         if quick is not None and prev is not None and prev.quick == quick and prev.encoding_id:
             return prev.entry, prev.encoding_id, _encoded_from_json(self._encodings[prev.encoding_id]), quick
         try:
-            enc = encode_value(value, store)
+            enc = encode_value(value, store, namespace=self.shell.user_ns)
         except Unstorable as exc:
             return (
                 {
@@ -440,7 +467,7 @@ class Snapshotter:
         self, members: list[str], ns: Mapping[str, Any], store: ObjectStore, unstorable: dict[str, str]
     ) -> tuple[dict[str, Any], str | None, Encoded | None, None]:
         try:
-            enc = encode_group({n: ns[n] for n in members}, store)
+            enc = encode_group({n: ns[n] for n in members}, store, namespace=self.shell.user_ns)
         except Unstorable as exc:
             for n in members:
                 unstorable[n] = exc.message
@@ -469,22 +496,36 @@ class Snapshotter:
         return entry
 
     def _mirror(self, project: Project, manifest: dict[str, Any]) -> None:
-        """Record the snapshot as an MLflow run, off the kernel's thread (mlflow takes seconds to import)."""
+        """Record the snapshot as an MLflow run, outside the kernel (see `record.py`)."""
         if not project.settings.snapshot_mlflow:
             return
-        previous = self._mirror_thread
-        thread = threading.Thread(
-            target=_mirror_to_mlflow,
-            args=(project, manifest, previous),
-            name=f"nblift-mirror-{manifest['id']}",
-            daemon=True,
-        )
-        self._mirror_thread = thread
-        thread.start()
+        try:
+            record.enqueue(project, manifest["id"])
+        except OSError as exc:  # the snapshot itself is safe on disk; report and go on
+            logging.getLogger("nblift").warning("snapshot %s not queued for MLflow: %s", manifest["id"], exc)
 
-    def wait_for_mirror(self, timeout: float | None = None) -> None:
-        if self._mirror_thread is not None:
-            self._mirror_thread.join(timeout)
+    def wait_for_mirror(self, timeout: float | None = None) -> bool:
+        """Wait until this project's snapshots have their MLflow records; False on timeout."""
+        return record.wait_until_recorded(self.project, timeout)
+
+    # -- verify --------------------------------------------------------------------------------------
+    def verify(self, sid: str | None = None) -> VerifyResult:
+        """Compare the live namespace with snapshot `sid` (default: the kernel's last snapshot or restore)."""
+        from .verify import verify_namespace
+
+        with contextlib.suppress(NbliftError):
+            self.collect(wait=True)
+        target = sid or self._last_id
+        if target is None:
+            raise NbliftError(
+                "this kernel has no snapshot to verify against",
+                hint="take one with `%lift snapshot`, or name one: `%lift snapshots verify ID`",
+            )
+        project = self.project
+        manifest = mf.load(project.state_dir, target)
+        mf.require_trusted(manifest)
+        store = ObjectStore(project.state_dir)
+        return verify_namespace(self._namespace(), manifest, store, namespace=self.shell.user_ns)
 
     # -- restore -------------------------------------------------------------------------------------
     def restore(
@@ -530,28 +571,29 @@ class Snapshotter:
         for done, (enc_id, names) in enumerate(by_encoding.items(), 1):
             if progress:
                 progress("loading " + ", ".join(names[:3]), done, total)
-            try:
-                value = decode(_encoded_from_json(manifest["encodings"][enc_id]), store, lazy=lazy)
-            except (ObjectCorrupt, NbliftError, Exception) as exc:  # noqa: BLE001 - one bad value never stops the rest
-                reason = exc.message if isinstance(exc, NbliftError) else f"{type(exc).__name__}: {exc}"
-                for name in names:
-                    failed[name] = reason
-                continue
-            if manifest["encodings"][enc_id]["kind"] == "group":
-                for name in names:
-                    decoded[name] = value[name]
-            else:
-                decoded[names[0]] = value
-                for name in names[1:]:
+            encoded = _encoded_from_json(manifest["encodings"][enc_id])
+            group = encoded.kind == "group"
+            # Names with equal content but no shared object were stored once (content addressing) and
+            # come back as distinct objects, each decoded on its own; a group keeps its sharing.
+            for name in names[:1] if group else names:
+                try:
+                    value = decode(encoded, store, lazy=lazy, namespace=self.shell.user_ns)
+                except (ObjectCorrupt, NbliftError, Exception) as exc:  # noqa: BLE001 - one bad value never stops the rest
+                    reason = exc.message if isinstance(exc, NbliftError) else f"{type(exc).__name__}: {exc}"
+                    for other in names if group else [name]:
+                        failed[other] = reason
+                    continue
+                if group:
+                    decoded.update({other: value[other] for other in names})
+                else:
                     decoded[name] = value
-        self.shell.user_ns.update(decoded)
-        restored = sorted(decoded)
+        failed.update(put_back(self.shell.user_ns, decoded))
+        restored = sorted(n for n in decoded if n not in failed)
         rerun_done: list[str] = []
         if rerun and unstorable:
             rerun_done = self._rerun_cells(store, manifest, unstorable, failed)
         with self._lock:
-            self._known = {}
-            self._touched = set()
+            self._known, self._pinned = {}, {}
             self._last_id = manifest["id"]
         return RestoreResult(
             id=manifest["id"],
@@ -610,16 +652,3 @@ def _notebook_bytes() -> tuple[bytes | None, str | None]:
         return path.read_bytes(), path.name
     except OSError:
         return None, path.name
-
-
-def _mirror_to_mlflow(project: Project, manifest: dict[str, Any], previous: threading.Thread | None) -> None:
-    if previous is not None:
-        previous.join()
-    try:
-        from ..tracking import log_snapshot_run
-
-        log_snapshot_run(project, manifest)
-    except Exception as exc:  # noqa: BLE001 - the snapshot itself is safe on disk; report and go on
-        import logging
-
-        logging.getLogger("nblift").warning("snapshot %s was not recorded in MLflow: %s", manifest["id"], exc)

@@ -6,20 +6,28 @@ one payload. Sharing is found by walking each variable's object graph with `gc.g
 the ids of the mutable objects it reaches; variables that reach a common id are grouped (union-find).
 
 The walk is cheap because it skips what cannot carry user state that pickle would split: atoms (numbers,
-strings, bytes), modules, functions and methods, classes, code, frames, numpy dtypes and scalars, enum
+strings, bytes), modules, library functions, classes, code, frames, numpy dtypes and scalars, enum
 members, loggers and similar shared singletons. Those pickle by reference (or are immutable), so two
 unrelated variables that both hold `np`, `np.float64` or `print` stay apart. Arrays and data frames are
 leaves: their id is recorded, never their elements (an object array of a million strings is not walked).
+
+Two kinds of callables do carry state and are followed: a bound method shares the object it is bound to
+(`f = acc.items.append` groups `f` with `acc`), and a function defined in the notebook (pickled by value)
+shares what its defaults, closure cells and attributes hold (`g = lambda d=cfg: ...` groups `g` with `cfg`).
+Its globals are not followed: they are the kernel's namespace, restored as the live namespace.
 """
 
 from __future__ import annotations
 
+import _thread
 import datetime
 import decimal
 import enum
 import fractions
 import gc
+import io
 import sys
+import threading
 import types
 import uuid
 from collections.abc import Iterable, Mapping
@@ -31,7 +39,7 @@ from ..errors import InvalidInput
 #: but sharing beyond the limit was not looked for. Object ids are never negative, so it cannot collide.
 TRUNCATED = -1
 
-_SKIP, _LEAF, _IMMUTABLE, _WALK = range(4)
+_SKIP, _LEAF, _IMMUTABLE, _WALK, _METHOD, _FUNCTION = range(6)
 
 # Values that hold no mutable state (identity never matters, pickle never splits anything through them).
 _ATOMS: tuple[type, ...] = (
@@ -75,6 +83,13 @@ _BY_REFERENCE: tuple[type, ...] = (
     staticmethod,
     classmethod,
     enum.Enum,
+    # Process-bound: never stored, and their referents lead into the kernel itself (a thread holds
+    # `sys.stderr`, whose stream leads to the shell and every variable). Walking them would glue every
+    # variable to an unstorable one.
+    io.IOBase,
+    threading.Thread,
+    _thread.LockType,
+    _thread.RLock,
 )
 
 
@@ -152,6 +167,10 @@ def _logging_types() -> _Types:
 
 
 def _classify(tp: type, libs: _Libraries) -> int:
+    if tp is types.MethodType or tp is types.BuiltinMethodType:
+        return _METHOD
+    if tp is types.FunctionType:
+        return _FUNCTION
     if issubclass(tp, _ATOMS) or issubclass(tp, _BY_REFERENCE) or issubclass(tp, libs.skipped):
         return _SKIP
     if issubclass(tp, libs.leaves):
@@ -204,7 +223,7 @@ def reachable_ids(value: object, *, limit: int = 100_000) -> frozenset[int]:
     kinds: dict[type, int] = {}
     skip: set[type] = {t for t in (type(None), bool, int, float, str, bytes)}
     found: set[int] = set()
-    seen: set[int] = set()
+    seen: set[int] = _kernel_ids()
     stack = [value]
     budget = limit
     while stack:
@@ -220,6 +239,16 @@ def reachable_ids(value: object, *, limit: int = 100_000) -> frozenset[int]:
             if kind == _SKIP:
                 skip.add(tp)
         if kind == _SKIP:
+            continue
+        if kind == _METHOD:  # `f = acc.items.append`: what the method is bound to is what it shares
+            owner = getattr(obj, "__self__", None)
+            if owner is not None and not isinstance(owner, types.ModuleType | type):
+                stack.append(owner)
+            continue
+        if kind == _FUNCTION:
+            if _by_value(obj):
+                found.add(oid)
+                stack.extend(_function_state(obj))
             continue
         if kind == _LEAF:
             found.update(_leaf_ids(obj, libs))
@@ -237,6 +266,31 @@ def reachable_ids(value: object, *, limit: int = 100_000) -> frozenset[int]:
             break
         stack.extend([r for r in referents if type(r) not in skip and id(r) not in seen])
     return frozenset(found)
+
+
+def _by_value(func: types.FunctionType) -> bool:
+    """A function defined in the notebook: pickled by value, so what it holds is copied."""
+    return func.__module__ in (None, "__main__") or func.__globals__.get("__name__") == "__main__"
+
+
+def _function_state(func: types.FunctionType) -> list[object]:
+    """What a notebook function holds besides its code and globals: defaults, closure cells, attributes
+    (`lambda d=cfg: ...` shares `cfg`; a closure shares the objects its cells hold)."""
+    held: list[object] = [*(func.__defaults__ or ()), *(func.__kwdefaults__ or {}).values()]
+    for cell in func.__closure__ or ():
+        try:
+            held.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            continue
+    held.extend(func.__dict__.values())
+    return held
+
+
+def _kernel_ids() -> set[int]:
+    """Ids never walked into: the kernel's namespace itself (reached through a function's globals or a
+    frame), so that it never glues every variable together."""
+    main = sys.modules.get("__main__")
+    return {id(vars(main))} if main is not None else set()
 
 
 def _referent_count(obj: object) -> int:

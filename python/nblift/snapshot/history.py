@@ -90,14 +90,35 @@ class Cell:
     source: str
 
 
-def kernel_history(user_ns: Mapping[str, Any]) -> list[Cell]:
-    """The kernel's executed cells from IPython's `In` list (index = execution count)."""
-    inputs = user_ns.get("In") or user_ns.get("_ih") or []
+def _cells(inputs: Sequence[object]) -> list[Cell]:
+    """Cells from an IPython input list whose index is the execution count (index 0 is a placeholder)."""
     return [Cell(count, src) for count, src in enumerate(inputs) if count > 0 and isinstance(src, str)]
 
 
+def kernel_history(user_ns: Mapping[str, Any]) -> list[Cell]:
+    """The kernel's executed cells from IPython's `In` list (index = execution count).
+
+    `In` holds the TRANSFORMED source (`%timeit x` is `get_ipython().run_line_magic('timeit', 'x')`), not
+    what the user typed: prefer `kernel_history_raw`, which a saved notebook can be compared with.
+    """
+    inputs = user_ns.get("In") or user_ns.get("_ih") or []
+    return _cells(inputs)
+
+
+def kernel_history_raw(shell: Any) -> list[Cell]:
+    """The kernel's executed cells as the user typed them (magics, `!cmd`, `x?` unchanged).
+
+    Reads `shell.history_manager.input_hist_raw` (index = execution count; IPython strips each cell's
+    trailing newlines); a shell without a history manager falls back to `user_ns['In']`.
+    """
+    raw = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    if isinstance(raw, Sequence) and not isinstance(raw, str):
+        return _cells(raw)
+    return kernel_history(getattr(shell, "user_ns", None) or {})
+
+
 def defining_cells(history: Sequence[Cell]) -> dict[str, Cell]:
-    """For each name, the last cell that bound it."""
+    """For each name, the last cell that bound it (raw or transformed cells: `cell_names` reads both)."""
     defining: dict[str, Cell] = {}
     for cell in history:
         names = cell_names(cell.source)
@@ -123,6 +144,12 @@ def notebook_cells(notebook_json: bytes) -> list[tuple[int | None, str]]:
     return cells
 
 
+def normalized_source(source: str) -> str:
+    """`source` as compared with a saved notebook: each line's trailing whitespace and the surrounding
+    whitespace dropped, line endings unified (IPython strips trailing newlines, editors add or keep them)."""
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
 def hidden_state_warnings(
     history: Sequence[Cell], defining: Mapping[str, Cell], names: Iterable[str], notebook_json: bytes | None
 ) -> list[str]:
@@ -130,6 +157,11 @@ def hidden_state_warnings(
 
     - cells whose execution counts are not increasing in document order (run out of order);
     - variables whose defining cell is no longer in the notebook, or was edited after it ran.
+
+    `history` should be the raw history (`kernel_history_raw`): it is compared with the raw sources the
+    notebook file holds, ignoring trailing whitespace. A cell that does not match raw is also compared
+    after IPython's transformation on both sides, so a transformed history (`kernel_history`, with
+    `get_ipython().run_line_magic(...)` for `%magic`) never reports a magic cell as edited either.
     """
     if notebook_json is None:
         return []
@@ -142,13 +174,16 @@ def hidden_state_warnings(
         warnings.append(
             f"cells ran out of document order (for example {shown}); re-running top to bottom may differ"
         )
-    by_count = {c: src.strip() for c, src in cells if isinstance(c, int)}
-    sources = {src.strip() for _, src in cells}
+    by_count = {c for c, _ in cells if isinstance(c, int)}
+    sources = {normalized_source(src) for _, src in cells}
+    transformed: set[str] | None = None  # the notebook's cells as IPython runs them, made when first needed
     for name in sorted(names):
         cell = defining.get(name)
-        if cell is None:
+        if cell is None or normalized_source(cell.source) in sources:
             continue
-        if cell.source.strip() in sources:
+        if transformed is None:
+            transformed = {normalized_source(_cell_code(src)) for _, src in cells}
+        if normalized_source(_cell_code(cell.source)) in transformed:
             continue
         if cell.count in by_count:
             warnings.append(f"{name}: cell [{cell.count}] that defined it was edited after it ran")

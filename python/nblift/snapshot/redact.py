@@ -1,12 +1,17 @@
 """Recognise secrets before they are stored: by variable name, by value, and inside stored text.
 
-Secrets never land in a store (SECURITY.md, "Secrets"): the snapshot redacts, at capture time, every variable
-whose name looks like a key/token/password and every value that carries a known token format or credentials
-in a URL. Reasons returned here name the kind of secret, never the secret itself.
+Secrets never land in a store (SECURITY.md, "Secrets"): the snapshot redacts, at capture time, every value
+that carries a known token format or credentials in a URL (whatever its name), and every value that could hold
+a secret (text, or a dict/list/tuple/set of text) under a name that looks like a key/token/password.
+`redaction_reason` is the one decision the snapshot asks for. Objects that cannot hold a secret as such (a
+`pd.Grouper` called `time_key`, `key = 3`, a function called `token`) are stored whatever their name.
+Reasons returned here name the kind of secret, never the secret itself.
 """
 
 from __future__ import annotations
 
+import collections
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -300,6 +305,108 @@ def secret_name(name: str) -> bool:
     return any(_secret_word(words, i) for i in range(len(words)))
 
 
+# -- can a value under a secret-looking name be a secret? -------------------------------------------------
+# A name is STRONG when it says what the value is beyond doubt: a password word (password, passwd, pwd, pass,
+# passphrase, secret, credential, creds), auth/oauth/authorization/private, or a key/token word that is
+# qualified (`api_key`, `AWS_ACCESS_KEY_ID`, `secret_key`, `github_token`, `apikey`, `api_keys`).
+# Passwords are chosen by people and may be short plain words (`hunter2`, `letmein`), so under a strong name
+# ANY non-blank text counts as a secret.
+# A name is WEAK when its only secret word is an unqualified `key`/`token` (`key`, `token`, `time_key`,
+# `user_token`): data code uses these for column names and labels (`key = 'a'`, `key = 'date'`). Keys and
+# tokens are machine-made, long and random, so under a weak name only text that looks generated counts: at
+# least 8 characters with a digit or a lower-to-upper case change inside a word (`abcd1234efgh`, `aBcDeFgH`),
+# or bytes that are not printable text. Plain words (`user_id`, `start_day`, `Date Column`) and anything
+# shorter than 8 characters are stored.
+_WEAK_WORDS = frozenset({"key", "token"})
+_MIN_GENERATED = 8
+_GENERATED = re.compile(r"[0-9]|[a-z][A-Z]")
+
+
+def _name_strength(name: str) -> str | None:
+    """The strength of a secret-looking name, "strong" or "weak" (see above); None when not secret-looking."""
+    words = name_words(name)
+    strength = None
+    for i, word in enumerate(words):
+        if not _secret_word(words, i):
+            continue
+        if word in _WEAK_WORDS and not (i > 0 and words[i - 1] in _QUALIFIERS):
+            strength = "weak"
+        else:
+            return "strong"
+    return strength
+
+
+def _credential_text(text: str | bytes | bytearray, strength: str) -> bool:
+    """Whether `text`, held under a name of this strength, could be a credential."""
+    if isinstance(text, bytes | bytearray):
+        try:
+            decoded = bytes(text).decode("ascii")
+        except UnicodeDecodeError:
+            decoded = None
+        if decoded is None or not decoded.strip().isprintable():  # binary: a raw key (`os.urandom(32)`)
+            return len(text) > 0 if strength == "strong" else len(text) >= _MIN_GENERATED
+        text = decoded
+    text = text.strip()
+    if strength == "strong":
+        return bool(text)
+    return len(text) >= _MIN_GENERATED and _GENERATED.search(text) is not None
+
+
+def _text_leaves(value: object, max_items: int, max_depth: int) -> list[str | bytes | bytearray]:
+    """The text in `value`: itself, or the items (values, for a dict) of dicts/lists/tuples/sets, breadth
+    first, nested down to `max_depth` levels and `max_items` items in all, so a big container is judged by
+    its first items and costs little."""
+    if isinstance(value, _TEXT):
+        return [value]
+    leaves: list[str | bytes | bytearray] = []
+    budget = max_items
+    queue: collections.deque[tuple[object, int]] = collections.deque([(value, max_depth)])
+    while queue and budget > 0:
+        container, depth_left = queue.popleft()
+        if depth_left <= 0 or not isinstance(container, _CONTAINERS):
+            continue
+        items = container.values() if isinstance(container, dict) else container
+        for item in itertools.islice(items, budget):
+            budget -= 1
+            if isinstance(item, _TEXT):
+                leaves.append(item)
+            elif isinstance(item, _CONTAINERS):
+                queue.append((item, depth_left - 1))
+    return leaves
+
+
+def name_may_hide_secret(name: str, value: object, *, max_items: int = 1000, max_depth: int = 3) -> bool:
+    """Whether `value`, stored under `name`, could be the secret that the name announces.
+
+    False unless `secret_name(name)`. Only text (str, bytes, bytearray) and dicts/lists/tuples/sets holding
+    text can be: a number, a frame, a function or any other object under a secret-looking name is not (its
+    content is still checked for token formats by `secret_value`). Text counts by the name's strength
+    (see the comment above `_name_strength`): under `password`/`api_key` any non-blank text, under a bare
+    `key`/`token` only generated-looking text of 8+ characters, so `key = 'a'` is stored. Containers are
+    read breadth first, `max_items` items and `max_depth` levels at most.
+    """
+    strength = _name_strength(name)
+    if strength is None:
+        return False
+    return any(_credential_text(leaf, strength) for leaf in _text_leaves(value, max_items, max_depth))
+
+
+def redaction_reason(name: str, value: object) -> str | None:
+    """Why the variable `name = value` must not be stored, or None to store it.
+
+    By content first, for any value and any name (`secret_value`: token formats, URL credentials,
+    `os.environ`, secrets inside small containers): "its value looks like a GitHub token". Then by name, for
+    values that could hold a secret (`name_may_hide_secret`): "its name looks like a secret". The reason
+    never contains the value.
+    """
+    found = secret_value(value)
+    if found:
+        return f"its value {found}"
+    if name_may_hide_secret(name, value):
+        return "its name looks like a secret"
+    return None
+
+
 # -- values --------------------------------------------------------------------------------------------
 # Each format is one regex that starts with a literal (so `re` scans for it at C speed) and checks the
 # character before that literal with a lookbehind placed after it: a token glued to other letters
@@ -329,6 +436,8 @@ _PEM_FORMAT = len(_FORMATS) - 2
 _STR_FORMATS = tuple((reason, re.compile(p)) for reason, p in _FORMATS)
 _BYTES_FORMATS = tuple((reason, re.compile(p.encode("ascii"))) for reason, p in _FORMATS)
 _CONTAINERS = (dict, list, tuple, set, frozenset)
+_TEXT = (str, bytes, bytearray)
+_TEXT_OR_CONTAINER = (*_TEXT, *_CONTAINERS)
 
 
 def text_secret(text: str | bytes | bytearray, *, max_chars: int = 16 << 20) -> str | None:
@@ -359,7 +468,8 @@ def secret_value(value: object, *, max_items: int = 1000, max_depth: int = 3) ->
 
     Looks at str/bytes (known token formats: OpenAI, Anthropic, GitHub, AWS access key ids, Slack, Google,
     JWT, Hugging Face, PEM private keys, URLs with credentials) and into small dicts/lists/tuples/sets: an
-    item holding such a string, or a non-empty str/bytes item under a key that `secret_name` flags.
+    item holding such a string, or a str/bytes item under a key that `secret_name` flags and that could be a
+    credential under that name (`{"password": "hunter2"}`, not `{"key": "date"}`; see `name_may_hide_secret`).
     `os.environ` itself is always a secret. At most `max_items` items are looked at in all and containers
     are entered down to `max_depth` levels; a container larger than what is left is skipped, so a
     million-element list costs nothing. Other types (arrays, frames, objects) are not inspected here.
@@ -382,7 +492,11 @@ def _secret_in(value: object, budget: list[int], depth_left: int) -> str | None:
         return None
     budget[0] -= len(value)  # type: ignore[arg-type]
     for key, item in _items(value):
-        if isinstance(key, str) and isinstance(item, str | bytes) and item and secret_name(key):
+        if (
+            isinstance(key, str)
+            and isinstance(item, _TEXT_OR_CONTAINER)
+            and name_may_hide_secret(key, item, max_items=budget[0], max_depth=depth_left - 1)
+        ):
             return f"holds a value under the secret-looking name {key[:40]!r}"
         if isinstance(key, str | bytes) and (found := text_secret(key)):
             return f"holds {found} (as a key)"
@@ -400,7 +514,8 @@ def _secret_in(value: object, budget: list[int], depth_left: int) -> str | None:
 
 # -- text ----------------------------------------------------------------------------------------------
 # `name = "value"`, `name: 'value'`, `"name": "value"` and the JSON-escaped `name = \"value\"` found in
-# notebook files; the value is replaced when `secret_name(name)` flags the name.
+# notebook files; the value is replaced when `secret_name(name)` flags the name and the value could be
+# a credential under it (`_credential_text`).
 _ASSIGNMENT = re.compile(
     r"(?<![A-Za-z0-9_\-])(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)(?P<close>\\?[\"']?\]?)"
     r"(?P<sep>\s*(?::=|==|!=|:|=)\s*)"
@@ -417,7 +532,8 @@ _PEM_BLOCK = re.compile(
 
 
 def _scrub_assignment(match: re.Match[str]) -> str:
-    if not secret_name(match["name"]) or match["value"] == REDACTED:
+    strength = _name_strength(match["name"])
+    if strength is None or match["value"] == REDACTED or not _credential_text(match["value"], strength):
         return match.group(0)
     start, end = match.span("value")
     whole = match.group(0)
@@ -428,7 +544,9 @@ def _scrub_assignment(match: re.Match[str]) -> str:
 def scrub_text(text: str) -> str:
     """`text` with secrets replaced by [REDACTED]: token formats, PEM private key blocks, URL credentials
     (`https://[REDACTED]@host`) and quoted values assigned to secret-looking names (`api_key = "..."`,
-    `"password": "..."`, and the JSON-escaped `\\"` form found in notebook files).
+    `"password": "..."`, and the JSON-escaped `\\"` form found in notebook files) when they could be a
+    credential under that name (`key = "a"` stays, as the variable itself is stored; see
+    `name_may_hide_secret`).
 
     Used on what a snapshot stores as text (cell sources, the notebook file, the git diff).
     """

@@ -9,6 +9,7 @@ from ..render import grid_html, grid_text, human_bytes, lines_html, when
 from .bundle import BundleResult
 from .core import RestoreResult, SnapshotResult
 from .diff import SnapshotDiff
+from .verify import VerifyResult
 
 
 def _changes(result: SnapshotResult) -> str:
@@ -38,12 +39,12 @@ def _snapshot_lines(r: SnapshotResult) -> list[str]:
     return lines
 
 
-def snapshot_text(r: SnapshotResult) -> str:
-    return "\n".join(_snapshot_lines(r))
+def snapshot_text(r: SnapshotResult | VerifyResult) -> str:
+    return "\n".join(r.lines() if isinstance(r, VerifyResult) else _snapshot_lines(r))
 
 
-def snapshot_html(r: SnapshotResult) -> str:
-    return lines_html(_snapshot_lines(r), "nblift-snapshot")
+def snapshot_html(r: SnapshotResult | VerifyResult) -> str:
+    return lines_html(r.lines() if isinstance(r, VerifyResult) else _snapshot_lines(r), "nblift-snapshot")
 
 
 def _restore_lines(r: RestoreResult) -> list[str]:
@@ -187,6 +188,8 @@ def manage_text(result: tuple[str, Any]) -> str:
         return "\n".join(_show_lines(value))
     if kind == "diff":
         return diff_text(value)
+    if kind == "verify":
+        return "\n".join(value.lines())
     if kind == "bundle":
         b: BundleResult = value
         return f"snapshot {b.id}: {b.objects} objects, {human_bytes(b.bytes)} ({b.path})"
@@ -233,6 +236,6 @@ def manage_json(result: tuple[str, Any]) -> Any:
         return {"snapshots": [summary_json(m) for m in value]}
     if kind == "show":
         return summary_json(value)
-    if kind in ("diff", "bundle", "gc"):
+    if kind in ("diff", "bundle", "gc", "verify"):
         return value.to_json()
     return {"message": value}

@@ -42,10 +42,18 @@ def take_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write in the foreground and report what was stored (no background)",
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="take no snapshot: compare the live variables with the last snapshot (or restore) of this "
+        "kernel and list every one that differs",
+    )
 
 
 def take(ctx: Context, args: argparse.Namespace) -> Any:
     snap = _bound(ctx, "snapshot")
+    if args.verify:
+        return snap.verify()
     background = ctx.project.settings.snapshot_background and not args.wait
     return snap.snapshot(args.message, full=args.full, background=background)
 
@@ -97,6 +105,12 @@ def manage_args(parser: argparse.ArgumentParser) -> None:
     export.add_argument("file", help="bundle to write")
     imp = sub.add_parser("import", help="add a bundle made by export (it stays untrusted until you trust it)")
     imp.add_argument("file", help="bundle to read")
+    verify = sub.add_parser(
+        "verify",
+        help="compare a snapshot with the live variables (in a notebook) or with what restoring it gives "
+        "(on the command line); lists every variable that differs",
+    )
+    verify.add_argument("id")
     gc = sub.add_parser("gc", help="drop old automatic snapshots, then objects nothing refers to")
     gc.add_argument(
         "--keep-auto",
@@ -144,6 +158,12 @@ def manage(ctx: Context, args: argparse.Namespace) -> Any:
                 f"{path} is not a file", hint="pass a bundle made by `nblift snapshots export`"
             )
         return ("bundle", import_snapshot(store, path))
+    if action == "verify":
+        if ctx.shell is not None:
+            return ("verify", _bound(ctx, "snapshots verify").verify(args.id))
+        from .verify import verify_restored
+
+        return ("verify", verify_restored(store, args.id))
     if action == "gc":
         from .prune import prune_snapshots
 
