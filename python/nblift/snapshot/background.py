@@ -50,6 +50,8 @@ class _Pending:
     pid: int
     #: Immutable values the kernel held when it forked (see `Snapshotter._unchanged`).
     pins: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The sys.path stamps at the fork: the child's environment fingerprint is kept for them.
+    stamps: tuple[float, ...] = ()
     reaper: threading.Thread = dataclasses.field(default_factory=threading.Thread)
     outcome: _Outcome | None = None
     error: str | None = None
@@ -157,9 +159,9 @@ def _module_of(thread: threading.Thread) -> str:
     return module or type(thread).__module__
 
 
-def _importing() -> str | None:
+def _importing(*, thorough: bool = True) -> str | None:
     """The module another thread is importing right now, if any: one whose import lock is held (also
-    while its file is still being looked for) or one that is initializing."""
+    while its file is still being looked for) or, `thorough`, one that is initializing."""
     import _imp
     from importlib import _bootstrap
 
@@ -167,11 +169,14 @@ def _importing() -> str | None:
         lock = ref()
         if lock is not None and getattr(lock, "count", 0):
             return name
-    for name, module in list(sys.modules.items()):
-        spec = getattr(module, "__spec__", None)
-        if spec is not None and getattr(spec, "_initializing", False):
-            return name
-    return "a module (the import lock is held)" if _imp.lock_held() else None
+    if _imp.lock_held():
+        return "a module (the import lock is held)"
+    if thorough:
+        for name, module in list(sys.modules.items()):
+            spec = getattr(module, "__spec__", None)
+            if spec is not None and getattr(spec, "_initializing", False):
+                return name
+    return None
 
 
 def _busy_thread() -> str | None:
@@ -205,7 +210,8 @@ def fork_hazard(wait: float = IMPORT_WAIT_S) -> str | None:
     """Why forking now could give the child something half-done (waiting up to `wait` seconds for another
     thread's import to finish); None when it is safe."""
     deadline = time.monotonic() + wait
-    while (importing := _importing()) is not None and time.monotonic() < deadline:
+    thorough = wait == 0  # the final check, just before the fork, also scans sys.modules
+    while (importing := _importing(thorough=thorough)) is not None and time.monotonic() < deadline:
         time.sleep(0.02)
     if importing is not None:
         return f"another thread was importing {importing}"
@@ -226,7 +232,14 @@ def preload() -> None:
 
 
 def _fork_snapshot(
-    snap: Snapshotter, message: str, full: bool, auto: bool, sid: str, start: float, pins: dict[str, Any]
+    snap: Snapshotter,
+    message: str,
+    full: bool,
+    auto: bool,
+    sid: str,
+    start: float,
+    pins: dict[str, Any],
+    stamps: tuple[float, ...],
 ) -> _Pending | str:
     """Fork a child that writes the snapshot; else why not (the caller then writes in the foreground).
 
@@ -260,7 +273,7 @@ def _fork_snapshot(
             {"message": message, "full": full, "auto": auto, "sid": sid, "start": start},
         )
     os.close(write_fd)
-    pending = _Pending(sid=sid, pid=pid, pins=pins)
+    pending = _Pending(sid=sid, pid=pid, pins=pins, stamps=stamps)
     pending.reaper = threading.Thread(
         target=_reap, args=(pending, read_fd), name=f"nblift-reap-{sid}", daemon=True
     )

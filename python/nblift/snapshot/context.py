@@ -74,7 +74,8 @@ def git_state(root: Path) -> GitState | None:
 _env_cache: tuple[tuple[float, ...], dict[str, Any]] | None = None
 
 
-def _site_mtimes() -> tuple[float, ...]:
+def site_stamps() -> tuple[float, ...]:
+    """Modification times of the sys.path folders: installing or removing a package changes one."""
     stamps = []
     for entry in sys.path:
         try:
@@ -84,17 +85,39 @@ def _site_mtimes() -> tuple[float, ...]:
     return tuple(stamps)
 
 
+def cached_environment(stamps: tuple[float, ...]) -> dict[str, Any] | None:
+    """The fingerprint computed for these stamps, if this process has it."""
+    return _env_cache[1] if _env_cache is not None and _env_cache[0] == stamps else None
+
+
+def remember_environment(stamps: tuple[float, ...], env: dict[str, Any]) -> None:
+    """Keep a fingerprint computed elsewhere (by a forked snapshot child) for these stamps."""
+    global _env_cache
+    if env.get("packages"):
+        _env_cache = (stamps, env)
+
+
+def prepare_environment_read() -> None:
+    """Read one distribution's metadata, so the modules that parsing needs (email.*) are imported here:
+    a forked snapshot child computing the fingerprint then imports nothing."""
+    for dist in metadata.distributions():
+        dist.metadata.get("Name")
+        return
+
+
 def environment_fingerprint() -> dict[str, Any]:
     """Python, platform and installed package versions; cached until a sys.path folder changes."""
     global _env_cache
-    stamps = _site_mtimes()
-    if _env_cache is not None and _env_cache[0] == stamps:
-        return _env_cache[1]
+    stamps = site_stamps()
+    cached = cached_environment(stamps)
+    if cached is not None:
+        return cached
     packages: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        meta = dist.metadata  # parsed once: name and version from the same read
+        name = meta.get("Name")
         if name:
-            packages.setdefault(name.lower(), dist.version)
+            packages.setdefault(name.lower(), meta.get("Version") or dist.version)
     env = {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),

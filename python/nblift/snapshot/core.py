@@ -24,8 +24,8 @@ from typing import Any
 from ..errors import NbliftError, ObjectCorrupt
 from ..project import Project
 from ..store import ObjectStore
+from . import context, record
 from . import manifest as mf
-from . import record
 from .background import _fork_snapshot, _Pending, background_supported, fork_hazard, preload, refused_imports
 from .codec import Encoded, Unstorable, decode, encode_group, encode_value, fingerprint_value
 from .context import data_hashes, environment_fingerprint, git_state, tracked_paths
@@ -190,14 +190,16 @@ class Snapshotter:
             ):  # a failed earlier one was reported; this one starts afresh
                 self.collect(wait=True)
             sid, start = mf.new_id(), time.perf_counter()
-            environment_fingerprint()  # fill the kernel's cache here, not only in a forked child
+            stamps = context.site_stamps()
             pins = {name: value for name, value in self._namespace().items() if is_immutable(value)}
             foreground_because = None
             if background and background_supported():
                 foreground_because = fork_hazard()
                 if foreground_because is None:
                     preload()
-                    forked = _fork_snapshot(self, message, full, auto, sid, start, pins)
+                    if context.cached_environment(stamps) is None:
+                        context.prepare_environment_read()  # the child reads it; the kernel keeps it
+                    forked = _fork_snapshot(self, message, full, auto, sid, start, pins, stamps)
                     if isinstance(forked, str):
                         foreground_because = forked
                     else:
@@ -212,11 +214,12 @@ class Snapshotter:
                 start=start,
                 note=f"written in the foreground: {foreground_because}" if foreground_because else None,
             )
-            self._apply(outcome, pins)
+            self._apply(outcome, pins, stamps)
             return outcome.result
 
-    def _apply(self, outcome: _Outcome, pins: dict[str, Any]) -> None:
+    def _apply(self, outcome: _Outcome, pins: dict[str, Any], stamps: tuple[float, ...]) -> None:
         self._pinned = pins
+        context.remember_environment(stamps, outcome.manifest.get("environment") or {})
         for module in outcome.needs_imports:  # what the background child refused: imported here, safely
             with contextlib.suppress(Exception):
                 importlib.import_module(module)
@@ -248,7 +251,7 @@ class Snapshotter:
                 f"background snapshot {pending.sid} failed: {pending.error}",
                 hint="run `%lift snapshot --wait` to see the error in the notebook",
             )
-        self._apply(pending.outcome, pending.pins)
+        self._apply(pending.outcome, pending.pins, pending.stamps)
         return pending.outcome.result
 
     def _unchanged(self, name: str, value: Any) -> bool:
@@ -390,7 +393,7 @@ class Snapshotter:
             else None,
             "git": None,
             "git_diff_object": None,
-            "environment": environment_fingerprint(),
+            "environment": _environment(),
             "data": data_hashes(project.root, tracked_paths(project.state_dir)),
             "warnings": warnings,
             "summary": {"added": added, "removed": removed, "changed": changed, "redacted": sorted(redacted)},
@@ -631,6 +634,13 @@ class Snapshotter:
         for name in done:
             unstorable.pop(name, None)
         return sorted(done)
+
+
+def _environment() -> dict[str, Any]:
+    try:
+        return environment_fingerprint()
+    except ImportError as exc:  # a background child that would have to import: next snapshot has it
+        return {"unavailable": str(exc)}
 
 
 def _type_name(value: Any) -> str:

@@ -110,9 +110,11 @@ def _roots(project_root: Path) -> tuple[str, ...]:
     return tuple({written + os.sep, resolved + os.sep})
 
 
+@functools.lru_cache(maxsize=16384)
 def _is_local(path: str, roots: tuple[str, ...]) -> bool:
     """Whether a module file is the project's own: string checks only, no system call (a snapshot looks
-    at every module each time, and with a busy thread in the kernel each call would wait for the GIL)."""
+    at every module each time, and with a busy thread in the kernel each call would wait for the GIL),
+    remembered per file."""
     path = os.path.abspath(path)  # noqa: PTH100 - string work only, see above
     if not path.startswith(roots) or "site-packages" in path:
         return False
@@ -124,15 +126,23 @@ def local_modules(project_root: Path) -> dict[str, types.ModuleType]:
     roots = _roots(project_root)
     found: dict[str, types.ModuleType] = {}
     for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        # `__main__` and `%run`'s `__mp_main__` are the notebook itself, not one of its modules
-        if not isinstance(path, str) or name.startswith(("__", "nblift")):
+        key = (id(module), roots)
+        local = _seen.get(name)
+        if local is None or local[0] != key:
+            path = getattr(module, "__file__", None)
+            # `__main__` and `%run`'s `__mp_main__` are the notebook itself, not one of its modules
+            ours = isinstance(path, str) and not name.startswith(("__", "nblift")) and _is_local(path, roots)
+            local = _seen[name] = (key, ours)
+        if not local[1]:
             continue
         if getattr(getattr(module, "__spec__", None), "_initializing", False):
             continue  # half-imported by another thread: its data is not there yet
-        if _is_local(path, roots):
-            found[name] = module
+        found[name] = module
     return found
+
+
+#: name -> ((id of the module, project roots), whether it is a local module): looked at once per module.
+_seen: dict[str, tuple[tuple[int, tuple[str, ...]], bool]] = {}
 
 
 def _module_values(module: types.ModuleType) -> dict[str, Any]:
