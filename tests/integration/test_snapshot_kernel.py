@@ -264,8 +264,12 @@ def test_each_snapshot_is_an_mlflow_run(project: Path, env: dict[str, str]) -> N
         k.run("%load_ext nblift\nx = [1, 2, 3]")
         sid = _snapshot(k, "tracked")
         k.run(
-            "from nblift.snapshot.verbs import snapshotter; snapshotter(get_ipython()).wait_for_mirror(120)"
+            "from nblift.snapshot.verbs import snapshotter\n"
+            "assert snapshotter(get_ipython()).wait_for_mirror(120)"
         )
+        # the record was written by a helper process: MLflow never entered the kernel
+        assert k.value("sorted(m for m in __import__('sys').modules if m.split('.')[0] == 'mlflow')") == []
+        assert not list((project / ".nblift" / "snapshots" / "mlflow-queue").iterdir())
     finally:
         k.shutdown()
     from nblift.project import Project
@@ -316,3 +320,40 @@ def test_a_swapped_payload_is_never_unpickled(kernel: Kernel, project: Path, tmp
     assert "untrusted" in out
     assert not marker.exists()
     assert kernel.value("'config' in globals()") is False
+
+
+def test_verify_lists_what_differs_from_the_snapshot(
+    kernel: Kernel, project: Path, env: dict[str, str]
+) -> None:
+    kernel.run(
+        "%load_ext nblift\n"
+        "import numpy as np\n"
+        "cfg = {'lr': 0.01}; arr = np.zeros(5); names = {'a', 'b', 'c'}\n"
+        "def bump():\n"
+        "    cfg['lr'] = 0.5; arr[0] = 7"
+    )
+    sid = _snapshot(kernel, "base")
+    kernel.run("_v = get_ipython().run_line_magic('lift', '--json snapshot --verify')")
+    assert kernel.value("_v.data['ok']") is True
+    assert kernel.value("_v.data['checked']") == 4
+    kernel.run("bump(); extra = 1")
+    kernel.run("_v = get_ipython().run_line_magic('lift', '--json snapshot --verify')")
+    report = kernel.value("_v.data")
+    assert report["ok"] is False
+    assert {d["name"]: d["reason"] for d in report["differences"]} == {
+        "arr": "value differs from the stored one (numpy.ndarray)",
+        "cfg": "value differs from the stored one (dict)",
+        "extra": "not in the snapshot",
+    }
+    text = kernel.run(f"%lift snapshots verify {sid}")
+    assert "3 of 4 differ" in text and "cfg: value differs" in text
+    # In a terminal: the snapshot restored in a scratch namespace comes back as stored.
+    cli_env = {**os.environ, **env, "PYTHONPATH": str(ROOT / "python")}
+    cli = [sys.executable, "-m", "nblift", "-C", str(project)]
+    done = subprocess.run([*cli, "snapshots", "verify", sid], env=cli_env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "all 4 stored variables match" in done.stdout
+    missing = subprocess.run(
+        [*cli, "snapshots", "verify", "0" * 12], env=cli_env, capture_output=True, text=True
+    )
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr

@@ -1190,3 +1190,21 @@ def test_equal_content_is_stored_once_but_decoded_into_separate_objects(store, n
     else:
         assert b == expected
     assert all(store.verify(oid) for oid in first.objects)
+
+
+def test_a_matplotlib_figure_is_left_out_with_the_reason(store: ObjectStore) -> None:
+    """A figure can take seconds to pickle at every snapshot, and is a drawing: never stored, said why."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot(range(100_000))
+    try:
+        for value in (fig, ax, ax.lines[0]):
+            with pytest.raises(Unstorable, match=r"matplotlib figure.*re-run the cell that drew it"):
+                encode_value(value, store)
+        assert store.bytes_written == 0
+    finally:
+        plt.close(fig)

@@ -104,6 +104,8 @@ def _child(snap: Snapshotter, write_fd: int, parent: int, kwargs: dict[str, Any]
     try:
         _die_with_parent(parent)
         signal.alarm(CHILD_LIMIT_S)
+        with contextlib.suppress(OSError):
+            os.nice(CHILD_NICENESS)  # the user's next cell comes first
         _quiet_child()
         _GUARD = _NoImports()
         sys.meta_path.insert(0, _GUARD)
@@ -149,6 +151,8 @@ IMPORT_WAIT_S = 3.0
 #: switched in between (both take well under this), short enough that a thread which does get the GIL
 #: (if the kernel's thread ever waits) cannot keep it for long.
 _NO_SWITCH_S = 0.25
+#: The child's niceness: on a busy machine the kernel's own work goes first.
+CHILD_NICENESS = 10
 #: A child that has not finished by then is stopped (SIGALRM): a hang never outlives this.
 CHILD_LIMIT_S = 3600
 

@@ -50,7 +50,14 @@ from .codec_base import require_verified as _require_verified
 from .codec_fingerprint import fingerprint_value
 from .codec_numpy import decode_numpy, encode_numpy, views_of
 from .codec_partial import prune
-from .codec_pickle import _picklers, decode_pickled, pickled, process_bound, store_pickled
+from .codec_pickle import (
+    _picklers,
+    decode_pickled,
+    pickled,
+    process_bound,
+    refuse_if_process_bound,
+    store_pickled,
+)
 from .pandas_codec import decode_pandas, encode_pandas
 
 __all__ = [
@@ -186,6 +193,7 @@ def encode_value(value: object, store: ObjectStore, *, namespace: dict[str, Any]
         result = encoder(value, store)
         if result is not None:
             return result
+    refuse_if_process_bound(value)
     return _encode_pickled(value, store, "pickle", {}, namespace)
 
 
@@ -198,6 +206,8 @@ def encode_group(
     variables are left out as for `encode_value` (paths start with the variable's name)."""
     names = sorted(values)
     payload = {name: values[name] for name in names}
+    for value in payload.values():
+        refuse_if_process_bound(value)
     with views_of(payload.values()):
         return _encode_pickled(payload, store, "group", {"names": names}, namespace)
 

@@ -74,6 +74,10 @@ def _process_bound() -> Bound:
         bound.append(((socket.socket,), "a network socket"))
     if sqlite3 := sys.modules.get("sqlite3"):
         bound.append(((sqlite3.Connection, sqlite3.Cursor), "a database connection"))
+    artist = getattr(sys.modules.get("matplotlib.artist"), "Artist", None)
+    if isinstance(artist, type):
+        # a figure can take seconds to pickle at every snapshot, and is a drawing, not data: re-run its cell
+        bound.append(((artist,), "a matplotlib figure or part of one (re-run the cell that drew it)"))
     return bound
 
 
@@ -85,6 +89,16 @@ def _refuse_process_bound(obj: object, bound: Bound) -> None:
     for kinds, what in bound:
         if isinstance(obj, kinds):
             raise TypeError(f"cannot pickle {type_name(obj)!r} object: it is {what}{_PROCESS_BOUND}")
+
+
+def refuse_if_process_bound(obj: object) -> None:
+    """Raise `Unstorable` when `obj` itself only makes sense in this process (or, like a figure, is
+    never worth pickling at every snapshot), before any serializer spends time on it."""
+    try:
+        _refuse_process_bound(obj, _process_bound())
+    except TypeError as exc:
+        reason = str(exc)
+        raise Unstorable(reason, reason.split(": ", 1)[-1].removesuffix(_PROCESS_BOUND)) from None
 
 
 def process_bound(obj: object) -> bool:

@@ -112,6 +112,7 @@ class _Libraries:
             _polars_types,
             _arrow_types,
             _torch_types,
+            _matplotlib_types,
             _logging_types,
         ):
             try:
@@ -159,6 +160,11 @@ def _arrow_types() -> _Types:
 def _torch_types() -> _Types:
     torch = sys.modules.get("torch")
     return ([torch.Tensor], [torch.dtype, torch.device]) if torch is not None else ([], [])
+
+
+def _matplotlib_types() -> _Types:
+    artist = getattr(sys.modules.get("matplotlib.artist"), "Artist", None)  # never stored: see codec
+    return ([], [artist]) if isinstance(artist, type) else ([], [])
 
 
 def _logging_types() -> _Types:
