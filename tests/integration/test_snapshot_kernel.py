@@ -357,3 +357,22 @@ def test_verify_lists_what_differs_from_the_snapshot(
         [*cli, "snapshots", "verify", "0" * 12], env=cli_env, capture_output=True, text=True
     )
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
+
+
+def test_a_value_with_one_unstorable_part_is_stored_without_it(
+    kernel: Kernel, project: Path, env: dict[str, str]
+) -> None:
+    kernel.run("%load_ext nblift\nrun = {'losses': [0.9, 0.5], 'batches': (i for i in range(3))}")
+    kernel.run("_r = get_ipython().run_line_magic('lift', '--json snapshot --wait -m partial')")
+    sid = kernel.value("_r.data['id']")
+    warnings = kernel.value("_r.data['warnings']")
+    assert any(w.startswith("run: stored without ['batches']") and "generator" in w for w in warnings)
+    assert kernel.value("_r.data['unstorable']") == {}
+    fresh = Kernel(project, env)
+    try:
+        out = fresh.run(f"%load_ext nblift\n%lift restore {sid}")
+        assert "restored without a part it held: run: ['batches']" in out
+        assert fresh.value("run['losses']") == [0.9, 0.5]
+        assert fresh.value("type(run['batches']).__name__") == "LeftOut"
+    finally:
+        fresh.shutdown()

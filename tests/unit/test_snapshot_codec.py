@@ -391,8 +391,8 @@ def test_process_bound_values_are_unstorable_with_a_precise_reason(store, name):
     reason = info.value.message
     assert reason.startswith("cannot pickle")
     assert type_word in reason
-    for serializer in ("pickle", "cloudpickle", "dill"):
-        assert f"{serializer}" in reason
+    # said what it is: refused at once when it is the value itself, or by each serializer when it is inside
+    assert "which belongs to this process" in reason
     assert info.value.hint
     assert store.stats().objects == 0  # a failed serializer stores nothing
 

@@ -74,12 +74,18 @@ def list_experiments(project: Project) -> dict[str, Any]:
         return {"tracking_uri": uri, "experiments": []}
     if db is not None:
         with _read(db) as conn:
-            rows = conn.execute(
-                "SELECT e.experiment_id, e.name, COUNT(r.run_uuid), MAX(COALESCE(r.end_time, r.start_time)) "
-                "FROM experiments e LEFT JOIN runs r "
-                "ON r.experiment_id = e.experiment_id AND r.lifecycle_stage = 'active' "
-                "WHERE e.lifecycle_stage = 'active' GROUP BY e.experiment_id ORDER BY e.name"
-            ).fetchall()
+            try:
+                rows = conn.execute(
+                    "SELECT e.experiment_id, e.name, COUNT(r.run_uuid), "
+                    "MAX(COALESCE(r.end_time, r.start_time)) "
+                    "FROM experiments e LEFT JOIN runs r "
+                    "ON r.experiment_id = e.experiment_id AND r.lifecycle_stage = 'active' "
+                    "WHERE e.lifecycle_stage = 'active' GROUP BY e.experiment_id ORDER BY e.name"
+                ).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):
+                    raise
+                rows = []  # another process is creating the store's tables right now: nothing in it yet
         experiments = [{"id": str(i), "name": n, "runs": c, "last_update": t} for i, n, c, t in rows]
     else:
         client = tracking.client(project)

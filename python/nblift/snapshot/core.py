@@ -27,7 +27,15 @@ from ..store import ObjectStore
 from . import context, record
 from . import manifest as mf
 from .background import _fork_snapshot, _Pending, background_supported, fork_hazard, preload, refused_imports
-from .codec import Encoded, Unstorable, decode, encode_group, encode_value, fingerprint_value
+from .codec import (
+    Encoded,
+    Unstorable,
+    decode,
+    dropped_parts,
+    encode_group,
+    encode_value,
+    fingerprint_value,
+)
 from .context import data_hashes, environment_fingerprint, git_state, tracked_paths
 from .groups import group_variables
 from .history import Cell, defining_cells, hidden_state_warnings, kernel_history_raw
@@ -122,6 +130,8 @@ class RestoreResult:
     rerun: list[str]
     redacted: list[str]
     seconds: float
+    #: Variables restored without some parts the snapshot could not store: name -> "path: what it was".
+    partial: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -375,6 +385,8 @@ class Snapshotter:
                 cell = var.get("cell")
                 where = f"cell [{cell}] made it" if cell else "no cell in this kernel's history made it"
                 warnings.append(f"{name}: not stored ({var['reason']}); {where}")
+            elif var.get("dropped"):
+                warnings.append(f"{name}: stored without {'; '.join(var['dropped'])}")
 
         manifest: dict[str, Any] = {
             "format": mf.FORMAT,
@@ -464,6 +476,8 @@ class Snapshotter:
             "reason": None,
             "size": enc.size,
         }
+        if dropped_parts(enc):
+            entry["dropped"] = dropped_parts(enc)
         return entry, enc.fingerprint, enc, quick
 
     def _encode_many(
@@ -480,8 +494,11 @@ class Snapshotter:
                 None,
                 None,
             )
+        entry = {"status": "stored", "encoding": enc.fingerprint, "reason": None, "size": enc.size}
+        if dropped_parts(enc):
+            entry["dropped"] = dropped_parts(enc)
         return (
-            {"status": "stored", "encoding": enc.fingerprint, "reason": None, "size": enc.size},
+            entry,
             enc.fingerprint,
             enc,
             None,
@@ -494,6 +511,10 @@ class Snapshotter:
         entry = dict(group_entry)
         entry["type"] = _type_name(value)
         entry["group"] = True
+        mine = [part for part in group_entry.get("dropped", []) if _part_of(part, name)]
+        entry.pop("dropped", None)
+        if mine:
+            entry["dropped"] = mine
         if name in unstorable:
             entry.update(status="unstorable", reason=unstorable[name], encoding=None)
         return entry
@@ -606,6 +627,7 @@ class Snapshotter:
             rerun=rerun_done,
             redacted=sorted(redacted),
             seconds=time.perf_counter() - start,
+            partial={n: list(variables[n]["dropped"]) for n in restored if variables[n].get("dropped")},
         )
 
     def _rerun_cells(
@@ -634,6 +656,11 @@ class Snapshotter:
         for name in done:
             unstorable.pop(name, None)
         return sorted(done)
+
+
+def _part_of(part: str, name: str) -> bool:
+    """Whether a dropped part's path (`name['key']: why`, `name.attr: why`) belongs to variable `name`."""
+    return part == name or part.startswith((f"{name}[", f"{name}.", f"{name}:"))
 
 
 def _environment() -> dict[str, Any]:

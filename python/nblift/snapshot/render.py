@@ -56,6 +56,9 @@ def _restore_lines(r: RestoreResult) -> list[str]:
         lines.append("re-ran the cells that made: " + ", ".join(r.rerun))
     lines += [f"not restored: {name}: {why}" for name, why in r.failed.items()]
     lines += [
+        f"restored without a part it held: {name}: {'; '.join(parts)}" for name, parts in r.partial.items()
+    ]
+    lines += [
         f"not stored: {name}: {why} (use --rerun to re-run the cell that made it)"
         for name, why in r.unstorable.items()
     ]
