@@ -50,7 +50,10 @@ def _background_snapshot(k: Kernel, message: str) -> dict:
     k.run(
         "from nblift.snapshot.verbs import snapshotter; _done = snapshotter(get_ipython()).collect(wait=True)"
     )
-    return k.value("{'id': _done.id, 'changed': _done.changed, 'unstorable': _done.unstorable}")
+    return k.value(
+        "{'id': _done.id, 'changed': _done.changed, 'unstorable': _done.unstorable,"
+        " 'warnings': _done.warnings}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +62,8 @@ def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Kernel
     root = tmp_path_factory.mktemp("fidelity")
     project = root / "proj"
     project.mkdir()
-    env = {"NBLIFT_SECRET_FILE": str(root / "keys" / "mine")}
+    # snapshot_verify: each snapshot re-encodes everything and compares with what it stored
+    env = {"NBLIFT_SECRET_FILE": str(root / "keys" / "mine"), "NBLIFT_SNAPSHOT_VERIFY": "true"}
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith("NBLIFT_") or name in _DEV_ENV:
@@ -85,6 +89,18 @@ def _take_snapshots(project: Path, env: dict[str, str]) -> tuple[dict, dict]:
     finally:
         source.shutdown()
     return first, second
+
+
+def test_snapshots_verify_and_the_restored_namespace_matches(snapshots) -> None:
+    kernel, first, second = snapshots
+    for report in (first, second):
+        assert [w for w in report["warnings"] if w.startswith("verify:")] == []
+    # everything restored from the first snapshot re-encodes to what it stored; only `acc`, restored from
+    # the second, differs from the first
+    verb = f"--json snapshots verify {first['id']}"
+    result = kernel.value(f"get_ipython().run_line_magic('lift', {verb!r}).data")
+    assert [d["name"] for d in result["differences"]] == ["acc"], result
+    assert result["checked"] > 10
 
 
 def test_equal_values_come_back_as_distinct_objects(snapshots) -> None:
