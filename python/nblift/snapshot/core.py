@@ -267,7 +267,9 @@ class Snapshotter:
     def _unchanged(self, name: str, value: Any) -> bool:
         """Whether `name` provably holds what the last snapshot stored: the same immutable object."""
         known = self._known.get(name)
-        return known is not None and known.immutable and name in self._pinned and self._pinned[name] is value
+        if known is None or not known.immutable or known.identity != id(value):
+            return False  # (the id is the one the snapshot saw: a name rebound since the pin is re-examined)
+        return name in self._pinned and self._pinned[name] is value
 
     def _candidates(self, ns: Mapping[str, Any], full: bool) -> set[str]:
         if full or not self._known:
