@@ -388,7 +388,6 @@ def sk_train():
         probe="[hasattr(sk_model, 'coef_'), "
         "sk_model.predict(sk_X[:3]).round(6).tolist() if hasattr(sk_model, 'coef_') else None]",
         changed=("sk_model",),
-        needs="sklearn",
     ),
     Pattern(
         id="torch-tensor-changed-in-place",
