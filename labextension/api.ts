@@ -2,6 +2,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { VERSION } from './_version';
+import { RunEvent } from './runEvents';
 
 /** Version of the frontend (written from package.json at build time); must match the server's. */
 export const FRONTEND_VERSION: string = VERSION;
@@ -135,12 +136,8 @@ export interface IRunList {
   default_backend: string;
 }
 
-/** A run event: `kind` says which of the optional fields it carries. */
-export interface IRunEvent {
-  t: number;
-  kind: string;
-  [field: string]: unknown;
-}
+/** A run event, as nblift's published vocabulary defines it (generated: runEvents.ts). */
+export type IRunEvent = RunEvent;
 
 export interface IRunEvents {
   events: IRunEvent[];

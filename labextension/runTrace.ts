@@ -1,4 +1,11 @@
 import { IRun, IRunError, IRunEvent, RunState, TERMINAL_STATES } from './api';
+import {
+  ICellErrorEvent,
+  ICellFinishedEvent,
+  ICellStartedEvent,
+  IMetricEvent,
+  IOutputEvent
+} from './runEvents';
 
 export type CellStatus = 'pending' | 'running' | 'done' | 'error' | 'stopped';
 
@@ -186,7 +193,9 @@ export class RunTrace {
   }
 
   /** The row a cell event is about, made when no row has it yet. */
-  private _row(event: IRunEvent): ICellRow {
+  private _row(
+    event: ICellStartedEvent | ICellFinishedEvent | ICellErrorEvent
+  ): ICellRow {
     const cell = num(event.cell);
     const index = num(event.index);
     const key = cell === null ? 'parameters' : String(cell);
@@ -195,7 +204,7 @@ export class RunTrace {
       row = {
         key,
         cell,
-        label: str(event.label),
+        label: 'label' in event ? event.label : '',
         status: 'pending',
         duration: null,
         order: cell ?? (this._lastStarted?.order ?? 0) + 0.5
@@ -217,7 +226,7 @@ export class RunTrace {
     this.cells.sort((a, b) => a.order - b.order);
   }
 
-  private _log(event: IRunEvent): void {
+  private _log(event: IOutputEvent): void {
     const index = num(event.index);
     const row = index === null ? undefined : this._byIndex.get(index);
     this.logs.push({
@@ -232,7 +241,7 @@ export class RunTrace {
     }
   }
 
-  private _metric(event: IRunEvent): void {
+  private _metric(event: IMetricEvent): void {
     const name = str(event.name);
     const value = num(event.value);
     if (!name || value === null) {

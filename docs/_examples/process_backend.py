@@ -1,8 +1,9 @@
 """An example nblift run backend: each run executes in a separate "machine" folder with its own object cache.
 
 It does, on one computer, what a remote backend does across two: copy only the bundle objects the target
-lacks, start `python -m nblift.runner` there detached, copy its events, state and heartbeat back into the
-local run record, stop its whole process group on cancel, and copy its outputs back on fetch.
+lacks, write the run's specification there and start `python -m nblift.target.runner` detached, copy its
+events, state and heartbeat back into the local run record, signal its whole process group on cancel, and
+copy its outputs back on fetch.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from nblift.backends.base import Backend, RunHandle, RunRequest
 from nblift.bundle import read_manifest
+from nblift.runs.model import SPEC_FILE
 from nblift.store import ObjectStore
 
 # The files of a run folder the runner writes and the local record mirrors.
@@ -53,10 +53,17 @@ class ProcessBackend(Backend):
         copied = self._upload(request)
         run_dir = self._run_dir(request.run_id)
         run_dir.mkdir(parents=True)
-        shutil.copy2(request.record_dir / "request.json", run_dir / "request.json")
+        (run_dir / SPEC_FILE).write_text(request.spec.dumps())  # the typed RunSpec the runner reads
         with (run_dir / "runner.log").open("wb") as log:
             child = subprocess.Popen(
-                [sys.executable, "-m", "nblift.runner", str(run_dir), "--store", str(self.root / "cache")],
+                [
+                    sys.executable,
+                    "-m",
+                    "nblift.target.runner",
+                    str(run_dir),
+                    "--store",
+                    str(self.root / "cache"),
+                ],
                 cwd=run_dir,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -91,15 +98,13 @@ class ProcessBackend(Backend):
             if (run_dir / name).is_file():
                 shutil.copy2(run_dir / name, record_dir / name)
 
-    def _cancel(self, handle: RunHandle, grace_seconds: float, stopped: Callable[[], bool]) -> None:
-        pid = int(handle.native_id)
+    def _terminate(self, handle: RunHandle) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)  # the runner records CANCELLED and stops its kernel
-            deadline = time.monotonic() + grace_seconds
-            while time.monotonic() < deadline and not stopped():
-                time.sleep(0.1)
-            if not stopped():
-                os.killpg(pid, signal.SIGKILL)
+            os.killpg(int(handle.native_id), signal.SIGTERM)  # the runner records CANCELLED, stops its kernel
+
+    def _kill(self, handle: RunHandle) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(handle.native_id), signal.SIGKILL)
 
     def _reap(self, handle: RunHandle) -> None:
         with contextlib.suppress(ProcessLookupError):

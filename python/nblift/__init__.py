@@ -75,7 +75,7 @@ def _log_run_event(run_dir: str, step: int | None, metrics: dict[str, float]) ->
         finite = math.isfinite(value)  # JSON has no NaN or infinity: those travel as text
         shown = float(value) if finite else None
         extra = {} if finite else {"raw": repr(float(value))}
-        append_event(Path(run_dir), "metric", name=name, value=shown, step=step or 0, **extra)
+        append_event(Path(run_dir), "metric", name=str(name), value=shown, step=int(step or 0), **extra)
 
 
 def track(name: str | None = None, params: dict[str, Any] | None = None) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 
 from run_helpers import until
 
-from nblift.runs.local import group_members
+from nblift.backends.local import group_members
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",

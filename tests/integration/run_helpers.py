@@ -12,9 +12,9 @@ from typing import Any
 
 import nbformat
 
+from nblift.backends.local import group_members, process_start
 from nblift.project import Project
 from nblift.runs import service
-from nblift.runs.local import group_members, process_start
 from nblift.runs.records import RunInfo, read_handle, record_dir
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from run_helpers import until
 
-from nblift.runs.local import group_members
+from nblift.backends.local import group_members
 
 SSHD = "/usr/sbin/sshd"
 

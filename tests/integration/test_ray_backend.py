@@ -88,7 +88,7 @@ def test_success_failure_and_gpu_through_s3(ray_head, s3, tmp_path, monkeypatch)
     job = JobSubmissionClient(ray_head).get_job_info(f"nblift-{info.id}")
     assert (
         job.metadata == {"nblift_run": info.id}
-        and job.entrypoint == f"{sys.executable} -m nblift.runs.ray_job"
+        and job.entrypoint == f"{sys.executable} -m nblift.target.ray_job"
     )
     final = until(
         lambda: (i := service.get_run(project, info.id)).mlflow and i.mlflow.get("remote_run_id") and i,

@@ -20,9 +20,9 @@ from sshd_server import SSHD, Sshd, free_port
 from test_metric_logging import mlflow_server  # noqa: F401 - a fixture: a real `mlflow server`
 
 from nblift import tracking
+from nblift.backends.local import group_members
 from nblift.project import Project
 from nblift.runs import service
-from nblift.runs.local import group_members
 from nblift.runs.records import read_handle, record_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

@@ -1,4 +1,4 @@
-"""The lazy backend registry: built-ins only when shipped, third-party backends through real entry points."""
+"""The lazy backend registry: the built-ins that exist, third-party backends through real entry points."""
 
 from __future__ import annotations
 
@@ -10,15 +10,13 @@ import textwrap
 import pytest
 
 from nblift.backends import available_backends, get_backend_class
-from nblift.backends.base import Backend, RunHandle, RunRequest, RunState
+from nblift.backends.base import Backend, RunHandle, RunRequest, RunSpec, RunState
 from nblift.errors import BackendUnavailable, NotFound
 
 BUILTIN_MODULES = {
-    "local": "nblift.runs.local",
-    "ssh": "nblift.runs.ssh",
-    "ray": "nblift.runs.ray",
-    "kubernetes": "nblift.runs.kubernetes",
-    "skypilot": "nblift.runs.skypilot",
+    "local": "nblift.backends.local",
+    "ssh": "nblift.backends.ssh",
+    "ray": "nblift.backends.ray",
 }
 
 FAKE_BACKEND = textwrap.dedent(
@@ -44,8 +42,11 @@ FAKE_BACKEND = textwrap.dedent(
         def _alive(self, handle):
             return False
 
-        def _cancel(self, handle, grace_seconds, stopped):
-            self.cancelled.append((handle.native_id, grace_seconds, stopped()))
+        def _terminate(self, handle):
+            self.cancelled.append(("TERM", handle.native_id))
+
+        def _kill(self, handle):
+            self.cancelled.append(("KILL", handle.native_id))
 
         def _fetch(self, handle, record_dir):
             out = record_dir / "output"
@@ -88,16 +89,12 @@ def by_name():
     return {info.name: info for info in available_backends()}
 
 
-def test_builtins_listed_only_when_shipped():
+def test_builtins_listed_are_the_modules_that_exist():
     listed = {info.name for info in available_backends() if info.source == "builtin"}
-    shipped = set()
+    assert listed == set(BUILTIN_MODULES)
     for name, module in BUILTIN_MODULES.items():
-        try:
-            if importlib.util.find_spec(module) is not None:
-                shipped.add(name)
-        except ImportError:
-            pass
-    assert listed == shipped
+        assert importlib.util.find_spec(module) is not None, name
+        assert get_backend_class(name).__module__ == module
 
 
 def test_no_plugins_installed():
@@ -148,7 +145,8 @@ def test_plugin_runs_through_the_template_methods(plugins, tmp_path):
     backend = get_backend_class("fake")()
     record = tmp_path / "record"
     record.mkdir()
-    request = RunRequest("abcdef123456", record, tmp_path / "store", "b" * 64)
+    spec = RunSpec(id="abcdef123456", notebook="nb.ipynb", backend="fake", bundle="b" * 64)
+    request = RunRequest(spec, record, tmp_path / "store")
     handle = backend.submit(request)
     assert isinstance(handle, RunHandle)
     assert handle.backend == "fake"
@@ -159,8 +157,11 @@ def test_plugin_runs_through_the_template_methods(plugins, tmp_path):
     assert backend.alive(handle) is False
     backend.sync(handle, record)  # optional hook: nothing to copy
     backend.reap(handle)  # optional hook: nothing left behind
-    backend.cancel(handle, 2.0, lambda: True)
-    assert backend.cancelled == [(handle.native_id, 2.0, True)]
+    backend.cancel(handle, 2.0, lambda: True)  # stopped at once: SIGTERM only
+    assert backend.cancelled == [("TERM", handle.native_id)]
+    backend.cancelled.clear()
+    backend.cancel(handle, 0.2, lambda: False)  # never records a stop: killed after the grace period
+    assert backend.cancelled == [("TERM", handle.native_id), ("KILL", handle.native_id)]
     outputs = backend.fetch(handle, record)
     assert (outputs / "outputs.txt").read_text() == handle.native_id
 

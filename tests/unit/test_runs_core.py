@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from nblift.backends.base import RunState
 from nblift.errors import InvalidInput, NotFound
 from nblift.runs.events import MAX_TEXT, append_event, clip, read_events
+from nblift.runs.model import RunSpec, RunState
 from nblift.runs.params import check_parameters, parse_assignments, parse_duration
 from nblift.runs.progress import TerminalProgress
 from nblift.runs.records import (
@@ -86,23 +86,23 @@ def test_parameter_values_must_be_json_like():
 
 
 def test_events_append_and_resume_from_an_offset(tmp_path):
-    append_event(tmp_path, "run.started", pid=1)
-    append_event(tmp_path, "output", text="hi\n")
+    append_event(tmp_path, "run.started", notebook="a.ipynb", parameters={}, pid=1)
+    append_event(tmp_path, "output", index=0, stream="stdout", text="hi\n")
     first, offset = read_events(tmp_path)
     assert [e["kind"] for e in first] == ["run.started", "output"]
     assert read_events(tmp_path, offset) == ([], offset)
-    append_event(tmp_path, "run.finished", state="SUCCEEDED")
+    append_event(tmp_path, "run.finished", state="SUCCEEDED", error=None)
     more, _ = read_events(tmp_path, offset)
     assert [e["kind"] for e in more] == ["run.finished"]
 
 
 def test_a_line_being_written_is_not_read_yet_and_damage_is_skipped(tmp_path):
-    append_event(tmp_path, "a")
+    append_event(tmp_path, "tracking.error", message="a")
     with (tmp_path / "events.jsonl").open("a") as fh:
         fh.write("{not json}\n")
         fh.write('{"t": 1, "kind": "half')
     events, offset = read_events(tmp_path)
-    assert [e["kind"] for e in events] == ["a"]
+    assert [e["kind"] for e in events] == ["tracking.error"]
     with (tmp_path / "events.jsonl").open("a") as fh:
         fh.write('"}\n')
     rest, _ = read_events(tmp_path, offset)
@@ -116,9 +116,8 @@ def test_long_output_is_clipped():
 
 
 def _record(tmp_path, run_id="abcdef123456"):
-    return new_record(
-        tmp_path, run_id, {"id": run_id, "notebook": "a.ipynb", "backend": "local", "created": 1.0}
-    )
+    spec = RunSpec(id=run_id, notebook="a.ipynb", backend="local", bundle="b" * 64, created=1.0)
+    return new_record(tmp_path, spec).folder
 
 
 def test_first_terminal_state_wins(tmp_path):
@@ -162,7 +161,7 @@ def test_a_record_without_request_is_not_a_run(tmp_path):
 
 def test_cell_numbers_skip_the_injected_cell():
     pytest.importorskip("papermill")
-    from nblift.runs.engine import cell_numbers, describe, label_of
+    from nblift.target.engine import cell_numbers, describe, label_of
 
     cells = [
         {"metadata": {"tags": ["parameters"]}, "source": "a = 1"},

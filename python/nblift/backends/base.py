@@ -1,83 +1,81 @@
 """The interface every run backend implements.
 
-A backend takes a run request (a bundle in the local object store, the run's parameters and limits) to the
-place it executes, starts `python -m nblift.runner` there and keeps the local run record in step with it.
-The run's states, events and MLflow run are the runner's job and the same everywhere; a backend only moves
-things and processes. Public methods fix the order of work; backends override the protected hooks
-(`_submit`, `_alive`, `_sync`, `_cancel`, `_fetch`). A backend module imports its heavy library (ray,
-asyncssh, kubernetes, sky) at module level or lazily, never from nblift's top level.
+A backend takes a run (its typed specification, `RunSpec`, with the bundle in the local object store) to
+the place it executes, starts `python -m nblift.target.runner` there and keeps the local run record in
+step with it. The run's states, events and MLflow run are the runner's job and the same everywhere; a
+backend only moves things and processes. The public methods fix the order of work (`check`: sync, then
+liveness, then the heartbeat; `cancel`: SIGTERM, a grace period, SIGKILL); backends override the protected
+hooks (`_submit`, `_alive`, `_sync`, `_terminate`, `_kill`, `_fetch`) and list their own targets
+(`targets`). A backend module imports its heavy library (ray, asyncssh) lazily, never from nblift's top
+level. Code that runs on the target lives in nblift.target, never here.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
-import enum
 import json
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..fsutil import atomic_write
+from ..runs.model import RunHandle, RunSpec, RunState
+from ..runs.records import HANDLE_FILE, RunRecord
 
-HANDLE_FILE = "handle.json"
-
-
-class RunState(enum.StrEnum):
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    TIMED_OUT = "TIMED_OUT"
-    LOST = "LOST"
-
-    @property
-    def terminal(self) -> bool:
-        return self not in {RunState.PENDING, RunState.RUNNING}
+__all__ = ["Backend", "RunHandle", "RunRequest", "RunSpec", "RunState", "Target"]
 
 
 @dataclasses.dataclass(frozen=True)
 class RunRequest:
     """Everything a backend needs to start one run.
 
-    `record_dir` is the run's local record folder: `request.json` (what the runner reads) is already in
-    it, and the backend keeps `events.jsonl`, `state.json` and `heartbeat` there up to date (`_sync`).
-    The bundle's objects are in the object store at `store_dir`.
+    `record_dir` is the run's local record folder: the specification (`request.json`, what the runner
+    reads) is already in it, and the backend keeps `events.jsonl`, `state.json` and `heartbeat` there up to
+    date (`_sync`). The bundle's objects are in the object store at `store_dir`.
     """
 
-    run_id: str
+    spec: RunSpec
     record_dir: Path
     store_dir: Path
-    bundle_id: str
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return self.spec.id
+
+    @property
+    def bundle_id(self) -> str:
+        return self.spec.bundle
+
+    @property
+    def record(self) -> RunRecord:
+        return RunRecord(self.record_dir, self.spec)
 
 
 @dataclasses.dataclass(frozen=True)
-class RunHandle:
-    """Identifies one started run on one backend; `details` is JSON-ready and kept in the record."""
+class Target:
+    """One place a backend kind can run things, as the launch dialog lists it (`ssh:gpu1`)."""
 
-    backend: str
-    run_id: str
-    native_id: str
-    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RunHandle:
-        return cls(str(data["backend"]), str(data["run_id"]), str(data["native_id"]), dict(data["details"]))
+    name: str  # KIND:NAME
+    gpus: str | None = None  # what the settings say about its GPUs, in words
 
 
 class Backend(abc.ABC):
     """A place where notebook runs execute."""
 
     name: str = ""
+    #: How often `cancel` looks whether the runner has stopped after SIGTERM.
+    cancel_poll_s: float = 0.1
 
     def __init__(self, project: Any = None) -> None:
         #: The nblift Project the run belongs to (its settings name hosts, clusters, credentials files).
         self.project = project
+
+    @classmethod
+    def targets(cls, project: Any) -> list[Target]:
+        """The named targets of this kind the project's settings configure (empty: the bare kind only)."""
+        return []
 
     def submit(self, request: RunRequest) -> RunHandle:
         """Start the run once: a request whose record already names a handle gets that handle back."""
@@ -87,6 +85,25 @@ class Backend(abc.ABC):
         handle = self._submit(request)
         atomic_write(saved, json.dumps(handle.to_json()).encode())
         return handle
+
+    def check(
+        self, handle: RunHandle, record: RunRecord, heartbeat_timeout: float, start_grace: float
+    ) -> str | None:
+        """Bring the record up to date, then say why the run is lost (None: it is not, or it ended).
+
+        The order is fixed: sync what the target wrote, then ask whether the runner process exists, then
+        judge the heartbeat (a runner that never beat gets `start_grace` seconds to start)."""
+        self.sync(handle, record.folder)
+        if RunState(record.state()["state"]).terminal:
+            return None
+        if self.alive(handle) is False:
+            return "the runner process is gone"
+        beat = record.heartbeat_age()
+        if beat is not None and beat > heartbeat_timeout:
+            return f"no heartbeat for {beat:.0f} s"
+        if beat is None and time.time() - record.spec.created > start_grace + heartbeat_timeout:
+            return "the runner never started"
+        return None
 
     def alive(self, handle: RunHandle) -> bool | None:
         """Whether the run's worker process still exists (None: this backend cannot tell; the heartbeat
@@ -98,9 +115,14 @@ class Backend(abc.ABC):
         self._sync(handle, record_dir)
 
     def cancel(self, handle: RunHandle, grace_seconds: float, stopped: Callable[[], bool]) -> None:
-        """Ask the runner to stop (it records CANCELLED), wait up to `grace_seconds` until `stopped()` says
-        a terminal state is recorded, then kill what is left."""
-        self._cancel(handle, grace_seconds, stopped)
+        """Ask the runner to stop (SIGTERM: it records CANCELLED), wait up to `grace_seconds` until
+        `stopped()` says a terminal state is recorded or the runner is gone, then kill what is left."""
+        self._terminate(handle)
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline and not stopped() and self._alive(handle) is not False:
+            time.sleep(self.cancel_poll_s)
+        if not stopped():
+            self._kill(handle)
 
     def reap(self, handle: RunHandle) -> None:
         """Clean up after a runner that vanished (kill its orphaned kernel, free its machine)."""
@@ -120,7 +142,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def _submit(self, request: RunRequest) -> RunHandle:
-        """Start `python -m nblift.runner` for the request where this backend runs things."""
+        """Start `python -m nblift.target.runner` for the request where this backend runs things."""
 
     @abc.abstractmethod
     def _alive(self, handle: RunHandle) -> bool | None:
@@ -130,8 +152,12 @@ class Backend(abc.ABC):
         """A backend whose runner writes elsewhere copies its files here; the local one has nothing to do."""
 
     @abc.abstractmethod
-    def _cancel(self, handle: RunHandle, grace_seconds: float, stopped: Callable[[], bool]) -> None:
-        """Terminate the runner and its whole process tree (SIGTERM, grace, SIGKILL)."""
+    def _terminate(self, handle: RunHandle) -> None:
+        """Ask the runner to stop (SIGTERM to its process group, or the backend's equivalent)."""
+
+    @abc.abstractmethod
+    def _kill(self, handle: RunHandle) -> None:
+        """Stop whatever is left of the run at once (SIGKILL to its process group)."""
 
     def _reap(self, handle: RunHandle) -> None:  # noqa: B027 - optional hook
         """Free what a vanished runner left behind; nothing by default."""

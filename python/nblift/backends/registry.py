@@ -1,6 +1,6 @@
 """Lazy backend registry: a name maps to a dotted path, the modules it needs and an install hint.
 
-Built-in backends are listed once this package ships their module (nblift.runs.*).
+Built-in backends live in this package (nblift.backends.local, .ssh, .ray); only those that exist are listed.
 Nothing is imported until a backend is used: listing backends only asks whether the modules they need
 can be found. Third parties add backends through the entry-point group `nblift.backends`
 (`name = "package.module:Class"`); a broken plugin is reported, never breaks the others.
@@ -46,21 +46,12 @@ _BUILTIN: dict[str, BackendSpec] = {
     for spec in (
         BackendSpec(
             "local",
-            "nblift.runs.local:LocalBackend",
+            "nblift.backends.local:LocalBackend",
             ("papermill", "ipykernel"),
             "reinstall nblift (papermill and ipykernel are its dependencies)",
         ),
-        BackendSpec("ssh", "nblift.runs.ssh:SSHBackend", ("asyncssh",), 'pip install "nblift[ssh]"'),
-        BackendSpec("ray", "nblift.runs.ray:RayBackend", ("ray", "boto3"), 'pip install "nblift[ray]"'),
-        BackendSpec(
-            "kubernetes",
-            "nblift.runs.kubernetes:KubernetesBackend",
-            ("kubernetes",),
-            'pip install "nblift[kubernetes]"',
-        ),
-        BackendSpec(
-            "skypilot", "nblift.runs.skypilot:SkyPilotBackend", ("sky",), 'pip install "nblift[skypilot]"'
-        ),
+        BackendSpec("ssh", "nblift.backends.ssh:SSHBackend", ("asyncssh",), 'pip install "nblift[ssh]"'),
+        BackendSpec("ray", "nblift.backends.ray:RayBackend", ("ray", "boto3"), 'pip install "nblift[ray]"'),
     )
 }
 _registered: dict[str, BackendSpec] = {}
@@ -87,17 +78,8 @@ def _plugin_specs() -> dict[str, BackendSpec]:
     return specs
 
 
-def _shipped(spec: BackendSpec) -> bool:
-    """Whether this nblift ships the implementation module of a built-in backend."""
-    try:
-        return importlib.util.find_spec(spec.target.split(":", 1)[0]) is not None
-    except ImportError:
-        return False
-
-
 def _specs() -> dict[str, BackendSpec]:
-    builtin = {name: spec for name, spec in _BUILTIN.items() if _shipped(spec)}
-    return {**builtin, **_plugin_specs(), **_registered}
+    return {**_BUILTIN, **_plugin_specs(), **_registered}
 
 
 def _missing(spec: BackendSpec) -> list[str]:

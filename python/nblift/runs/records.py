@@ -1,5 +1,6 @@
-"""Run records: `.nblift/runs/<id>/` holds what was asked (`request.json`), where it went (`handle.json`),
-what happened (`events.jsonl`, `state.json`, `heartbeat`) and what came back (`output/`).
+"""Run records: `.nblift/runs/<id>/` holds what was asked (the run's specification, `request.json`), where it
+went (`handle.json`), what happened (`events.jsonl`, `state.json`, `heartbeat`) and what came back
+(`output/`). `RunRecord` is the one object that reads and writes them.
 
 `state.json` has one writer at a time in practice (the runner while it lives; the reconciler once it is
 gone), and a terminal state is never replaced: the first one written wins.
@@ -8,7 +9,6 @@ gone), and a terminal state is never replaced: the first one written wins.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import re
@@ -17,12 +17,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import HANDLE_FILE, RunHandle, RunState
 from ..errors import InvalidInput, NotFound
 from ..fsutil import atomic_write, ensure_dir, file_lock
+from .events import EventKind, append_event, read_events
+from .model import SPEC_FILE, RunHandle, RunInfo, RunSpec, RunState, SpecError
 
 RUNS_DIR = "runs"
-REQUEST_FILE = "request.json"
+REQUEST_FILE = SPEC_FILE
+HANDLE_FILE = "handle.json"
 STATE_FILE = "state.json"
 HEARTBEAT_FILE = "heartbeat"
 OUTPUT_DIR = "output"
@@ -60,13 +62,14 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     atomic_write(path, json.dumps(data, indent=1, default=str).encode())
 
 
-def read_request(folder: Path) -> dict[str, Any]:
-    request = read_json(folder / REQUEST_FILE)
-    if request is None:
+def read_spec(folder: Path) -> RunSpec:
+    """The run's specification, or NotFound when its record is unreadable."""
+    try:
+        return RunSpec.read(folder)
+    except (OSError, SpecError) as exc:
         raise NotFound(
-            f"the run record {folder.name} is unreadable", hint="`nblift runs` lists readable runs"
-        )
-    return request
+            f"the run record {folder.name} is unreadable: {exc}", hint="`nblift runs` lists readable runs"
+        ) from None
 
 
 def read_handle(folder: Path) -> RunHandle | None:
@@ -118,12 +121,12 @@ def beat(folder: Path) -> None:
         path.touch(mode=0o600)
 
 
-def new_record(state_dir: Path, run_id: str, request: Mapping[str, Any]) -> Path:
-    folder = runs_dir(state_dir) / check_run_id(run_id)
+def new_record(state_dir: Path, spec: RunSpec) -> RunRecord:
+    folder = runs_dir(state_dir) / check_run_id(spec.id)
     ensure_dir(runs_dir(state_dir))
     folder.mkdir(mode=0o700)  # a clash of random ids fails loudly instead of mixing two runs
-    write_json(folder / REQUEST_FILE, request)
-    return folder
+    atomic_write(folder / REQUEST_FILE, spec.dumps().encode())
+    return RunRecord(folder, spec)
 
 
 def iter_records(state_dir: Path) -> Iterator[Path]:
@@ -135,52 +138,69 @@ def iter_records(state_dir: Path) -> Iterator[Path]:
             yield entry
 
 
-@dataclasses.dataclass
-class RunInfo:
-    """One run as every front door shows it."""
+class RunRecord:
+    """One run's record folder: its specification (read once), state, handle, events and heartbeat."""
 
-    id: str
-    notebook: str
-    backend: str
-    state: str
-    parameters: dict[str, Any]
-    created: float
-    started: float | None
-    finished: float | None
-    error: dict[str, Any] | None
-    mlflow: dict[str, Any] | None
-    executed: str | None
-    bundle: str
-    timeout: float | None
+    def __init__(self, folder: Path, spec: RunSpec | None = None) -> None:
+        self.folder = folder
+        self._spec = spec
+
+    @classmethod
+    def open(cls, state_dir: Path, run_id: str) -> RunRecord:
+        return cls(record_dir(state_dir, run_id))
 
     @property
-    def duration(self) -> float | None:
-        if self.started is None:
-            return None
-        return (self.finished or time.time()) - self.started
+    def id(self) -> str:
+        return self.folder.name
 
-    def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "duration": self.duration}
+    @property
+    def spec(self) -> RunSpec:
+        if self._spec is None:
+            self._spec = read_spec(self.folder)
+        return self._spec
+
+    def state(self) -> dict[str, Any]:
+        return read_state(self.folder)
+
+    def update_state(self, **changes: Any) -> dict[str, Any]:
+        return update_state(self.folder, **changes)
+
+    def handle(self) -> RunHandle | None:
+        return read_handle(self.folder)
+
+    def append(self, kind: EventKind, **data: Any) -> dict[str, Any]:
+        return append_event(self.folder, kind, **data)
+
+    def events(self, after: int = 0) -> tuple[list[dict[str, Any]], int]:
+        return read_events(self.folder, after)
+
+    def heartbeat_age(self, now: float | None = None) -> float | None:
+        return heartbeat_age(self.folder, now)
+
+    def mlflow(self) -> dict[str, Any] | None:
+        return read_json(self.folder / MLFLOW_FILE)
+
+    def info(self) -> RunInfo:
+        spec, state = self.spec, self.state()
+        return RunInfo(
+            id=self.id,
+            notebook=spec.notebook,
+            backend=spec.backend,
+            state=state["state"],
+            parameters=dict(spec.parameters),
+            created=spec.created,
+            started=state.get("started"),
+            finished=state.get("finished"),
+            error=state.get("error"),
+            mlflow=self.mlflow(),
+            executed=state.get("executed"),
+            bundle=spec.bundle,
+            timeout=spec.timeout,
+        )
 
 
 def run_info(folder: Path) -> RunInfo:
-    request = read_request(folder)
-    state = read_state(folder)
-    return RunInfo(
-        id=folder.name,
-        notebook=str(request.get("notebook", "")),
-        backend=str(request.get("backend", "")),
-        state=state["state"],
-        parameters=dict(request.get("parameters") or {}),
-        created=float(request.get("created", 0.0)),
-        started=state.get("started"),
-        finished=state.get("finished"),
-        error=state.get("error"),
-        mlflow=read_json(folder / MLFLOW_FILE),
-        executed=state.get("executed"),
-        bundle=str(request.get("bundle", "")),
-        timeout=request.get("timeout"),
-    )
+    return RunRecord(folder).info()
 
 
 def resolve_run_id(state_dir: Path, prefix: str) -> str:

@@ -7,6 +7,7 @@ or a CLI that comes back later, reconciles the runs that were in flight.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
@@ -16,28 +17,14 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import Backend, RunHandle, RunRequest, RunState
+from ..backends.base import Backend, RunRequest
 from ..backends.registry import get_backend_class
 from ..errors import InvalidInput, NotFound
 from ..project import Project
-from .events import append_event, read_events
+from .events import EventKind
+from .model import RunHandle, RunInfo, RunSpec, RunState, TrackingSpec
 from .params import check_parameters
-from .records import (
-    MLFLOW_FILE,
-    OUTPUT_DIR,
-    REQUEST_FILE,
-    RunInfo,
-    heartbeat_age,
-    iter_records,
-    new_record,
-    read_handle,
-    read_json,
-    read_request,
-    read_state,
-    record_dir,
-    run_info,
-    update_state,
-)
+from .records import OUTPUT_DIR, RunRecord, iter_records, new_record
 
 log = logging.getLogger("nblift")
 _SUBMISSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -95,11 +82,10 @@ def launch(
     if submission_id is not None:
         submission_id = check_submission_id(submission_id)
         for folder in iter_records(project.state_dir):
-            if (
-                read_json(folder / REQUEST_FILE)
-                and read_request(folder).get("submission_id") == submission_id
-            ):
-                return run_info(folder)
+            record = RunRecord(folder)
+            with contextlib.suppress(NotFound):
+                if record.spec.submission_id == submission_id:
+                    return record.info()
 
     name = backend or project.settings.default_backend
     backend_obj = backend_for(project, name)
@@ -111,36 +97,34 @@ def launch(
         (notebook if notebook.is_absolute() else root / notebook).absolute().relative_to(root).as_posix()
     )
     run_id = secrets.token_hex(6)
-    params = check_parameters(parameters or {})
-    request = {
-        "id": run_id,
-        "notebook": notebook_rel,
-        "backend": name,
-        "parameters": params,
-        "bundle": bundle.id,
-        "bundle_new_bytes": bundle.new_bytes,
-        "created": time.time(),
-        "timeout": timeout,
-        "run_name": f"{Path(notebook_rel).stem} {run_id}",
-        "tags": _lineage_tags(project, notebook_rel, bundle, name, run_id),
-        "tracking": {"project": str(root)},
-        "submission_id": submission_id,
-    }
-    folder = new_record(project.ensure_state_dir(), run_id, request)
-    append_event(folder, "run.submitted", backend=name, bundle=bundle.id, new_bytes=bundle.new_bytes)
+    spec = RunSpec(
+        id=run_id,
+        notebook=notebook_rel,
+        backend=name,
+        bundle=bundle.id,
+        parameters=check_parameters(parameters or {}),
+        timeout=timeout,
+        run_name=f"{Path(notebook_rel).stem} {run_id}",
+        tags=_lineage_tags(project, notebook_rel, bundle, name, run_id),
+        tracking=TrackingSpec(project=str(root)),
+        bundle_new_bytes=bundle.new_bytes,
+        submission_id=submission_id,
+    )
+    record = new_record(project.ensure_state_dir(), spec)
+    record.append(EventKind.RUN_SUBMITTED, backend=name, bundle=bundle.id, new_bytes=bundle.new_bytes)
     try:
-        backend_obj.submit(RunRequest(run_id, folder, project.state_dir, bundle.id, {"timeout": timeout}))
+        backend_obj.submit(RunRequest(spec, record.folder, project.state_dir))
     except Exception as exc:
         message = f"{name} could not start the run: {type(exc).__name__}: {exc}"
-        update_state(folder, state=RunState.FAILED.value, finished=time.time(), error={"message": message})
-        append_event(folder, "run.finished", state=RunState.FAILED.value, error={"message": message})
+        record.update_state(state=RunState.FAILED.value, finished=time.time(), error={"message": message})
+        record.append(EventKind.RUN_FINISHED, state=RunState.FAILED.value, error={"message": message})
         raise
-    return run_info(folder)
+    return record.info()
 
 
 def launch_targets(project: Project) -> list[dict[str, Any]]:
-    """Where a run can go, as the launch dialog lists them: each backend, with the ssh hosts and Ray
-    clusters the settings name as `ssh:NAME` and `ray:NAME` (and their GPUs) in place of the bare kind."""
+    """Where a run can go, as the launch dialog lists them: each backend, with the targets it finds in the
+    settings (`ssh:NAME`, `ray:NAME`, and their GPUs) in place of the bare kind."""
     import dataclasses
 
     from ..backends.registry import available_backends
@@ -148,35 +132,12 @@ def launch_targets(project: Project) -> list[dict[str, Any]]:
     listed: list[dict[str, Any]] = []
     for info in available_backends():
         entry = {**dataclasses.asdict(info), "gpus": None}
-        targets: dict[str, str] = {}
-        if info.name == "ssh":
-            targets = {n: t.gpus or "all" for n, t in _ssh_targets(project).items()}
-        elif info.name == "ray":
-            targets = {
-                n: f"{t.num_gpus}{f' x {t.gpu_type}' if t.gpu_type else ''}"
-                for n, t in _ray_targets(project).items()
-            }
+        targets = get_backend_class(info.name).targets(project) if info.available else []
         if not targets:
             listed.append(entry)
-        for name, gpus in targets.items():
-            listed.append({**entry, "name": f"{info.name}:{name}", "source": "settings", "gpus": gpus})
+        for target in targets:
+            listed.append({**entry, "name": target.name, "source": "settings", "gpus": target.gpus})
     return listed
-
-
-def _ssh_targets(project: Project) -> dict[str, Any]:
-    if not project.settings.ssh_hosts:
-        return {}
-    from .ssh import ssh_targets
-
-    return ssh_targets(project)
-
-
-def _ray_targets(project: Project) -> dict[str, Any]:
-    if not project.settings.ray_clusters:
-        return {}
-    from .ray import ray_targets
-
-    return ray_targets(project)
 
 
 def check_submission_id(value: object) -> str:
@@ -187,65 +148,53 @@ def check_submission_id(value: object) -> str:
     return value
 
 
-def _reconcile(project: Project, folder: Path) -> dict[str, Any]:
+def _reconcile(project: Project, record: RunRecord) -> dict[str, Any]:
     """The record's state, after checking that a run in flight still has a live runner."""
-    state = read_state(folder)
+    state = record.state()
     if RunState(state["state"]).terminal:
         return state
-    request = read_request(folder)
-    handle = read_handle(folder)
+    handle = record.handle()
     if handle is None:  # never got as far as the backend: a launcher that died mid-submit
-        age = time.time() - float(request.get("created", 0))
-        return (
-            _mark_lost(project, folder, None, "the run was never started") if age > START_GRACE_S else state
-        )
-    backend = backend_for(project, handle.backend)
-    backend.sync(handle, folder)
-    state = read_state(folder)
-    if RunState(state["state"]).terminal:
+        if time.time() - record.spec.created > START_GRACE_S:
+            return _mark_lost(project, record, None, "the run was never started")
         return state
-    alive = backend.alive(handle)
-    beat = heartbeat_age(folder)
-    timeout = float(project.settings.run_heartbeat_timeout)
-    if alive is False:
-        return _mark_lost(project, folder, backend, "the runner process is gone", handle)
-    if beat is not None and beat > timeout:
-        return _mark_lost(project, folder, backend, f"no heartbeat for {beat:.0f} s", handle)
-    if beat is None and time.time() - float(request.get("created", 0)) > START_GRACE_S + timeout:
-        return _mark_lost(project, folder, backend, "the runner never started", handle)
-    return state
+    backend = backend_for(project, handle.backend)
+    reason = backend.check(handle, record, float(project.settings.run_heartbeat_timeout), START_GRACE_S)
+    if reason is not None:
+        return _mark_lost(project, record, backend, reason, handle)
+    return record.state()
 
 
 def _mark_lost(
-    project: Project, folder: Path, backend: Backend | None, reason: str, handle: RunHandle | None = None
+    project: Project, record: RunRecord, backend: Backend | None, reason: str, handle: RunHandle | None = None
 ) -> dict[str, Any]:
     if backend is not None and handle is not None:
         backend.reap(handle)
-    return _finish_from_outside(project, folder, RunState.LOST, reason)
+    return _finish_from_outside(record, RunState.LOST, reason)
 
 
-def _finish_from_outside(project: Project, folder: Path, state: RunState, reason: str) -> dict[str, Any]:
+def _finish_from_outside(record: RunRecord, state: RunState, reason: str) -> dict[str, Any]:
     """Record a terminal state the runner could not record itself, and close its MLflow run."""
-    before = read_state(folder)
-    now = update_state(folder, state=state.value, finished=time.time(), error={"message": reason})
+    before = record.state()
+    now = record.update_state(state=state.value, finished=time.time(), error={"message": reason})
     if RunState(before["state"]).terminal or now["state"] != state.value:
         return now  # the runner (or another reconciler) got there first
-    append_event(folder, "run.finished", state=state.value, error={"message": reason})
-    info = read_json(folder / MLFLOW_FILE)
+    record.append(EventKind.RUN_FINISHED, state=state.value, error={"message": reason})
+    info = record.mlflow()
     if info and info.get("status") == "RUNNING":
-        from .tracker import close_lost_run
+        from .mlflow_close import close_lost_run
 
         try:
-            close_lost_run(folder, read_request(folder).get("tracking") or {}, info, state)
+            close_lost_run(record.folder, record.spec.tracking, info, state)
         except Exception as exc:  # noqa: BLE001 - the record is what matters; MLflow is told when it can be
             log.warning("could not close MLflow run %s: %s", info.get("run_id"), exc)
     return now
 
 
 def get_run(project: Project, run_id: str) -> RunInfo:
-    folder = record_dir(project.state_dir, run_id)
-    _reconcile(project, folder)
-    return run_info(folder)
+    record = RunRecord.open(project.state_dir, run_id)
+    _reconcile(project, record)
+    return record.info()
 
 
 def list_runs(project: Project, limit: int = 200) -> list[RunInfo]:
@@ -253,8 +202,9 @@ def list_runs(project: Project, limit: int = 200) -> list[RunInfo]:
     runs = []
     for folder in iter_records(project.state_dir):
         try:
-            _reconcile(project, folder)
-            runs.append(run_info(folder))
+            record = RunRecord(folder)
+            _reconcile(project, record)
+            runs.append(record.info())
         except (NotFound, OSError) as exc:
             log.warning("skipping unreadable run record %s: %s", folder.name, exc)
     runs.sort(key=lambda r: r.created, reverse=True)
@@ -263,9 +213,10 @@ def list_runs(project: Project, limit: int = 200) -> list[RunInfo]:
 
 def events(project: Project, run_id: str, after: int = 0) -> tuple[list[dict[str, Any]], int, RunInfo]:
     """Events from byte offset `after`, the next offset, and the run as it is now."""
-    info = get_run(project, run_id)
-    found, offset = read_events(record_dir(project.state_dir, run_id), after)
-    return found, offset, info
+    record = RunRecord.open(project.state_dir, run_id)
+    _reconcile(project, record)
+    found, offset = record.events(after)
+    return found, offset, record.info()
 
 
 def follow(project: Project, run_id: str, after: int = 0, poll: float = POLL_S) -> Iterator[dict[str, Any]]:
@@ -299,38 +250,38 @@ def wait(
 def cancel(project: Project, run_id: str) -> RunInfo:
     """Stop a run: SIGTERM, a grace period, SIGKILL of its process group. Ends CANCELLED (never SUCCEEDED
     after this call unless it had already succeeded)."""
-    folder = record_dir(project.state_dir, run_id)
-    state = _reconcile(project, folder)
+    record = RunRecord.open(project.state_dir, run_id)
+    state = _reconcile(project, record)
     if RunState(state["state"]).terminal:
-        return run_info(folder)
-    handle = read_handle(folder)
+        return record.info()
+    handle = record.handle()
     if handle is not None:
         backend = backend_for(project, handle.backend)
 
         def stopped() -> bool:
-            backend.sync(handle, folder)
-            return RunState(read_state(folder)["state"]).terminal
+            backend.sync(handle, record.folder)
+            return RunState(record.state()["state"]).terminal
 
         backend.cancel(handle, float(project.settings.run_cancel_grace), stopped)
-    _finish_from_outside(project, folder, RunState.CANCELLED, "cancelled")
-    return run_info(folder)
+    _finish_from_outside(record, RunState.CANCELLED, "cancelled")
+    return record.info()
 
 
 def fetch(project: Project, run_id: str, destination: Path | None = None) -> Path:
     """Copy the run's executed notebook and artifacts to `destination` (default `nblift-runs/<id>/` in the
     project); returns the executed notebook's path there (or the folder when there is none)."""
-    folder = record_dir(project.state_dir, run_id)
-    handle = read_handle(folder)
+    record = RunRecord.open(project.state_dir, run_id)
+    handle = record.handle()
     if handle is None:
         raise NotFound(f"run {run_id} never started", hint="launch it again with `nblift run`")
-    source = backend_for(project, handle.backend).fetch(handle, folder)
+    source = backend_for(project, handle.backend).fetch(handle, record.folder)
     if not source.is_dir():
         raise NotFound(f"run {run_id} has no outputs yet", hint="wait until it has run a cell")
     destination = (destination or project.root / FETCH_DIR / run_id).absolute()
     if destination.resolve().is_relative_to(project.state_dir):
         raise InvalidInput(f"{destination} is inside nblift's state folder", hint="fetch somewhere else")
     shutil.copytree(source, destination, dirs_exist_ok=True, symlinks=True)
-    info = run_info(folder)
+    info = record.info()
     if info.executed:
         return destination / Path(info.executed).relative_to(OUTPUT_DIR)
     return destination

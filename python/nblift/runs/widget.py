@@ -12,9 +12,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..backends.base import RunState
 from ..project import Project
 from . import service
+from .model import RunState
 from .records import RunInfo
 from .render import mlflow_link, seconds
 

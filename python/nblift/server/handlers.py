@@ -328,8 +328,8 @@ class RunEventStreamHandler(RunEventsHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, run_id: str) -> None:
-        from ..backends.base import RunState
         from ..runs import service
+        from ..runs.model import RunState
 
         project = self.project()
         offset = self._offset()

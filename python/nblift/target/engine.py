@@ -18,7 +18,7 @@ from papermill.clientwrap import PapermillNotebookClient  # noqa: TID253
 from papermill.engines import NBClientEngine, papermill_engines  # noqa: TID253
 from papermill.utils import merge_kwargs, remove_args  # noqa: TID253
 
-from .events import clip
+from ..runs.events import EventKind, clip
 
 ENGINE_NAME = "nblift"
 INJECTED_TAG = "injected-parameters"
@@ -82,7 +82,9 @@ class _EventClient(PapermillNotebookClient):  # type: ignore[misc]
             started = time.monotonic()
             status = "interrupted"  # what is left when a cancel or the time limit stops the cell
             if code:
-                self.emit("cell.started", index=index, cell=numbers[index], label=label_of(cell.source))
+                self.emit(
+                    EventKind.CELL_STARTED, index=index, cell=numbers[index], label=label_of(cell.source)
+                )
             try:
                 self.nb_man.cell_start(cell, index)
                 self.execute_cell(cell, index)
@@ -90,7 +92,7 @@ class _EventClient(PapermillNotebookClient):  # type: ignore[misc]
             except CellExecutionError as exc:
                 status = "error"
                 self.emit(
-                    "cell.error",
+                    EventKind.CELL_ERROR,
                     index=index,
                     cell=numbers[index],
                     label=label_of(cell.source),
@@ -104,7 +106,7 @@ class _EventClient(PapermillNotebookClient):  # type: ignore[misc]
                 self.nb_man.cell_complete(self.nb.cells[index], cell_index=index)
                 if code:
                     self.emit(
-                        "cell.finished",
+                        EventKind.CELL_FINISHED,
                         index=index,
                         cell=numbers[index],
                         duration=round(time.monotonic() - started, 4),
@@ -125,7 +127,7 @@ class _EventClient(PapermillNotebookClient):  # type: ignore[misc]
         if output is not None:
             event = _output_event(output)
             if event is not None:
-                self.emit("output", index=cell_index, **event)
+                self.emit(EventKind.OUTPUT, index=cell_index, **event)
         return output
 
 

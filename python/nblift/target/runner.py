@@ -1,16 +1,18 @@
-"""`python -m nblift.runner RUN_DIR --store STATE_DIR`: execute one run where it was sent.
+"""`python -m nblift.target.runner RUN_DIR --store STATE_DIR`: execute one run where it was sent.
 
-Every backend starts this same entry point on its target. It reads `RUN_DIR/request.json`, unpacks the
-bundle from the object store into a scratch folder, executes the notebook with papermill (parameters
-injected after the cell tagged `parameters`), writes events as it goes, records the MLflow run and always
-ends in a terminal state: SUCCEEDED, FAILED (which cell, the traceback), CANCELLED (SIGTERM or SIGINT) or
-TIMED_OUT. A heartbeat file proves it is alive; a runner that vanishes is marked LOST by whoever watches.
+Every backend starts this same entry point on its target. It reads the run's typed specification
+(`RunSpec`, in `RUN_DIR/request.json`), unpacks the bundle from the object store into a scratch folder,
+executes the notebook with papermill (parameters injected after the cell tagged `parameters`), writes
+events as it goes, records the MLflow run and always ends in a terminal state: SUCCEEDED, FAILED (which
+cell, the traceback), CANCELLED (SIGTERM or SIGINT) or TIMED_OUT. A heartbeat file proves it is alive; a
+runner that vanishes is marked LOST by whoever watches.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -22,9 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .backends.base import RunState
-from .runs.events import RUN_DIR_ENV, append_event
-from .runs.records import OUTPUT_DIR, beat, read_request, update_state
+from ..runs.events import RUN_DIR_ENV, EventKind, append_event
+from ..runs.model import RunSpec, RunState
+from ..runs.records import OUTPUT_DIR, beat, update_state
 
 HEARTBEAT_S = 1.0
 #: How long the MLflow run may take to close after the notebook finished.
@@ -82,7 +84,7 @@ def _heartbeat(run_dir: Path) -> None:
 
 
 def _uses_mlflow(work: Path) -> bool:
-    from .bundle import walk_files
+    from ..bundle import walk_files
 
     for path in walk_files(work):
         if path.suffix in (".py", ".ipynb") and path.stat().st_size < 8 << 20:
@@ -101,8 +103,8 @@ def _kernel_name(notebook: Path) -> str:
 
 def _collect_artifacts(work: Path, files: dict[str, Any], since: float, destination: Path) -> list[str]:
     """Move files the notebook created or changed in its scratch folder into `destination`."""
-    from .bundle import walk_files
-    from .store import hash_file
+    from ..bundle import walk_files
+    from ..store import hash_file
 
     moved = []
     for path in walk_files(work):
@@ -126,22 +128,35 @@ def _stop_group() -> None:
         os.killpg(os.getpid(), signal.SIGTERM)
 
 
-def _execute(run_dir: Path, request: dict[str, Any], store_dir: Path, emit: Any, tracker: Any) -> Path:
-    from .bundle import materialize, read_manifest
-    from .runs.tracker import kernel_environment
-    from .store import ObjectStore
+@dataclasses.dataclass(frozen=True)
+class Unpacked:
+    """The bundle as the runner unpacked it: its scratch folder, its manifest and when it was done."""
+
+    work: Path
+    manifest: dict[str, Any]
+    at: float
+
+
+def _unpack(run_dir: Path, spec: RunSpec, store_dir: Path) -> Unpacked:
+    from ..bundle import materialize, read_manifest
+    from ..store import ObjectStore
 
     store = ObjectStore(store_dir)
-    manifest = read_manifest(store, request["bundle"])
-    work = materialize(store, request["bundle"], run_dir / WORK_DIR)
-    request["_unpacked"] = time.time()
-    request["_manifest"] = manifest
+    manifest = read_manifest(store, spec.bundle)
+    work = materialize(store, spec.bundle, run_dir / WORK_DIR)
+    return Unpacked(work, manifest, time.time())
+
+
+def _execute(run_dir: Path, spec: RunSpec, unpacked: Unpacked, emit: Any, tracker: Any) -> Path:
+    from .tracker import kernel_environment
+
+    work, manifest = unpacked.work, unpacked.manifest
     notebook = work / manifest["notebook"]
     import papermill
 
-    from .runs.engine import engine_for
+    from .engine import engine_for
 
-    env = {**os.environ, **kernel_environment(request.get("tracking") or {}), RUN_DIR_ENV: str(run_dir)}
+    env = {**os.environ, **kernel_environment(spec.tracking), RUN_DIR_ENV: str(run_dir)}
     # The kernel spec's "python" is this interpreter (the environment the run was built for).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     if _uses_mlflow(work):
@@ -155,11 +170,11 @@ def _execute(run_dir: Path, request: dict[str, Any], store_dir: Path, emit: Any,
         tracker.start_when_first_cell_starts = True
     executed = run_dir / OUTPUT_DIR / Path(manifest["notebook"]).name
     executed.parent.mkdir(parents=True, exist_ok=True)
-    emit("kernel.starting", kernel=_kernel_name(notebook))
+    emit(EventKind.KERNEL_STARTING, kernel=_kernel_name(notebook))
     papermill.execute_notebook(
         str(notebook),
         str(executed),
-        parameters=request.get("parameters") or {},
+        parameters=dict(spec.parameters),
         engine_name=engine_for(emit, env),
         kernel_name=_kernel_name(notebook),
         cwd=str(notebook.parent),
@@ -172,29 +187,29 @@ def _execute(run_dir: Path, request: dict[str, Any], store_dir: Path, emit: Any,
 
 def run(run_dir: Path, store_dir: Path) -> RunState:
     _heartbeat(run_dir)
-    request = read_request(run_dir)
-    signals = _Signals(request.get("timeout"))
+    spec = RunSpec.read(run_dir)
+    signals = _Signals(spec.timeout)
     started = update_state(run_dir, state=RunState.RUNNING.value, pid=os.getpid(), started=time.time())
     if RunState(started["state"]).terminal:
         return RunState(started["state"])  # cancelled before it began
-    from .runs.tracker import Tracker
+    from .tracker import Tracker
 
     failure: dict[str, Any] = {}
-    tracker = Tracker(run_dir, request)
+    tracker = Tracker(run_dir, spec)
 
-    def emit(kind: str, **data: Any) -> None:
-        if kind == "cell.error":
+    def emit(kind: EventKind, **data: Any) -> None:
+        if kind == EventKind.CELL_ERROR:
             failure.update(data)
         append_event(run_dir, kind, **data)
-        if kind == "cell.started" and tracker.start_when_first_cell_starts:
+        if kind == EventKind.CELL_STARTED and tracker.start_when_first_cell_starts:
             tracker.start()
 
-    emit(
-        "run.started", notebook=request.get("notebook"), parameters=request.get("parameters"), pid=os.getpid()
-    )
+    emit(EventKind.RUN_STARTED, notebook=spec.notebook, parameters=dict(spec.parameters), pid=os.getpid())
     state, error, executed = RunState.SUCCEEDED, None, None
+    unpacked: Unpacked | None = None
     try:
-        executed = _execute(run_dir, request, store_dir, emit, tracker)
+        unpacked = _unpack(run_dir, spec, store_dir)
+        executed = _execute(run_dir, spec, unpacked, emit, tracker)
     except Stop as stop:
         state, error = stop.state, {"message": stop.reason}
     except Exception as exc:  # noqa: BLE001 - every failure ends as a FAILED run with its reason
@@ -207,17 +222,17 @@ def run(run_dir: Path, store_dir: Path) -> RunState:
     signals.disarm()
     _stop_group()
     output = run_dir / OUTPUT_DIR
-    if executed is None and (output / Path(str(request.get("notebook", ""))).name).is_file():
-        executed = output / Path(str(request["notebook"])).name  # papermill saved what ran before the stop
+    if executed is None and (output / Path(spec.notebook).name).is_file():
+        executed = output / Path(spec.notebook).name  # papermill saved what ran before the stop
     artifacts = output / ARTIFACTS_DIR
     work = run_dir / WORK_DIR
-    if "_manifest" in request:
-        moved = _collect_artifacts(work, request["_manifest"]["files"], request["_unpacked"], artifacts)
+    if unpacked is not None:
+        moved = _collect_artifacts(work, unpacked.manifest["files"], unpacked.at, artifacts)
         if moved:
-            emit("artifacts", files=moved)
+            emit(EventKind.ARTIFACTS, files=moved)
     shutil.rmtree(work, ignore_errors=True)
     finished = time.time()
-    emit("run.finished", state=state.value, error=error)
+    emit(EventKind.RUN_FINISHED, state=state.value, error=error)
     update_state(
         run_dir,
         state=state.value,
@@ -230,9 +245,20 @@ def run(run_dir: Path, store_dir: Path) -> RunState:
     return state
 
 
+def _skip_slow_optional_imports() -> None:
+    """jsonschema, which papermill imports through nbformat, loads the optional `rfc3987_syntax` package
+    when it is installed, and that package builds an Earley parser when imported: seconds of CPU before
+    every run's kernel could start. Notebook validation uses no IRI format, so the runner goes without it
+    (jsonschema treats the package as not installed)."""
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nblift.runner", description=__doc__)
-    parser.add_argument("run_dir", type=Path, help="the run folder holding request.json")
+    _skip_slow_optional_imports()
+    parser = argparse.ArgumentParser(prog="python -m nblift.target.runner", description=__doc__)
+    parser.add_argument(
+        "run_dir", type=Path, help="the run folder holding the run specification (request.json)"
+    )
     parser.add_argument("--store", type=Path, required=True, help="nblift state folder holding the bundle")
     args = parser.parse_args(argv)
     state = run(args.run_dir.resolve(), args.store.resolve())

@@ -14,8 +14,8 @@ KubeRay included).
     install_lock = true                 # the bundle's lock as the job's runtime_env pip packages
 
 The job's working directory (`runtime_env.working_dir`, uploaded by Ray, at most 100 MiB) holds the bundle's
-objects, nblift's runtime and the run folder; `python -m nblift.runs.ray_job` runs the runner there and
-mirrors the run folder to `storage` (see nblift.runs.ray_job), which this backend reads.
+objects, nblift's runtime and the run folder; `python -m nblift.target.ray_job` runs the runner there and
+mirrors the run folder to `storage` (see nblift.target.ray_job), which this backend reads.
 """
 
 from __future__ import annotations
@@ -27,16 +27,16 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ..backends.base import RunHandle, RunRequest
 from ..errors import InvalidInput, NbliftError, NotFound
 from ..project import Project
-from .events import append_event
-from .records import OUTPUT_DIR, read_request
+from ..runs.events import EventKind, append_event
+from ..runs.model import SPEC_FILE
+from ..runs.records import OUTPUT_DIR
+from .base import RunHandle, RunRequest, Target
 from .remote import RemoteBackend, parse_targets, runtime_files
 
 WORKING_DIR_MAX = 100 << 20
@@ -92,6 +92,16 @@ def _storage(storage: str) -> tuple[str, str]:
 
 class RayBackend(RemoteBackend):
     name = "ray"
+    cancel_poll_s = 0.5
+
+    @classmethod
+    def targets(cls, project: Any) -> list[Target]:
+        if not project.settings.ray_clusters:
+            return []
+        return [
+            Target(f"{cls.name}:{n}", f"{t.num_gpus}{f' x {t.gpu_type}' if t.gpu_type else ''}")
+            for n, t in ray_targets(project).items()
+        ]
 
     def __init__(self, project: Any = None, target: str | None = None) -> None:
         super().__init__(project)
@@ -151,12 +161,11 @@ class RayBackend(RemoteBackend):
             shutil.copyfile(store.path_of(oid), target_path)
         run = folder / "run"
         run.mkdir()
-        remote_request = read_request(request.record_dir)
-        remote_request["tracking"] = self.remote_tracking("")
-        if remote_request["tracking"].get("project") is not None:
-            remote_request["tracking"]["project"] = "tracking"  # made absolute on the cluster by ray_job
+        tracking = self.remote_tracking("")
+        if tracking.project is not None:  # made absolute on the cluster by ray_job
+            tracking = dataclasses.replace(tracking, project="tracking")
         bucket, _ = _storage(target.storage)
-        (run / "request.json").write_text(json.dumps(remote_request))
+        (run / SPEC_FILE).write_text(request.spec.with_tracking(tracking).dumps())
         (run / "ray.json").write_text(
             json.dumps({"bucket": bucket, "prefix": prefix, "endpoint_url": target.endpoint_url})
         )
@@ -196,7 +205,7 @@ class RayBackend(RemoteBackend):
             jobs = self._jobs(target)
             try:
                 jobs.submit_job(
-                    entrypoint=f"{target.python} -m nblift.runs.ray_job",
+                    entrypoint=f"{target.python} -m nblift.target.ray_job",
                     runtime_env=runtime_env,
                     submission_id=submission_id,
                     metadata={"nblift_run": request.run_id},
@@ -205,7 +214,9 @@ class RayBackend(RemoteBackend):
             except Exception as exc:  # noqa: BLE001 - the Jobs API's errors carry the cluster's message
                 if "already exists" not in str(exc):
                     raise NbliftError(f"Ray refused the job: {exc}", hint="see the message") from None
-        append_event(request.record_dir, "ray.submitted", target=target.name, submission_id=submission_id)
+        append_event(
+            request.record_dir, EventKind.RAY_SUBMITTED, target=target.name, submission_id=submission_id
+        )
         details = {
             "target": target.name,
             "submission_id": submission_id,
@@ -275,13 +286,11 @@ class RayBackend(RemoteBackend):
         d = handle.details
         self._s3(dict(d)).put_object(Bucket=d["bucket"], Key=f"{d['prefix']}/{name}", Body=data)
 
-    def _cancel(self, handle: RunHandle, grace_seconds: float, stopped: Callable[[], bool]) -> None:
+    def _terminate(self, handle: RunHandle) -> None:
         self._put(handle, "cancel", repr(time.time()).encode())  # the job passes it on as SIGTERM
-        deadline = time.monotonic() + grace_seconds
-        while time.monotonic() < deadline and not stopped():
-            time.sleep(0.5)
-        if not stopped():
-            self._reap(handle)
+
+    def _kill(self, handle: RunHandle) -> None:
+        self._reap(handle)
 
     def _reap(self, handle: RunHandle) -> None:
         with contextlib.suppress(Exception):  # already ended, or the cluster is gone: nothing left to stop

@@ -9,7 +9,7 @@
 `launch` reads `RUN_DIR/launch.json` (written by the client: environment key, requirement files, runtime
 folder, environment variables for the runner). It beats the run's heartbeat while it builds the environment
 with uv (cached under `ENVS/KEY`, published by a `ready` file written last) and then replaces itself with
-`python -m nblift.runner` in that environment, keeping its process id and group.
+`python -m nblift.target.runner` in that environment, keeping its process id and group.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def launch(run_dir: str) -> None:
     python = str(env / "bin" / "python")
     environ = {**os.environ, **plan.get("environ", {})}
     environ["PYTHONPATH"] = os.pathsep.join(filter(None, [plan["runtime"], environ.get("PYTHONPATH", "")]))
-    runner = [python, "-m", "nblift.runner", str(folder), "--store", plan["store"]]
+    runner = [python, "-m", "nblift.target.runner", str(folder), "--store", plan["store"]]
     os.execve(python, runner, environ)  # noqa: S606 - become the runner: same pid, same process group
 
 

@@ -11,12 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from ..backends.base import Backend, RunHandle, RunRequest
-from .records import OUTPUT_DIR, RUNNER_LOG
+from ..runs.records import OUTPUT_DIR, RUNNER_LOG
+from .base import Backend, RunHandle, RunRequest
 
 # Runners this process started, so their exit is reaped (no zombies in a long-lived server).
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -61,7 +59,7 @@ class LocalBackend(Backend):
         command = [
             sys.executable,
             "-m",
-            "nblift.runner",
+            "nblift.target.runner",
             str(request.record_dir),
             "--store",
             str(request.store_dir),
@@ -93,13 +91,11 @@ class LocalBackend(Backend):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(int(handle.native_id), signum)
 
-    def _cancel(self, handle: RunHandle, grace_seconds: float, stopped: Callable[[], bool]) -> None:
+    def _terminate(self, handle: RunHandle) -> None:
         self._signal_group(handle, signal.SIGTERM)
-        deadline = time.monotonic() + grace_seconds
-        while time.monotonic() < deadline and not stopped() and self._alive(handle):
-            time.sleep(0.1)
-        if not stopped():
-            self._signal_group(handle, signal.SIGKILL)
+
+    def _kill(self, handle: RunHandle) -> None:
+        self._signal_group(handle, signal.SIGKILL)
 
     def _reap(self, handle: RunHandle) -> None:
         """Kill whatever is left of a vanished runner's process group (its kernel)."""

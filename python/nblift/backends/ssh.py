@@ -39,14 +39,12 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..backends.base import RunHandle, RunRequest
 from ..errors import InvalidInput, NbliftError
 from ..project import Project
-from .events import append_event
-from .records import (
-    OUTPUT_DIR,
-    read_request,
-)
+from ..runs.events import EventKind, append_event
+from ..runs.model import SPEC_FILE
+from ..runs.records import OUTPUT_DIR
+from .base import RunHandle, RunRequest, Target
 from .remote import RemoteBackend, parse_targets, runtime_files
 
 T = TypeVar("T")
@@ -213,6 +211,13 @@ def _lock_objects(manifest: dict[str, Any]) -> list[str]:
 
 class SSHBackend(RemoteBackend):
     name = "ssh"
+    cancel_poll_s = 0.3
+
+    @classmethod
+    def targets(cls, project: Any) -> list[Target]:
+        if not project.settings.ssh_hosts:
+            return []
+        return [Target(f"{cls.name}:{n}", t.gpus or "all") for n, t in ssh_targets(project).items()]
 
     def __init__(self, project: Any = None, target: str | None = None) -> None:
         super().__init__(project)
@@ -257,7 +262,7 @@ class SSHBackend(RemoteBackend):
         await _check(conn, "mkdir -p " + " ".join(q(f) for f in folders))
         async with conn.start_sftp_client() as sftp:
             runtime = await self._send_runtime(sftp, conn, root)
-            agent = posixpath.join(runtime, "nblift", "runs", "remote_agent.py")
+            agent = posixpath.join(runtime, "nblift", "target", "agent.py")
             store = ObjectStore(request.store_dir)
             manifest = read_manifest(store, request.bundle_id)
             wanted = [request.bundle_id, *(str(e["oid"]) for e in manifest.get("files", {}).values())]
@@ -273,13 +278,16 @@ class SSHBackend(RemoteBackend):
                 await sftp.posix_rename(temp, posixpath.join(folder, oid[2:]))
                 sent += store.path_of(oid).stat().st_size
             append_event(
-                request.record_dir, "bundle.sent", target=target.name, objects=len(set(lacking)), bytes=sent
+                request.record_dir,
+                EventKind.BUNDLE_SENT,
+                target=target.name,
+                objects=len(set(lacking)),
+                bytes=sent,
             )
             locks = _lock_objects(manifest)
             packages = _runner_packages()
             env_key = _digest(target.python, locks, packages)
-            remote_request = read_request(request.record_dir)
-            remote_request["tracking"] = self.remote_tracking(run_dir)
+            remote_spec = request.spec.with_tracking(self.remote_tracking(run_dir))
             environ = {"MLFLOW_DISABLE_TELEMETRY": "true"}
             if target.gpus:
                 environ["CUDA_VISIBLE_DEVICES"] = target.gpus
@@ -294,12 +302,15 @@ class SSHBackend(RemoteBackend):
                 "store": store_dir,
                 "environ": environ,
             }
-            for name, data in (("request.json", remote_request), ("launch.json", plan)):
+            for name, text in ((SPEC_FILE, remote_spec.dumps()), ("launch.json", json.dumps(plan))):
                 async with sftp.open(posixpath.join(run_dir, name), "w") as fh:
-                    await fh.write(json.dumps(data))
+                    await fh.write(text)
             cached = await sftp.exists(posixpath.join(plan["env"], "ready"))
         append_event(
-            request.record_dir, "env.ready" if cached else "env.building", target=target.name, key=env_key
+            request.record_dir,
+            EventKind.ENV_READY if cached else EventKind.ENV_BUILDING,
+            target=target.name,
+            key=env_key,
         )
         started = await _check(
             conn,
@@ -318,7 +329,7 @@ class SSHBackend(RemoteBackend):
             "pid": pid,
             "start": None if start == "None" else int(start),
             "record": str(request.record_dir),
-            "remote_tracking": remote_request["tracking"].get("project") is not None,
+            "remote_tracking": remote_spec.tracking.project is not None,
         }
         return RunHandle(f"{self.name}:{target.name}", request.run_id, str(pid), details)
 
@@ -370,13 +381,11 @@ class SSHBackend(RemoteBackend):
         command = f"{q(d['python'])} {q(d['agent'])} signal {int(d['pid'])} {name}"
         _run(_retrying(self._target(handle), lambda conn: _check(conn, command)))
 
-    def _cancel(self, handle: RunHandle, grace_seconds: float, stopped: Callable[[], bool]) -> None:
+    def _terminate(self, handle: RunHandle) -> None:
         self._signal(handle, "SIGTERM")
-        deadline = time.monotonic() + grace_seconds
-        while time.monotonic() < deadline and not stopped():
-            time.sleep(0.3)
-        if not stopped():
-            self._signal(handle, "SIGKILL")
+
+    def _kill(self, handle: RunHandle) -> None:
+        self._signal(handle, "SIGKILL")
 
     def _reap(self, handle: RunHandle) -> None:
         with contextlib.suppress(NbliftError):

@@ -11,63 +11,36 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import RunState
-from .events import append_event, read_events
-from .records import MLFLOW_FILE, write_json
+from ..runs.events import EventKind, append_event, read_events
+from ..runs.mlflow_close import MLFLOW_STATUS, open_tracking
+from ..runs.model import RunSpec, RunState, TrackingSpec
+from ..runs.records import MLFLOW_FILE, write_json
 
 FORWARD_EVERY_S = 1.0
 PARAM_MAX = 6000
 BATCH = 1000
-MLFLOW_STATUS = {
-    RunState.SUCCEEDED: "FINISHED",
-    RunState.FAILED: "FAILED",
-    RunState.LOST: "FAILED",
-    RunState.CANCELLED: "KILLED",
-    RunState.TIMED_OUT: "KILLED",
-}
 
 
-def open_tracking(tracking: Mapping[str, Any]) -> tuple[Any, str, str]:
-    """(MlflowClient, experiment id, display URI) for a request's `tracking` section."""
-    from .. import tracking as tr
-    from ..project import Project
-
-    if tracking.get("project"):
-        project = Project.discover(tracking["project"])
-        client = tr.client(project)
-        experiment = tr.ensure_experiment(project, tracking.get("experiment") or tr.experiment_name(project))
-        return client, experiment, tr.target_for(project).display_uri
-    from mlflow import MlflowClient
-
-    uri = tr.check_tracking_uri(str(tracking["uri"]))
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    name = str(tracking.get("experiment") or "nblift")
-    found = client.get_experiment_by_name(name)
-    experiment = found.experiment_id if found is not None else client.create_experiment(name)
-    return client, str(experiment), tr.redact_uri(uri)
-
-
-def kernel_environment(tracking: Mapping[str, Any]) -> dict[str, str]:
+def kernel_environment(tracking: TrackingSpec) -> dict[str, str]:
     """Environment variables that point the run's kernel at the same tracking store (no mlflow import)."""
     from .. import tracking as tr
     from ..project import Project
 
-    if tracking.get("project"):
-        target = tr.target_for(Project.discover(tracking["project"]))
+    if tracking.project:
+        target = tr.target_for(Project.discover(tracking.project))
         return {"MLFLOW_TRACKING_URI": tr.engine_uri(target)}
-    return {"MLFLOW_TRACKING_URI": str(tracking["uri"])}
+    return {"MLFLOW_TRACKING_URI": str(tracking.uri)}
 
 
 class Tracker:
     """Creates and keeps the MLflow run of one runner process."""
 
-    def __init__(self, run_dir: Path, request: Mapping[str, Any]) -> None:
+    def __init__(self, run_dir: Path, spec: RunSpec) -> None:
         self.run_dir = run_dir
-        self.request = request
+        self.spec = spec
         self.ready = threading.Event()
         self.run_id: str | None = None
         self.experiment_id: str | None = None
@@ -95,7 +68,7 @@ class Tracker:
         try:
             self._create()
         except Exception as exc:  # noqa: BLE001 - tracking trouble is reported, the run goes on
-            append_event(self.run_dir, "tracking.error", message=f"{type(exc).__name__}: {exc}")
+            append_event(self.run_dir, EventKind.TRACKING_ERROR, message=f"{type(exc).__name__}: {exc}")
             return
         finally:
             self.ready.set()
@@ -105,17 +78,16 @@ class Tracker:
     def _create(self) -> None:
         from mlflow.entities import Param
 
-        request = self.request
-        client, experiment_id, uri = open_tracking(request.get("tracking") or {})
-        tags = {str(k): str(v) for k, v in (request.get("tags") or {}).items()}
-        run = client.create_run(experiment_id, run_name=request.get("run_name"), tags=tags)
-        params = [Param(str(k), str(v)[:PARAM_MAX]) for k, v in (request.get("parameters") or {}).items()]
+        spec = self.spec
+        client, experiment_id, uri = open_tracking(spec.tracking)
+        run = client.create_run(experiment_id, run_name=spec.run_name or None, tags=dict(spec.tags))
+        params = [Param(str(k), str(v)[:PARAM_MAX]) for k, v in spec.parameters.items()]
         if params:
             client.log_batch(run.info.run_id, params=params)
         self._client, self.run_id, self.experiment_id = client, run.info.run_id, str(experiment_id)
         self._info = {"run_id": self.run_id, "experiment_id": self.experiment_id, "tracking_uri": uri}
         write_json(self.run_dir / MLFLOW_FILE, {**self._info, "status": "RUNNING"})
-        append_event(self.run_dir, "tracking", **self._info)
+        append_event(self.run_dir, EventKind.TRACKING, **self._info)
 
     def _forward_metrics(self) -> int:
         from mlflow.entities import Metric
@@ -126,7 +98,7 @@ class Tracker:
                 str(e["name"]), float(e.get("raw") or e["value"]), int(e["t"] * 1000), int(e.get("step") or 0)
             )
             for e in events
-            if e.get("kind") == "metric"
+            if e.get("kind") == EventKind.METRIC
         ]
         for start in range(0, len(metrics), BATCH):
             self._client.log_batch(self.run_id, metrics=metrics[start : start + BATCH])
@@ -139,7 +111,9 @@ class Tracker:
         if self._client is None or self._thread.is_alive():
             if self._thread.is_alive():
                 append_event(
-                    self.run_dir, "tracking.error", message=f"MLflow did not answer in {timeout:.0f} s"
+                    self.run_dir,
+                    EventKind.TRACKING_ERROR,
+                    message=f"MLflow did not answer in {timeout:.0f} s",
                 )
             return
         try:
@@ -154,15 +128,4 @@ class Tracker:
             self._client.set_terminated(self.run_id, status, end_time=end)
             write_json(self.run_dir / MLFLOW_FILE, {**self._info, "status": status})
         except Exception as exc:  # noqa: BLE001
-            append_event(self.run_dir, "tracking.error", message=f"{type(exc).__name__}: {exc}")
-
-
-def close_lost_run(
-    run_dir: Path, tracking: Mapping[str, Any], info: Mapping[str, Any], state: RunState
-) -> None:
-    """Close the MLflow run of a run whose runner vanished (the reconciler's side of `finish`)."""
-    client, _, _ = open_tracking(tracking)
-    status = MLFLOW_STATUS.get(state, "FAILED")
-    client.set_tag(info["run_id"], "nblift.state", state.value)
-    client.set_terminated(info["run_id"], status, end_time=int(time.time() * 1000))
-    write_json(run_dir / MLFLOW_FILE, {**info, "status": status})
+            append_event(self.run_dir, EventKind.TRACKING_ERROR, message=f"{type(exc).__name__}: {exc}")

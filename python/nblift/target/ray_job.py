@@ -1,4 +1,4 @@
-"""The entry point of a Ray job that nblift submitted: `python -m nblift.runs.ray_job` in the job's working
+"""The entry point of a Ray job that nblift submitted: `python -m nblift.target.ray_job` in the job's working
 directory (the bundle's objects, nblift's runtime and the run folder, uploaded by Ray).
 
 It starts the runner in its own process group and mirrors the run folder to the artifact store the client
@@ -11,6 +11,7 @@ CANCELLED. Results never travel through a shared filesystem.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -19,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from ..runs.model import SPEC_FILE, RunSpec
 
 SMALL_FILES = ("events.jsonl", "state.json", "mlflow.json")
 MIRROR_S = 1.0
@@ -66,12 +69,11 @@ def main() -> int:
     cwd = Path.cwd()
     run, store = cwd / "run", cwd / "store"
     config = json.loads((run / "ray.json").read_text())
-    request = json.loads((run / "request.json").read_text())
-    tracking = request.get("tracking") or {}
-    if tracking.get("project") == "tracking":  # an embedded store in the run folder, brought back at the end
+    spec = RunSpec.read(run)
+    if spec.tracking.project == "tracking":  # an embedded store in the run folder, brought back at the end
         (run / "tracking" / ".nblift").mkdir(parents=True, exist_ok=True)
-        tracking["project"] = str(run / "tracking")
-        (run / "request.json").write_text(json.dumps(request))
+        tracking = dataclasses.replace(spec.tracking, project=str(run / "tracking"))
+        (run / SPEC_FILE).write_text(spec.with_tracking(tracking).dumps())
     mirror = Mirror(config)
     mirror.put("paths.json", json.dumps({"run": str(run), "tracking": str(run / "tracking")}).encode())
     environ = {
@@ -79,7 +81,7 @@ def main() -> int:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")])),
     }
     runner = subprocess.Popen(
-        [sys.executable, "-m", "nblift.runner", str(run), "--store", str(store)],
+        [sys.executable, "-m", "nblift.target.runner", str(run), "--store", str(store)],
         env=environ,
         start_new_session=True,
     )

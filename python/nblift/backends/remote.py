@@ -15,11 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import Backend, RunHandle, RunState
 from ..errors import ConfigError, NbliftError
 from ..fsutil import atomic_write, file_lock
-from .events import EVENTS_FILE
-from .records import HEARTBEAT_FILE, MLFLOW_FILE, read_state, update_state, write_json
+from ..runs.events import EVENTS_FILE
+from ..runs.model import TrackingSpec
+from ..runs.records import HEARTBEAT_FILE, MLFLOW_FILE, read_state, update_state, write_json
+from .base import Backend, RunHandle, RunState
 
 SYNC_FILE = "remote.json"
 #: How long a finished run's sync waits for the remote runner to close its MLflow run.
@@ -80,7 +81,7 @@ class RemoteBackend(Backend):
     def _download_tracking(self, handle: RunHandle, local: Path) -> str:
         """Copy the run folder's `tracking` store to `local`; return where it was remotely (as a path)."""
 
-    def remote_tracking(self, run_dir: str) -> dict[str, Any]:
+    def remote_tracking(self, run_dir: str) -> TrackingSpec:
         """Where the runner on the host logs: the tracking server, or an embedded store in the run folder
         (imported into the local store when the run ends)."""
         from .. import tracking
@@ -89,8 +90,8 @@ class RemoteBackend(Backend):
         experiment = tracking.experiment_name(project)
         target = tracking.target_for(project)
         if not target.embedded:
-            return {"uri": target.uri, "experiment": experiment}
-        return {"project": posixpath.join(run_dir, "tracking"), "experiment": experiment}
+            return TrackingSpec(uri=target.uri, experiment=experiment)
+        return TrackingSpec(project=posixpath.join(run_dir, "tracking"), experiment=experiment)
 
     def _sync(self, handle: RunHandle, record_dir: Path) -> None:
         with _locked(record_dir / "ssh.lock"):  # the server and a waiting client may sync at once

@@ -1,0 +1,182 @@
+"""A run's types, in one place: its state, its specification, the handle a backend returns and the run as
+every front door shows it.
+
+The specification (`RunSpec`) is the only thing written for a run (`request.json` in its record) and the
+only thing a runner reads: the service builds it from what a door received, a backend that sends the run
+elsewhere writes a copy with its own `tracking` (`RunSpec.with_tracking`), and the runner reads it back
+with `RunSpec.read`. Nothing adds private keys to it. Kept import-light: the runner on a target imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+#: The specification's file in a run folder (the name older records used, kept so they stay readable).
+SPEC_FILE = "request.json"
+
+
+class RunState(enum.StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+    LOST = "LOST"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in {RunState.PENDING, RunState.RUNNING}
+
+
+class SpecError(ValueError):
+    """A run specification that is not what this nblift writes (a damaged or foreign file)."""
+
+
+def _typed(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    if key not in data or data[key] is None:
+        if default is ...:
+            raise SpecError(f"the run specification has no {key!r}")
+        return default
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+        raise SpecError(f"the run specification's {key!r} is a {type(value).__name__}")
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackingSpec:
+    """Where the run's MLflow run is recorded: an embedded store in the project folder `project`, or the
+    tracking server `uri`; in the experiment `experiment` (None: the project's default)."""
+
+    project: str | None = None
+    uri: str | None = None
+    experiment: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: object) -> TrackingSpec:
+        if not isinstance(data, Mapping):
+            raise SpecError("the run specification's 'tracking' is not an object")
+        return cls(
+            project=_typed(data, "project", str, None),
+            uri=_typed(data, "uri", str, None),
+            experiment=_typed(data, "experiment", str, None),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """Everything a runner needs to execute one run, and everything that was asked for it."""
+
+    id: str
+    notebook: str  # relative to the project (and to the bundle's root)
+    backend: str  # `KIND` or `KIND:TARGET`
+    bundle: str  # the bundle's object id in the object store
+    parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    timeout: float | None = None  # seconds
+    run_name: str = ""
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)
+    tracking: TrackingSpec = dataclasses.field(default_factory=TrackingSpec)
+    created: float = dataclasses.field(default_factory=time.time)
+    bundle_new_bytes: int = 0
+    submission_id: str | None = None
+
+    def with_tracking(self, tracking: TrackingSpec) -> RunSpec:
+        """The same run, recorded elsewhere (a backend's copy for its target)."""
+        return dataclasses.replace(self, tracking=tracking)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(self),
+            "tracking": self.tracking.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> RunSpec:
+        if not isinstance(data, Mapping):
+            raise SpecError("the run specification is not an object")
+        timeout = _typed(data, "timeout", (int, float), None)
+        return cls(
+            id=_typed(data, "id", str),
+            notebook=_typed(data, "notebook", str),
+            backend=_typed(data, "backend", str),
+            bundle=_typed(data, "bundle", str),
+            parameters=dict(_typed(data, "parameters", dict, {})),
+            timeout=None if timeout is None else float(timeout),
+            run_name=_typed(data, "run_name", str, ""),
+            tags={str(k): str(v) for k, v in _typed(data, "tags", dict, {}).items()},
+            tracking=TrackingSpec.from_json(_typed(data, "tracking", dict, {})),
+            created=float(_typed(data, "created", (int, float), 0.0)),
+            bundle_new_bytes=int(_typed(data, "bundle_new_bytes", int, 0)),
+            submission_id=_typed(data, "submission_id", str, None),
+        )
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1)
+
+    @classmethod
+    def read(cls, folder: Path) -> RunSpec:
+        """The specification in run folder `folder` (OSError, SpecError when missing or damaged)."""
+        try:
+            data = json.loads((folder / SPEC_FILE).read_bytes())
+        except ValueError as exc:
+            raise SpecError(f"the run specification is not JSON: {exc}") from None
+        return cls.from_json(data)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunHandle:
+    """Identifies one started run on one backend; `details` is JSON-ready and kept in the record."""
+
+    backend: str
+    run_id: str
+    native_id: str
+    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunHandle:
+        return cls(str(data["backend"]), str(data["run_id"]), str(data["native_id"]), dict(data["details"]))
+
+
+@dataclasses.dataclass
+class RunInfo:
+    """One run as every front door shows it."""
+
+    id: str
+    notebook: str
+    backend: str
+    state: str
+    parameters: dict[str, Any]
+    created: float
+    started: float | None
+    finished: float | None
+    error: dict[str, Any] | None
+    mlflow: dict[str, Any] | None
+    executed: str | None
+    bundle: str
+    timeout: float | None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.finished or time.time()) - self.started
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "duration": self.duration}
