@@ -39,6 +39,12 @@ class Settings:
     #: After every snapshot, encode every variable again and compare with what was stored; differences
     #: are listed in the snapshot's warnings as `verify: NAME: reason` (a check, it doubles the work).
     snapshot_verify: bool = False
+    #: With `%lift autosnapshot on`: how long the kernel must be idle after a cell before the automatic
+    #: snapshot is taken (a cell that starts sooner postpones it to its own end).
+    autosnapshot_delay_ms: int = 1000
+    #: With `%lift autosnapshot on`: an automatic snapshot right after a cell once the last one is older than
+    #: this many seconds, however busy the kernel is.
+    autosnapshot_max_interval: int = 60
     #: Automatic snapshots kept by `nblift snapshots gc` (manual snapshots are never removed by gc).
     keep_auto_snapshots: int = 20
     #: A run whose runner has not proved it is alive for this many seconds is LOST.

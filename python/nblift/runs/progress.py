@@ -5,12 +5,14 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, TextIO
 
+from .events import EventKind
+
 BAR = 24
 
 
 def print_output(event: dict[str, Any], out: TextIO) -> None:
     """Print what a cell wrote (stdout, stderr, results, tracebacks); ignore other events."""
-    if event.get("kind") == "output" and event.get("text"):
+    if event.get("kind") == EventKind.OUTPUT and event.get("text"):
         text = str(event["text"])
         out.write(text if text.endswith("\n") else text + "\n")
         out.flush()
@@ -56,28 +58,28 @@ class TerminalProgress:
         kind = event.get("kind")
         cell = event.get("cell")
         name = f"cell {cell}" if cell else "parameters"
-        if kind == "run.started":
+        if kind == EventKind.RUN_STARTED:
             self._say(f"run started (pid {event.get('pid')})")
-        elif kind == "kernel.starting":
+        elif kind == EventKind.KERNEL_STARTING:
             self._say(f"starting kernel {event.get('kernel')}…", status=True)
-        elif kind == "cell.started":
+        elif kind == EventKind.CELL_STARTED:
             line = f"{name}: {event.get('label', '')}"
             self._say(self._bar(line) if self.tty else f"running {line}", status=self.tty)
-        elif kind == "cell.finished":
+        elif kind == EventKind.CELL_FINISHED:
             if cell:
                 self.done += 1
             if not self.tty:
                 self._say(f"  {name} {event.get('status')} in {float(event.get('duration', 0)):.2f} s")
             else:
                 self._say(self._bar(f"{name} {event.get('status')}"), status=True)
-        elif kind == "output":
+        elif kind == EventKind.OUTPUT:
             self._clear()
             print_output(event, self.out)
-        elif kind == "metric":
+        elif kind == EventKind.METRIC:
             self._say(f"  metric {event.get('name')}={event.get('value'):.6g} (step {event.get('step')})")
-        elif kind == "tracking":
+        elif kind == EventKind.TRACKING:
             self._say(f"MLflow run {event.get('run_id')} (experiment {event.get('experiment_id')})")
-        elif kind == "tracking.error":
+        elif kind == EventKind.TRACKING_ERROR:
             self._say(f"MLflow: {event.get('message')}")
-        elif kind == "run.finished":
+        elif kind == EventKind.RUN_FINISHED:
             self._clear()

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from ..render import grid_html, grid_text, lines_html, when
-from .records import RunInfo
+from .events import EventKind
+from .model import RunInfo
 
 RUNS_HEADERS = ("id", "state", "notebook", "backend", "started", "duration", "parameters")
 
@@ -112,13 +113,13 @@ def _log_lines(result: dict[str, Any]) -> list[str]:
     lines = []
     for event in result["events"]:
         kind = event.get("kind")
-        if kind == "output":
+        if kind == EventKind.OUTPUT:
             lines += str(event.get("text", "")).rstrip("\n").splitlines()
-        elif kind == "cell.started":
+        elif kind == EventKind.CELL_STARTED:
             lines.append(f"--- cell {event.get('cell') or '(parameters)'}: {event.get('label', '')}")
-        elif kind == "metric":
+        elif kind == EventKind.METRIC:
             lines.append(f"metric {event.get('name')}={event.get('value')} step {event.get('step')}")
-        elif kind == "run.finished":
+        elif kind == EventKind.RUN_FINISHED:
             lines.append(f"--- {event.get('state')}")
     return lines
 

@@ -221,11 +221,13 @@ def events(project: Project, run_id: str, after: int = 0) -> tuple[list[dict[str
 
 def follow(project: Project, run_id: str, after: int = 0, poll: float = POLL_S) -> Iterator[dict[str, Any]]:
     """Every event from `after` on, as they come, until the run is terminal and its events are read."""
+    record = RunRecord.open(project.state_dir, run_id)  # one record: its specification is read once
     offset = after
     while True:
-        found, offset, info = events(project, run_id, offset)
+        state = _reconcile(project, record)
+        found, offset = record.events(offset)
         yield from found
-        if RunState(info.state).terminal and not found:
+        if RunState(state["state"]).terminal and not found:
             return
         if not found:
             time.sleep(poll)

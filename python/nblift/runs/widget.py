@@ -14,8 +14,8 @@ import ipywidgets as widgets
 
 from ..project import Project
 from . import service
-from .model import RunState
-from .records import RunInfo
+from .events import EventKind
+from .model import RunInfo, RunState
 from .render import mlflow_link, seconds
 
 _STYLE = {
@@ -60,20 +60,20 @@ class RunView(widgets.VBox):  # type: ignore[misc]
 
     def on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("kind")
-        if kind == "cell.started":
+        if kind == EventKind.CELL_STARTED:
             self._row(event, "running")
-        elif kind == "cell.finished":
+        elif kind == EventKind.CELL_FINISHED:
             self._row(event, str(event.get("status", "ok")), float(event.get("duration", 0.0)))
             if event.get("cell"):
                 self._done += 1
                 self.bar.value = min(self._done, self.bar.max)
-        elif kind == "output" and event.get("text"):
+        elif kind == EventKind.OUTPUT and event.get("text"):
             text = str(event["text"])
             if event.get("stream") in ("stderr", "error"):
                 self.output.append_stderr(text)
             else:
                 self.output.append_stdout(text if text.endswith("\n") else text + "\n")
-        elif kind == "metric":
+        elif kind == EventKind.METRIC:
             self._latest[str(event.get("name"))] = (
                 float(event.get("value", 0.0)),
                 int(event.get("step") or 0),
@@ -82,7 +82,7 @@ class RunView(widgets.VBox):  # type: ignore[misc]
                 f"{html.escape(k)}={v:.4g} <small>(step {s})</small>"
                 for k, (v, s) in sorted(self._latest.items())
             )
-        elif kind in ("run.started", "tracking"):
+        elif kind in (EventKind.RUN_STARTED, EventKind.TRACKING):
             self.info = service.get_run(self.project, self.info.id)
             self._render_header()
 
