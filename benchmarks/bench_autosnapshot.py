@@ -12,11 +12,17 @@ background snapshots land before they are counted. Prints per notebook and overa
 the median per-cell ratio, peak memory of both and the difference, and the snapshots written.
 Targets: autosnapshot total <= 1.15x plain; peak memory <= +30 MB.
 
+Autosnapshot waits for the kernel to go idle (`autosnapshot_delay_ms`, 1 s): cells sent back to back, as Run
+All sends them, take no snapshot until the end (the bench then waits for that one). `--pause S` waits S
+seconds between cells, as a person running cells one by one does; with S above the delay every cell is
+followed by a background snapshot, whose cost shows in the next cells' times (the pauses are not timed).
+
 These machines set PYTHONDONTWRITEBYTECODE=1, so every kernel would compile what it imports; the venv is
 compiled once before timing (`--no-compile` skips it). nblift's own modules are still compiled in each
 kernel (tens of ms, more of them with autosnapshot on).
 
     python benchmarks/bench_autosnapshot.py [--repeat 3] [--notebooks a,b] [--mlflow true|false] [--scale 1]
+                                            [--pause 0]
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ WARM = (
     "import numpy, pandas, sklearn.ensemble, matplotlib.pyplot\n%load_ext nblift\nimport nblift.snapshot.core"
 )
 CELL_TIMEOUT_S = 900.0
+#: After the last cell: longer than autosnapshot_delay_ms, so the idle snapshot is taken.
+IDLE_WAIT_S = 2.0
 
 
 def code_cells(path: Path) -> list[str]:
@@ -166,13 +174,16 @@ def run_notebook(path: Path, mode: str, args: argparse.Namespace, work: Path, sp
         sampler.start()
         times = []
         for number, source in enumerate(code_cells(path), 1):
+            if args.pause and number > 1:
+                time.sleep(args.pause)
             elapsed, cell_problems = kernel.run(source)
             times.append(elapsed)
             problems += [f"{mode}, code cell {number}: {problem}" for problem in cell_problems]
         peak = peak_rss_mb(kernel.pid)
         sampler.done.set()
         sampler.join()
-        if mode == "autosnapshot":  # let the last background snapshot land (one more, manual, snapshot)
+        if mode == "autosnapshot":  # the snapshot taken once the kernel is idle, then let it land
+            time.sleep(max(args.pause, IDLE_WAIT_S))
             _, end_problems = kernel.run("%lift snapshot --wait", silent=True)
             problems += [f"{mode}, final wait: {problem}" for problem in end_problems]
         auto, total = count_snapshots(project / ".nblift")
@@ -226,6 +237,9 @@ def main() -> None:
     )
     parser.add_argument("--scale", type=float, default=1.0, help="data size factor the notebooks read")
     parser.add_argument("--no-compile", action="store_true", help="do not compile the venv first")
+    parser.add_argument(
+        "--pause", type=float, default=0.0, help="seconds between cells (0: back to back, as Run All)"
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.notebooks.split(",") if n.strip()]
     unknown = [n for n in names if n not in available]
@@ -263,7 +277,7 @@ def main() -> None:
     mlflow = {"true": "on", "false": "off", None: "nblift's default"}[args.mlflow]
     print(
         f"\nnotebooks run cell by cell in a real kernel; medians of {args.repeat}; scale {args.scale}; "
-        f"snapshot MLflow mirror: {mlflow}"
+        f"snapshot MLflow mirror: {mlflow}; pause between cells {args.pause} s"
     )
     header = (
         f"{'notebook':18} {'cells':>5} {'plain s':>8} {'auto s':>8} {'ratio':>6} {'cell ratio':>10} "
