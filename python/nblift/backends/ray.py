@@ -223,7 +223,7 @@ class RayBackend(RemoteBackend):
             "bucket": bucket,
             "prefix": prefix,
             "endpoint_url": target.endpoint_url,
-            "remote_tracking": self.remote_tracking("").get("project") is not None,
+            "remote_tracking": self.remote_tracking("").project is not None,
         }
         return RunHandle(f"{self.name}:{target.name}", request.run_id, submission_id, details)
 
