@@ -84,6 +84,8 @@ export interface ISnapshotDiff {
   packages: { name: string; a: string | null; b: string | null }[];
   python: [string, string] | null;
   git: [string | null, string | null] | null;
+  /** The diff as every door prints it (header first): the panel shows these, it formats nothing. */
+  lines: string[];
 }
 
 /** Where a run is in its life; the last four are terminal. */
@@ -119,6 +121,8 @@ export interface IRun {
   backend: string;
   state: RunState;
   parameters: Record<string, unknown>;
+  /** Each parameter as text the server reads back as the same value (what the dialog shows). */
+  parameter_text: Record<string, string>;
   created: number;
   started: number | null;
   finished: number | null;
@@ -155,7 +159,10 @@ export interface INotebookParameter {
 export interface ILaunchRequest {
   notebook: string;
   backend?: string | null;
-  parameters?: Record<string, unknown>;
+  /** Typed values, for programs. */
+  parameters?: Record<string, unknown> | null;
+  /** What a person typed per parameter; the server parses it (as `-p NAME=VALUE`). */
+  parameter_text?: Record<string, string> | null;
   timeout?: string | number | null;
   /** The caller's id for this launch: sent again, it returns the run it started. */
   submission_id?: string | null;

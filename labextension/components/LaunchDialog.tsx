@@ -79,34 +79,6 @@ export function choiceStore(state: IStateDB | null): IChoiceStore {
   };
 }
 
-/**
- * A typed value as the run receives it: JSON when it parses as JSON (3, 0.1, true, "3", [1, 2]),
- * Python's True/False/None and 'quoted' strings as what they mean, anything else as text.
- */
-export function parseValue(text: string): unknown {
-  const trimmed = text.trim();
-  try {
-    return JSON.parse(trimmed);
-  } catch {
-    if (/^(True|False)$/.test(trimmed)) {
-      return trimmed === 'True';
-    }
-    if (trimmed === 'None') {
-      return null;
-    }
-    const quoted = /^'((?:[^'\\]|\\.)*)'$/s.exec(trimmed);
-    return quoted ? quoted[1].replace(/\\(.)/g, '$1') : text;
-  }
-}
-
-/** A value as text that `parseValue` reads back as the same value. */
-export function valueText(value: unknown): string {
-  if (typeof value === 'string' && parseValue(value) === value) {
-    return value;
-  }
-  return JSON.stringify(value);
-}
-
 interface ILaunchOptions {
   notebook: string;
   backends: IBackend[];
@@ -144,18 +116,19 @@ export function launchRequest(
   choice: ILaunchChoice,
   declared: Record<string, INotebookParameter>
 ): ILaunchRequest {
-  const parameters: Record<string, unknown> = {};
+  // Sent as typed: the server parses each text with the same parser as `nblift run -p NAME=VALUE`.
+  const parameterText: Record<string, string> = {};
   for (const [name, text] of Object.entries(choice.parameters)) {
     const written = declared[name]?.default ?? null;
     if (text.trim() === '' || text.trim() === written?.trim()) {
       continue;
     }
-    parameters[name] = parseValue(text);
+    parameterText[name] = text;
   }
   return {
     notebook,
     backend: choice.backend || null,
-    parameters,
+    parameter_text: parameterText,
     timeout: choice.timeout.trim() || null
   };
 }
@@ -409,9 +382,7 @@ export async function launchRun(
   const remembered: ILaunchChoice | null = from
     ? {
         backend: from.backend,
-        parameters: Object.fromEntries(
-          Object.entries(from.parameters).map(([k, v]) => [k, valueText(v)])
-        ),
+        parameters: { ...from.parameter_text },
         timeout: from.timeout ? formatTimeout(from.timeout) : ''
       }
     : await store.load(notebook);

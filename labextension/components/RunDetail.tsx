@@ -10,7 +10,6 @@ import {
   formatTime,
   formatTimeout
 } from './format';
-import { valueText } from './LaunchDialog';
 import { RunsModel } from './RunsModel';
 
 /** Seconds the run has taken (so far, while it is in flight); null before it starts. */
@@ -228,7 +227,7 @@ function RunFacts(props: { trace: RunTrace }): JSX.Element {
   const { trace } = props;
   const { run } = trace;
   const seconds = runSeconds(run);
-  const parameters = Object.entries(run.parameters);
+  const parameters = Object.entries(run.parameter_text ?? {});
   const tracking = run.mlflow;
   return (
     <table className="jp-nblift-table jp-nblift-facts" aria-label="run">
@@ -245,7 +244,7 @@ function RunFacts(props: { trace: RunTrace }): JSX.Element {
           <th scope="row">Parameters</th>
           <td>
             {parameters.length
-              ? parameters.map(([k, v]) => `${k}=${valueText(v)}`).join(', ')
+              ? parameters.map(([k, text]) => `${k}=${text}`).join(', ')
               : 'notebook defaults'}
           </td>
         </tr>

@@ -160,25 +160,11 @@ export class SnapshotsModel extends ProjectModel {
 }
 
 function DiffView(props: { diff: ISnapshotDiff }): JSX.Element {
-  const { diff } = props;
-  const lines: string[] = [];
-  diff.added.forEach(n => lines.push(`+ ${n}`));
-  diff.removed.forEach(n => lines.push(`- ${n}`));
-  diff.changed.forEach(c => lines.push(`~ ${c.name} (${c.what})`));
-  diff.cells_added.forEach(c =>
-    lines.push(`ran [${c.count}] ${c.source.split('\n')[0].slice(0, 60)}`)
-  );
-  diff.packages.forEach(p =>
-    lines.push(`package ${p.name}: ${p.a ?? '-'} → ${p.b ?? '-'}`)
-  );
-  if (diff.python) {
-    lines.push(`python ${diff.python[0]} → ${diff.python[1]}`);
-  }
+  // The server writes the lines (as `nblift diff` prints them); the panel only lays them out.
+  const [header, ...lines] = props.diff.lines;
   return (
     <div className="jp-nblift-diff" aria-label="snapshot diff">
-      <div className="jp-nblift-muted">
-        {diff.a} → {diff.b}: {diff.unchanged} unchanged
-      </div>
+      <div className="jp-nblift-muted">{header}</div>
       <ul>
         {lines.map((line, i) => (
           <li key={i}>{line}</li>

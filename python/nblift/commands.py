@@ -238,7 +238,7 @@ VERBS: dict[str, Verb] = {
             _snap("diff"),
             _snap_render("diff_text"),
             _snap_render("diff_html"),
-            _to_json,
+            _snap_render("diff_json"),
             add_arguments=_snap_args("diff_args"),
         ),
         Verb(

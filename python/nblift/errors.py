@@ -32,6 +32,12 @@ class InvalidInput(NbliftError):
     status_code = 400
 
 
+class TooLarge(NbliftError):
+    """A request body or value is larger than nblift accepts."""
+
+    status_code = 413
+
+
 class NotFound(NbliftError):
     """The thing asked for does not exist."""
 

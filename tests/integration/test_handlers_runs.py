@@ -110,7 +110,7 @@ async def test_cancel_over_rest(jp_fetch, jp_root_dir, monkeypatch):
         ({"notebook": "../outside.ipynb"}, 400, ""),
         ({"notebook": "missing.ipynb"}, 404, "does not exist"),
         ({"notebook": "notes.txt"}, 400, "name a notebook"),
-        ({}, 400, "name a notebook"),
+        ({}, 400, "needs 'notebook'"),
     ],
 )
 async def test_bad_launches_are_refused_and_start_nothing(jp_fetch, jp_root_dir, body, code, says):

@@ -179,4 +179,7 @@ class RunInfo:
         return (self.finished or time.time()) - self.started
 
     def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "duration": self.duration}
+        from .params import value_text
+
+        texts = {k: value_text(v) for k, v in self.parameters.items()}
+        return {**dataclasses.asdict(self), "duration": self.duration, "parameter_text": texts}

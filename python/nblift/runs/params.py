@@ -2,12 +2,18 @@
 
 Parameter names become Python assignments in the injected cell, so each must be a plain identifier;
 values are JSON-like (numbers, booleans, null, strings, lists, objects), written into the cell by papermill.
+
+Text a person typed (`-p` on the command line and in `%lift run`, a field of the Run on... dialog) becomes a
+value here and nowhere else: `parse_value` is the one parser, and `value_text` writes a value back as text
+that `parse_value` reads as the same value (the dialog shows it; the browser parses nothing).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import keyword
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -55,17 +61,60 @@ def check_parameters(parameters: object) -> dict[str, Any]:
     return checked
 
 
+def _plain(value: Any) -> Any:
+    """`value` (from `ast.literal_eval`) as a JSON-like value (tuples become lists), or a ValueError."""
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _plain(v) for k, v in value.items()}
+    raise ValueError(f"not a JSON-like value: {type(value).__name__}")
+
+
 def parse_value(text: str) -> Any:
-    """`3` -> 3, `0.1` -> 0.1, `true` -> True, `null` -> None, `[1,2]` -> [1, 2], anything else a string."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        lowered = text.strip().lower()
-        if lowered in ("true", "false"):
-            return lowered == "true"
-        if lowered in ("none", "null"):
-            return None
-        return text
+    """A typed value from what a person typed, as Python would read it in the parameters cell.
+
+    JSON (`3`, `0.1`, `true`, `"3"`, `[1, 2]`) and Python literals (`'a'`, `True`, `None`, `['a', 1]`,
+    `(1, 2)` as a list) are values; `true`/`false`/`null`/`none` in any case too; anything else (`resnet`,
+    `a b`, `1e`) is the text itself, as typed.
+    """
+    stripped = text.strip()
+    if len(stripped) <= MAX_VALUE_CHARS:
+        try:
+            value = json.loads(stripped)
+            if not (isinstance(value, float) and not math.isfinite(value)):  # NaN, Infinity: kept as text
+                return value
+        except ValueError:
+            pass
+        try:
+            return _plain(ast.literal_eval(stripped))
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            pass
+    lowered = stripped.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    return text
+
+
+def value_text(value: Any) -> str:
+    """`value` as text that `parse_value` reads back as the same value (a string as typed where it can)."""
+    if isinstance(value, str) and type(parse_value(value)) is str and parse_value(value) == value:
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def parse_texts(texts: object) -> dict[str, Any]:
+    """`{"lr": "0.1", "name": "'resnet'"}` (name -> text as typed: the dialog's fields) -> parameters."""
+    if not isinstance(texts, Mapping) or not all(isinstance(v, str) for v in texts.values()):
+        raise InvalidInput(
+            "parameter_text must be an object of name: text", hint='e.g. {"lr": "0.1", "name": "resnet"}'
+        )
+    return check_parameters({check_name(k): parse_value(v) for k, v in texts.items()})
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, Any]:

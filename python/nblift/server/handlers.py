@@ -24,15 +24,18 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
 from .. import __version__
-from ..commands import VERBS, Context, default_args
-from ..errors import InvalidInput, NbliftError
+from ..errors import InvalidInput, NbliftError, TooLarge
 from ..project import Project
+from .bodies import EmptyBody, LaunchBody, read_body
 from .paths import resolve_inside
 
 API_VERSION = 1
 PREFIX = "/nblift/api"
 T = TypeVar("T")
 # Query parameters whose values never reach a log (the keys jupyter_server's access log scrubs, and more).
+#: The largest JSON body a route reads (the bodies are small forms: a notebook path, parameters, a reason).
+MAX_JSON_BODY = 1 << 20
+MAX_MESSAGE = 500
 _SECRET_PARAM = re.compile(r"([?&][^=&#]*(?:token|auth|key|code|state|xsrf|secret|pass)[^=&#]*=)[^&#]*", re.I)
 
 
@@ -40,11 +43,16 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
     """One error mapping and one way to find the project for every nblift route."""
 
     auth_resource = "nblift"
+    #: The typed JSON body a POST takes (published as its requestBody in openapi.json).
+    post_body: type = EmptyBody
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, NbliftError):
-            reply = {"message": exc.message, "reason": type(exc).__name__, "hint": exc.hint}
+            message = exc.message  # a message that quotes an over-long input is cut, not echoed whole
+            if len(message) > MAX_MESSAGE:
+                message = message[: MAX_MESSAGE - 3] + "..."
+            reply = {"message": message, "reason": type(exc).__name__, "hint": exc.hint}
         elif isinstance(exc, tornado.web.HTTPError):
             reply = {"message": exc.log_message or self._reason, "reason": exc.reason, "hint": None}
         else:
@@ -91,12 +99,33 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 
-    async def _verb(self, name: str, *extra: str) -> Any:
-        """Run a verb of the shared table with default options (plus `extra` arguments) for this request."""
-        verb = VERBS[name]
-        ctx = Context(resolved=self.project())
-        args = default_args(name, *extra)
-        return verb.json(await self.off_loop(lambda: verb.run(ctx, args)))
+    def body(self) -> Any:
+        """The request body read as this route's typed body (`post_body`, see bodies.py), or a 4xx."""
+        return read_body(self.post_body, self.json_body())
+
+    def json_body(self, example: str = "{}") -> dict[str, Any]:
+        """The request body as a JSON object ({} when empty), or a 4xx that says what to send."""
+        raw = self.request.body or b""
+        if len(raw) > MAX_JSON_BODY:
+            raise TooLarge(
+                f"the request body is {len(raw)} bytes; nblift reads at most {MAX_JSON_BODY}",
+                hint="send only the fields the route takes",
+            )
+        if not raw.strip():
+            return {}
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidInput(
+                "the request body is not UTF-8 text", hint=f"send JSON, e.g. {example}"
+            ) from None
+        except (ValueError, RecursionError):
+            raise InvalidInput(
+                "the request body is not JSON", hint=f"send a JSON object, e.g. {example}"
+            ) from None
+        if not isinstance(data, dict):
+            raise InvalidInput("the request body must be a JSON object", hint=f"e.g. {example}")
+        return data
 
 
 class VersionHandler(BaseHandler):
@@ -114,7 +143,10 @@ class StatusHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self._verb("status"))
+        from ..status import collect_status
+
+        project = self.project()
+        self.reply((await self.off_loop(lambda: collect_status(project))).to_json())
 
 
 class FsckHandler(BaseHandler):
@@ -123,7 +155,12 @@ class FsckHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self) -> None:
-        self.reply(await self._verb("fsck"))
+        self.body()
+        from ..fsck import fsck
+        from ..store import ObjectStore
+
+        project = self.project()
+        self.reply((await self.off_loop(lambda: fsck(ObjectStore(project.state_dir)))).to_json())
 
 
 class GcHandler(BaseHandler):
@@ -132,7 +169,14 @@ class GcHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self) -> None:
-        self.reply(await self._verb("gc"))
+        self.body()
+        from ..collect import collect_garbage
+        from ..store import ObjectStore
+
+        project = self.project()
+        grace = project.settings.gc_grace_seconds
+        result = await self.off_loop(lambda: collect_garbage(ObjectStore(project.state_dir), grace))
+        self.reply(dataclasses.asdict(result))
 
 
 class SnapshotsHandler(BaseHandler):
@@ -141,7 +185,12 @@ class SnapshotsHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self._verb("snapshots", "list"))
+        from ..snapshot.manifest import list_manifests
+        from ..snapshot.render import summary_json
+
+        project = self.project()
+        found = await self.off_loop(lambda: list_manifests(project.state_dir))
+        self.reply({"snapshots": [summary_json(m) for m in found]})
 
 
 class SnapshotDiffHandler(BaseHandler):
@@ -150,11 +199,17 @@ class SnapshotDiffHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
+        from ..snapshot.diff import diff_snapshots
         from ..snapshot.manifest import check_id
+        from ..snapshot.render import diff_json
+        from ..store import ObjectStore
 
         a = check_id(self.get_argument("a", ""))
         b = check_id(self.get_argument("b", ""))
-        self.reply(await self._verb("snapshots", "diff", a, b))
+        project = self.project()
+        self.reply(
+            diff_json(await self.off_loop(lambda: diff_snapshots(ObjectStore(project.state_dir), a, b)))
+        )
 
 
 class SnapshotHandler(BaseHandler):
@@ -163,7 +218,11 @@ class SnapshotHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, sid: str) -> None:
-        self.reply(await self._verb("snapshots", "show", sid))
+        from ..snapshot.manifest import load_with_trust
+        from ..snapshot.render import summary_json
+
+        project = self.project()
+        self.reply(summary_json(await self.off_loop(lambda: load_with_trust(project.state_dir, sid))))
 
 
 class SnapshotTrustHandler(BaseHandler):
@@ -172,7 +231,14 @@ class SnapshotTrustHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self, sid: str) -> None:
-        self.reply(await self._verb("snapshots", "trust", sid))
+        self.body()
+        from ..snapshot.manifest import trust
+        from ..snapshot.render import trusted_message
+        from ..store import ObjectStore
+
+        project = self.project()
+        manifest = await self.off_loop(lambda: trust(ObjectStore(project.state_dir), sid))
+        self.reply({"message": trusted_message(manifest)})
 
 
 _ENV_SIDE = re.compile(r"^(lock|[0-9a-f]{4,12})$")
@@ -204,7 +270,10 @@ class EnvDiffHandler(BaseHandler):
         for side in sides:
             if not _ENV_SIDE.match(side):
                 raise InvalidInput(f"cannot compare {side!r}", hint="use `lock` or a snapshot id")
-        self.reply(await self._verb("env", "--no-gpu", "diff", *sides))
+        from ..environment.diff import env_diff
+
+        project = self.project()
+        self.reply({"diff": (await self.off_loop(lambda: env_diff(project, *sides))).to_json()})
 
 
 class PreflightHandler(BaseHandler):
@@ -213,10 +282,13 @@ class PreflightHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
+        from ..environment.preflight import preflight
+
         notebook = self.notebook(self.get_argument("path", ""))
-        backend = self.get_argument("backend", "")  # a run target: its GPU driver is asked for
-        extra = ["--backend", backend] if backend else []
-        self.reply(await self._verb("preflight", "--notebook", str(notebook), *extra))
+        backend = self.get_argument("backend", "") or None  # a run target: its GPU driver is asked for
+        project = Project.discover(notebook)
+        result = await self.off_loop(lambda: preflight(project, str(notebook), backend=backend, driver=None))
+        self.reply(result.to_json())
 
 
 _RUN = r"(?P<run_id>[0-9a-f]{12})"
@@ -229,6 +301,7 @@ class RunsHandler(BaseHandler):
     """GET: this project's runs and the backends a run can go to. POST: launch a run."""
 
     auth_resource = "nblift:runs"
+    post_body = LaunchBody
 
     @tornado.web.authenticated
     @authorized
@@ -250,18 +323,13 @@ class RunsHandler(BaseHandler):
     @authorized
     async def post(self) -> None:
         from ..runs import service
-        from ..runs.params import check_parameters, parse_duration
+        from ..runs.params import check_parameters, parse_duration, parse_texts
 
-        body = self.get_json_body() or {}
-        if not isinstance(body, dict):
-            raise InvalidInput("the request body must be a JSON object", hint='e.g. {"notebook": "a.ipynb"}')
-        notebook = self.notebook(body.get("notebook"))
-        parameters = check_parameters(body.get("parameters") or {})
-        timeout = parse_duration(body.get("timeout"))
-        backend = body.get("backend") or None
-        if backend is not None and not isinstance(backend, str):
-            raise InvalidInput("backend must be a name", hint="see `backends` in GET /nblift/api/runs")
-        submission = body.get("submission_id")
+        body: LaunchBody = self.body()
+        notebook = self.notebook(body.notebook)
+        parameters = check_parameters(body.parameters or {}) | parse_texts(body.parameter_text or {})
+        timeout = parse_duration(body.timeout)
+        backend, submission = body.backend or None, body.submission_id
         project = Project.discover(notebook)
         info = await self.off_loop(
             lambda: service.launch(
@@ -371,6 +439,7 @@ class RunCancelHandler(BaseHandler):
     async def post(self, run_id: str) -> None:
         from ..runs import service
 
+        self.body()
         project = self.project()
         self.reply((await self.off_loop(lambda: service.cancel(project, run_id))).to_json())
 
@@ -386,6 +455,7 @@ class RunFetchHandler(BaseHandler):
     async def post(self, run_id: str) -> None:
         from ..runs import service
 
+        self.body()
         project = self.project()
         path = await self.off_loop(lambda: service.fetch(project, run_id))
         root = Path(self.settings["server_root_dir"]).expanduser().resolve()

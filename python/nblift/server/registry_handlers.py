@@ -4,13 +4,11 @@ POSTs (XSRF-checked, and `write` for the authorizer)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
 from ..errors import InvalidInput
+from .bodies import AliasBody, CardBody, DecisionBody, PromoteBody
 from .handlers import PREFIX, BaseHandler
 
 
@@ -20,22 +18,6 @@ class RegistryHandler(BaseHandler):
     def who(self) -> str:
         user = self.current_user
         return str(getattr(user, "username", None) or getattr(user, "name", None) or user or "anonymous")
-
-    def body(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise InvalidInput("the request body is not JSON", hint="send a JSON object") from None
-        if not isinstance(data, dict):
-            raise InvalidInput("the request body must be a JSON object", hint='e.g. {"alias": "champion"}')
-        return data
-
-    @staticmethod
-    def text(data: dict[str, Any], key: str, default: str | None = None) -> str | None:
-        value = data.get(key, default)
-        if value is not None and not isinstance(value, str):
-            raise InvalidInput(f"{key} must be text", hint=f'send "{key}": "..."')
-        return value
 
 
 class ModelsHandler(RegistryHandler):
@@ -61,16 +43,15 @@ class ModelHandler(RegistryHandler):
 class AliasHandler(RegistryHandler):
     """Point an ungated alias at a version (`{"alias", "version"}`), or remove it (`"version": null`)."""
 
+    post_body = AliasBody
+
     @tornado.web.authenticated
     @authorized
     async def post(self, name: str) -> None:
         from ..registry.promote import set_alias
 
-        data = self.body()
-        alias = self.text(data, "alias") or ""
-        version = data.get("version")
-        if version is not None and not isinstance(version, (str, int)):
-            raise InvalidInput("version must be a number or null", hint='send "version": "3"')
+        body: AliasBody = self.body()
+        alias, version = body.alias, body.version
         project, who = self.project(), self.who()
         self.reply(
             await self.off_loop(
@@ -105,14 +86,15 @@ class GatesHandler(RegistryHandler):
 class PromoteHandler(RegistryHandler):
     """`{"alias", "override_reason"?}`: promote when the gates pass, or override them with a reason."""
 
+    post_body = PromoteBody
+
     @tornado.web.authenticated
     @authorized
     async def post(self, name: str, version: str) -> None:
         from ..registry.promote import promote
 
-        data = self.body()
-        alias = self.text(data, "alias", "champion") or "champion"
-        reason = self.text(data, "override_reason")
+        body: PromoteBody = self.body()
+        alias, reason = body.alias or "champion", body.override_reason
         project, who = self.project(), self.who()
         result = await self.off_loop(
             lambda: promote(project, name, version, alias, who, override_reason=reason)
@@ -123,6 +105,8 @@ class PromoteHandler(RegistryHandler):
 class DecisionHandler(RegistryHandler):
     """`{"alias", "reason"?}` approves (or, on /reject, rejects with a reason) the version for the alias."""
 
+    post_body = DecisionBody
+
     approve = True
 
     @tornado.web.authenticated
@@ -130,9 +114,8 @@ class DecisionHandler(RegistryHandler):
     async def post(self, name: str, version: str) -> None:
         from ..registry.promote import decide
 
-        data = self.body()
-        alias = self.text(data, "alias", "champion") or "champion"
-        reason = self.text(data, "reason")
+        body: DecisionBody = self.body()
+        alias, reason = body.alias or "champion", body.reason
         project, who, approve = self.project(), self.who(), self.approve
         self.reply(
             await self.off_loop(
@@ -148,6 +131,8 @@ class RejectHandler(DecisionHandler):
 class CardHandler(RegistryHandler):
     """GET: the card (data, Markdown, HTML). POST `{"fields": {...}}`: fill fields, regenerate and save."""
 
+    post_body = CardBody
+
     @tornado.web.authenticated
     @authorized
     async def get(self, name: str, version: str) -> None:
@@ -161,9 +146,8 @@ class CardHandler(RegistryHandler):
     async def post(self, name: str, version: str) -> None:
         from ..registry.card import save
 
-        fields = self.body().get("fields", {})
-        if not isinstance(fields, dict):
-            raise InvalidInput("fields must be an object", hint='send {"fields": {"intended_use": "..."}}')
+        body: CardBody = self.body()
+        fields = body.fields
         project, who = self.project(), self.who()
         self.reply(await self.off_loop(lambda: save(project, name, version, who, fields)))
 

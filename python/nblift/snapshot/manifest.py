@@ -140,6 +140,12 @@ def load(state_dir: Path, sid: str) -> dict[str, Any]:
     return manifest
 
 
+def load_with_trust(state_dir: Path, sid: str) -> dict[str, Any]:
+    """The manifest of snapshot `sid` with `trusted`: whether its signature is one this user's key made."""
+    manifest = load(state_dir, sid)
+    return manifest | {"trusted": is_trusted(manifest)}
+
+
 def trust(store: ObjectStore, sid: str) -> dict[str, Any]:
     """Re-sign a snapshot with this user's key after the user said they trust it."""
     manifest = load(store.state_dir, sid)

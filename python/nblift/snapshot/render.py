@@ -183,6 +183,15 @@ def diff_html(d: SnapshotDiff) -> str:
     return lines_html(diff_lines(d), "nblift-diff")
 
 
+def diff_json(d: SnapshotDiff) -> dict[str, Any]:
+    """The diff's fields and the lines every door shows (the panel prints `lines`; it formats nothing)."""
+    return d.to_json() | {"lines": diff_lines(d)}
+
+
+def trusted_message(manifest: dict[str, Any]) -> str:
+    return f"snapshot {manifest['id']} is now signed with your key"
+
+
 def manage_text(result: tuple[str, Any]) -> str:
     kind, value = result
     if kind == "list":
@@ -239,6 +248,8 @@ def manage_json(result: tuple[str, Any]) -> Any:
         return {"snapshots": [summary_json(m) for m in value]}
     if kind == "show":
         return summary_json(value)
-    if kind in ("diff", "bundle", "gc", "verify"):
+    if kind == "diff":
+        return diff_json(value)
+    if kind in ("bundle", "gc", "verify"):
         return value.to_json()
     return {"message": value}

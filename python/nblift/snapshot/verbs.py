@@ -133,18 +133,16 @@ def manage(ctx: Context, args: argparse.Namespace) -> Any:
     if action == "list":
         return ("list", mf.list_manifests(store.state_dir))
     if action == "show":
-        return (
-            "show",
-            mf.load(store.state_dir, args.id) | {"trusted": mf.is_trusted(mf.load(store.state_dir, args.id))},
-        )
+        return ("show", mf.load_with_trust(store.state_dir, args.id))
     if action == "diff":
         return ("diff", diff(ctx, args))
     if action == "delete":
         mf.delete(store, args.id)
         return ("message", f"snapshot {args.id} deleted; run `nblift gc` to free its objects")
     if action == "trust":
-        manifest = mf.trust(store, args.id)
-        return ("message", f"snapshot {manifest['id']} is now signed with your key")
+        from .render import trusted_message
+
+        return ("message", trusted_message(mf.trust(store, args.id)))
     if action == "export":
         from .bundle import export_snapshot
 

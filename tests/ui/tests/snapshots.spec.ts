@@ -29,8 +29,8 @@ test.describe('nblift snapshots view', () => {
     await boxes.nth(1).check();
     await panel.getByRole('button', { name: 'Diff selected' }).click();
     const diff = panel.getByLabel('snapshot diff');
-    await expect(diff).toContainText('+ y');
-    await expect(diff).toContainText('~ x');
+    await expect(diff).toContainText('added: y');
+    await expect(diff).toContainText('changed: x');
 
     // Restore the older snapshot: x goes back to three elements.
     await list
