@@ -169,7 +169,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     notebooks?.currentChanged.connect((_, current) => {
       follow(current?.context.path ?? '');
       snapshots.runner = current ? kernelRunner(current) : null;
-      environments.runner = current ? kernelRunner(current) : null;
+      environments.kernelId = current
+        ? () => current.sessionContext.session?.kernel?.id ?? null
+        : null;
       experiments.runner = current ? kernelRunner(current) : null;
       current?.context.pathChanged.connect(onRename);
       app.commands.notifyCommandChanged(CommandIDs.runNotebook);

@@ -4,7 +4,6 @@ import { NbliftAPIError, requestAPI } from '../api';
 import { IdRow, Message, useReveal } from './common';
 import { PanelModel, useModel } from './model';
 import { WorkState } from './WorkState';
-import { KernelRunner } from './SnapshotsView';
 
 export interface IEnvChange {
   severity: 'error' | 'warning' | 'info';
@@ -48,22 +47,16 @@ export interface ILock {
   packages: Record<string, string>;
 }
 
-/** Parse the JSON a `%lift --json ...` call printed in the kernel. */
-function parseKernelJSON<T>(output: string): T {
-  const start = output.indexOf('{');
-  if (start < 0) {
-    throw new Error(output.trim() || 'the kernel printed nothing');
-  }
-  return JSON.parse(output.slice(start)) as T;
-}
+/** The id of the current notebook's running kernel, or null. */
+export type KernelIdGetter = () => string | null;
 
 /** State of the Environments view: the kernel's environment, the lock, drift, preflight. */
 export class EnvironmentsModel extends PanelModel {
-  set runner(runner: KernelRunner | null) {
-    this._run = runner;
+  set kernelId(getter: KernelIdGetter | null) {
+    this._kernelId = getter;
   }
   get canRun(): boolean {
-    return this._run !== null;
+    return this._kernelId !== null;
   }
 
   get path(): string {
@@ -113,7 +106,8 @@ export class EnvironmentsModel extends PanelModel {
     }
   }
 
-  /** Read the kernel's environment and its drift against the lock (in the kernel), the lock and preflight (REST). */
+  /** Read the lock, preflight, and the kernel's environment with its drift against the lock (all from the
+   * server: it reads the kernel's environment in the kernel's interpreter, never through its output). */
   async refresh(): Promise<void> {
     await this.work('Reading the environment', async () => {
       this._lock = await this._optional(() =>
@@ -127,30 +121,33 @@ export class EnvironmentsModel extends PanelModel {
         );
         this._findings = reply.findings;
       }
-      if (this._run) {
-        const shown = parseKernelJSON<{ show: IKernelEnv }>(
-          await this._run('%lift --json env --no-gpu')
-        );
-        this._kernel = shown.show;
-        this._drift = this._lock
-          ? parseKernelJSON<{ diff: IEnvDiff }>(
-              await this._run('%lift --json env --no-gpu diff kernel lock')
-            ).diff
-          : null;
+      const kernel = this._kernelId?.() ?? null;
+      if (kernel) {
+        const reply = await requestAPI<{
+          show: IKernelEnv;
+          diff: IEnvDiff | null;
+        }>('env/kernel', {}, { ...this._query(), kernel });
+        this._kernel = reply.show;
+        this._drift = reply.diff;
       }
     });
   }
 
-  /** Lock the kernel's environment (`%lift pin` in the kernel), then look again. */
+  /** Lock the kernel's environment (the server runs `pin` for the kernel's interpreter), then look again. */
   async pin(): Promise<void> {
-    const run = this._run;
-    if (!run) {
+    const kernel = this._kernelId?.() ?? null;
+    if (!kernel) {
       this.fail('Open a notebook with a running kernel first.');
       return;
     }
     let pinned = false;
     await this.work('Pinning the environment', async () => {
-      this._message = (await run('%lift pin')).trim();
+      const reply = await requestAPI<{ message: string }>(
+        'env/pin',
+        { method: 'POST', body: JSON.stringify({ kernel }) },
+        this._query()
+      );
+      this._message = reply.message;
       pinned = true;
     });
     if (pinned) {
@@ -185,7 +182,7 @@ export class EnvironmentsModel extends PanelModel {
     return this._path ? { path: this._path } : {};
   }
 
-  private _run: KernelRunner | null = null;
+  private _kernelId: KernelIdGetter | null = null;
   private _path = '';
   private _kernel: IKernelEnv | null = null;
   private _lock: ILock | null = null;

@@ -49,3 +49,41 @@ async def test_lock_missing_says_how_to_make_one(jp_fetch):
         await jp_fetch("nblift", "api", "env", "lock")
     assert err.value.code == 404
     assert "%lift pin" in json.loads(err.value.response.body)["hint"]
+
+
+async def test_kernel_environment_is_read_in_the_kernels_interpreter(jp_fetch, jp_root_dir):
+    """The panel asks the server, which runs a helper in the kernel's interpreter: no kernel output parsed."""
+    import platform
+
+    kernel = body_of(await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"})))
+    try:
+        query = {"kernel": kernel["id"]}
+        reply = body_of(await jp_fetch("nblift", "api", "env", "kernel", params=query))
+        response_validator(openapi_doc(), "/nblift/api/env/kernel", "get", 200).validate(reply)
+        assert reply["show"]["python"] == platform.python_version()
+        assert "tornado" in reply["show"]["packages"]
+        assert reply["diff"] is None  # no lock yet
+
+        (jp_root_dir / "pylock.toml").write_text(
+            'lock-version = "1.0"\nrequires-python = ">=3.11"\n\n'
+            '[[packages]]\nname = "nblift-no-such-package"\nversion = "1.0"\n'
+        )
+        reply = body_of(await jp_fetch("nblift", "api", "env", "kernel", params=query))
+        names = {c["name"] for c in reply["diff"]["changes"]}
+        assert "nblift-no-such-package" in names and "tornado" in names  # each side's extra package
+    finally:
+        await jp_fetch("api", "kernels", kernel["id"], method="DELETE")
+
+
+@pytest.mark.parametrize(
+    ("kernel", "code"), [("0123abcd-0000-4000-8000-000000000000", 404), ("not a kernel", 400), ("", 400)]
+)
+async def test_kernel_environment_needs_a_running_kernel(jp_fetch, kernel, code):
+    for call in (
+        jp_fetch("nblift", "api", "env", "kernel", params={"kernel": kernel}),
+        jp_fetch("nblift", "api", "env", "pin", method="POST", body=json.dumps({"kernel": kernel})),
+    ):
+        with pytest.raises(HTTPClientError) as caught:
+            await call
+        assert caught.value.code == code
+        assert "kernel" in body_of(caught.value.response)["message"]

@@ -51,7 +51,13 @@ HUGE_BODY = b'{"notebook": "' + b"a" * (MAX_JSON_BODY + 10) + b'"}'
 #: Values of every JSON type: each one a property's schema refuses is sent in that property.
 SAMPLE_VALUES = [5, 1.5, "x", [], {}, True, None, {"k": 5}, ["x"]]
 #: Valid values for the required fields, so a wrong type in one field is the only thing wrong.
-REQUIRED_SAMPLES = {"notebook": "train.ipynb", "alias": "challenger", "version": None, "fields": {}}
+REQUIRED_SAMPLES = {
+    "notebook": "train.ipynb",
+    "alias": "challenger",
+    "version": None,
+    "fields": {},
+    "kernel": "0123abcd-0000-4000-8000-000000000000",
+}
 #: A path parameter replaced by something too long for a name.
 LONG_SEGMENT = "m" * 4000
 

@@ -35,6 +35,13 @@ class LaunchBody:
 
 
 @dataclasses.dataclass(frozen=True)
+class KernelBody:
+    """A route that acts on a notebook's running kernel (its interpreter, not its variables)."""
+
+    kernel: str
+
+
+@dataclasses.dataclass(frozen=True)
 class AliasBody:
     alias: str
     version: str | int | None  # null removes the alias

@@ -26,7 +26,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from .. import __version__
 from ..errors import InvalidInput, NbliftError, TooLarge
 from ..project import Project
-from .bodies import EmptyBody, LaunchBody, read_body
+from .bodies import EmptyBody, KernelBody, LaunchBody, read_body
 from .paths import resolve_inside
 
 API_VERSION = 1
@@ -274,6 +274,51 @@ class EnvDiffHandler(BaseHandler):
 
         project = self.project()
         self.reply({"diff": (await self.off_loop(lambda: env_diff(project, *sides))).to_json()})
+
+
+class KernelEnvHandler(BaseHandler):
+    """The environment of the notebook's kernel (`?kernel=` its id), read by a helper process in the kernel's
+    interpreter, and its drift against the project's lock (null without a lock)."""
+
+    auth_resource = "nblift:environments"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..environment.capture import capture_in
+        from ..environment.diff import env_diff
+        from ..errors import NotFound
+        from .kernels import kernel_python
+
+        project = self.project()
+        python = kernel_python(self.kernel_manager, self.get_argument("kernel", ""))
+        env = await self.off_loop(lambda: capture_in(python, gpu=False))
+        try:
+            diff = (await self.off_loop(lambda: env_diff(project, "kernel", "lock", env=env))).to_json()
+        except NotFound:  # no lock yet: nothing to drift from
+            diff = None
+        self.reply({"show": env.to_json(), "diff": diff})
+
+
+class PinHandler(BaseHandler):
+    """Lock the environment of the notebook's kernel (`{"kernel": id}`), as `%lift pin` in it would."""
+
+    auth_resource = "nblift:environments"
+    post_body = KernelBody
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        from ..environment.capture import capture_in
+        from ..environment.lock import pin
+        from ..environment.render import pin_text
+        from .kernels import kernel_python
+
+        body: KernelBody = self.body()
+        project = self.project()
+        python = kernel_python(self.kernel_manager, body.kernel)
+        result = await self.off_loop(lambda: pin(project, env=capture_in(python, gpu=False)))
+        self.reply({"message": pin_text(result), "pin": result.to_json()})
 
 
 class PreflightHandler(BaseHandler):
@@ -563,6 +608,8 @@ def route_table() -> list[tuple[str, type[BaseHandler]]]:
         (rf"{PREFIX}/env/lock", EnvLockHandler),
         (rf"{PREFIX}/env/diff", EnvDiffHandler),
         (rf"{PREFIX}/env/preflight", PreflightHandler),
+        (rf"{PREFIX}/env/kernel", KernelEnvHandler),
+        (rf"{PREFIX}/env/pin", PinHandler),
         (rf"{PREFIX}/runs", RunsHandler),
         (rf"{PREFIX}/runs/parameters", RunParametersHandler),
         (rf"{PREFIX}/runs/{_RUN}", RunHandler),
