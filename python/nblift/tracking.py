@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.metadata
 import ipaddress
 import logging
 import os
 import secrets
+import shutil
 import socket
 import sqlite3
 import time
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import InvalidInput
-from .fsutil import ensure_dir, file_lock
+from .fsutil import ensure_dir, file_lock, publish, temp_path
 from .project import Project
 
 if TYPE_CHECKING:
@@ -195,6 +197,89 @@ def _exclusive(lock: Path) -> contextlib.AbstractContextManager[bool]:
     return file_lock(lock)
 
 
+#: Bumped when what nblift puts in a template changes (a template of another revision is never used).
+TEMPLATE_REVISION = 1
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nblift"
+
+
+def template_path() -> Path:
+    """Where this machine keeps the empty, migrated store for the installed MLflow version."""
+    version = importlib.metadata.version("mlflow")
+    return _cache_dir() / f"mlflow-store-{version}-r{TEMPLATE_REVISION}.db"
+
+
+def _make_template(path: Path) -> None:
+    """Create the template at `path`: MLflow's tables migrated once, in rollback-journal mode so one file
+    holds everything, built beside its final name and renamed into place (no reader sees half of it)."""
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    building = temp_path(path.parent)
+    try:
+        uri = f"sqlite:///{building}"
+        stores = [SqlAlchemyStore(uri, (path.parent / "unused-artifacts").as_uri()), RegistryStore(uri)]
+        for store in stores:
+            store.engine.dispose()
+        conn = sqlite3.connect(building)
+        try:
+            conn.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            conn.close()
+        publish(building, path)
+    finally:
+        building.unlink(missing_ok=True)
+
+
+def _template() -> Path | None:
+    """The template store for this MLflow version, made on first use; None where it cannot be made."""
+    path = template_path()
+    if path.is_file():
+        return path
+    try:
+        ensure_dir(path.parent)
+        with file_lock(path.with_name(path.name + ".lock")):
+            if not path.is_file():
+                _make_template(path)
+        return path
+    except Exception as exc:  # noqa: BLE001 - a read-only cache costs time (migrations), never a failure
+        log.debug("no MLflow store template at %s: %s", path, exc)
+        return None
+
+
+def _start_from_template(db: Path, artifact_root: str) -> bool:
+    """Put a copy of the template at `db` (absent or empty) with the default experiment's artifacts under
+    `artifact_root`, as a store made from scratch would have them inside the project; False when there is
+    no template."""
+    template = _template()
+    if template is None:
+        return False
+    ensure_dir(db.parent)
+    copy = temp_path(db.parent)
+    try:
+        shutil.copyfile(template, copy)
+        conn = sqlite3.connect(copy)
+        try:
+            with conn:
+                conn.execute(
+                    "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                    (f"{artifact_root}/0",),
+                )
+        finally:
+            conn.close()
+        copy.chmod(0o600)
+        publish(copy, db)
+        return True
+    except (OSError, sqlite3.Error) as exc:
+        log.debug("could not start %s from the template: %s", db, exc)
+        return False
+    finally:
+        copy.unlink(missing_ok=True)
+
+
 def client(project: Project) -> MlflowClient:
     """An MlflowClient on this project's tracking store, creating the embedded database if needed."""
     # MLflow announces its table set-up at INFO level; in a notebook that lands in the user's cell.
@@ -209,7 +294,11 @@ def client(project: Project) -> MlflowClient:
     # MlflowClient creates (or migrates) the database's tables when it opens the store; two processes doing
     # that at once fail ("duplicate column name"), so one creates them while the others wait.
     with _exclusive(project.state_dir / LOCK_FILE):
-        prepare_embedded_db(project.state_dir / DB_FILE)
+        db = project.state_dir / DB_FILE
+        fresh = not db.exists() or (db.stat().st_size == 0 and not db.with_name(db.name + "-wal").exists())
+        if fresh and target.artifact_root:  # a new store: a copy of the migrated template, not migrations
+            _start_from_template(db, target.artifact_root)
+        prepare_embedded_db(db)
         return MlflowClient(tracking_uri=engine_uri(target), registry_uri=engine_uri(target))
 
 
