@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import importlib.metadata
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -198,86 +200,138 @@ def _exclusive(lock: Path) -> contextlib.AbstractContextManager[bool]:
 
 
 #: Bumped when what nblift puts in a template changes (a template of another revision is never used).
-TEMPLATE_REVISION = 1
+TEMPLATE_REVISION = 2
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "nblift"
+    """nblift's folder in the user cache: `$XDG_CACHE_HOME/nblift`, else `~/.cache/nblift` (a relative
+    XDG_CACHE_HOME is ignored, as the XDG base directory specification asks)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME", ""))
+    if not base.is_absolute():
+        base = Path.home() / ".cache"
+    return base / "nblift"
+
+
+def _mlflow_key() -> str:
+    """The installed MLflow's version and a digest of its migration scripts' names and nblift's template
+    revision, read without importing mlflow (a development build keeps its version as migrations change)."""
+    spec = importlib.util.find_spec("mlflow")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("mlflow is not installed")
+    version = "unknown"
+    for distribution in ("mlflow", "mlflow-skinny"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            version = importlib.metadata.version(distribution)
+            break
+    migrations = Path(spec.origin).parent / "store" / "db_migrations" / "versions"
+    names = sorted(script.name for script in migrations.glob("*.py"))
+    digest = hashlib.sha256("\n".join([f"r{TEMPLATE_REVISION}", *names]).encode()).hexdigest()[:10]
+    return f"{version}-{digest}"
 
 
 def template_path() -> Path:
-    """Where this machine keeps the empty, migrated store for the installed MLflow version."""
-    version = importlib.metadata.version("mlflow")
-    return _cache_dir() / f"mlflow-store-{version}-r{TEMPLATE_REVISION}.db"
+    """Where this machine keeps the empty, migrated store for the installed MLflow (version, migrations)."""
+    return _cache_dir() / f"mlflow-store-{_mlflow_key()}.db"
+
+
+def _discard(db: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
 
 
 def _make_template(path: Path) -> None:
     """Create the template at `path`: MLflow's tables migrated once, in rollback-journal mode so one file
-    holds everything, built beside its final name and renamed into place (no reader sees half of it)."""
+    holds everything (nothing left in a WAL to checkpoint before a copy), built beside its final name and
+    renamed into place (no reader sees half of it)."""
     from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     building = temp_path(path.parent)
     try:
         uri = f"sqlite:///{building}"
+        # The default experiment's location is replaced in every copy (`_adopt`).
         stores = [SqlAlchemyStore(uri, (path.parent / "unused-artifacts").as_uri()), RegistryStore(uri)]
         for store in stores:
             store.engine.dispose()
         conn = sqlite3.connect(building)
         try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a no-op in rollback mode, whatever MLflow chose
             conn.execute("PRAGMA journal_mode=DELETE")
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            (default,) = conn.execute("SELECT count(*) FROM experiments WHERE experiment_id = 0").fetchone()
+            (revisions,) = conn.execute("SELECT count(*) FROM alembic_version").fetchone()
         finally:
             conn.close()
+        if verdict != "ok" or default != 1 or revisions != 1:
+            raise RuntimeError(f"not a migrated store: {verdict}, {default} default, {revisions} revisions")
         publish(building, path)
     finally:
-        building.unlink(missing_ok=True)
+        _discard(building)
 
 
 def _template() -> Path | None:
-    """The template store for this MLflow version, made on first use; None where it cannot be made."""
-    path = template_path()
-    if path.is_file():
-        return path
+    """The template store for this MLflow, made on first use; None where it cannot be made (debug log)."""
     try:
+        path = template_path()
+        if path.is_file():
+            return path
         ensure_dir(path.parent)
         with file_lock(path.with_name(path.name + ".lock")):
             if not path.is_file():
                 _make_template(path)
         return path
     except Exception as exc:  # noqa: BLE001 - a read-only cache costs time (migrations), never a failure
-        log.debug("no MLflow store template at %s: %s", path, exc)
+        log.debug("no MLflow store template: %s", exc)
         return None
 
 
+def _adopt(db: Path, artifact_root: str) -> None:
+    """Make the new store at `db` this project's: the default experiment keeps its artifacts under
+    `artifact_root` (not in the template's folder, nor in the working directory, where MLflow would put them)
+    and is dated now, as MLflow dates it when it makes a store."""
+    now = int(time.time() * 1000)
+    conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_S)
+    try:
+        with conn:
+            changed = conn.execute(
+                "UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? "
+                "WHERE experiment_id = 0",
+                (f"{artifact_root}/0", now, now),
+            ).rowcount
+    finally:
+        conn.close()
+    if changed != 1:
+        raise sqlite3.DatabaseError("the store has no default experiment")
+
+
 def _start_from_template(db: Path, artifact_root: str) -> bool:
-    """Put a copy of the template at `db` (absent or empty) with the default experiment's artifacts under
-    `artifact_root`, as a store made from scratch would have them inside the project; False when there is
-    no template."""
+    """Put a copy of the template at `db` (absent or empty), adopted by the project (`_adopt`); False where
+    there is no usable template (a template whose copy is not a store is removed, to be made again)."""
     template = _template()
     if template is None:
         return False
-    ensure_dir(db.parent)
     copy = temp_path(db.parent)
     try:
         shutil.copyfile(template, copy)
-        conn = sqlite3.connect(copy)
-        try:
-            with conn:
-                conn.execute(
-                    "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
-                    (f"{artifact_root}/0",),
-                )
-        finally:
-            conn.close()
         copy.chmod(0o600)
+        _adopt(copy, artifact_root)  # its commit syncs the copied pages to disk too
         publish(copy, db)
         return True
-    except (OSError, sqlite3.Error) as exc:
-        log.debug("could not start %s from the template: %s", db, exc)
+    except Exception as exc:  # noqa: BLE001 - the migrations make the store instead
+        log.debug("could not start %s from the template %s: %s", db, template, exc)
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            template.unlink(missing_ok=True)  # not a store (damaged on disk): made again by the next caller
         return False
     finally:
-        copy.unlink(missing_ok=True)
+        _discard(copy)
+
+
+def _is_new(db: Path) -> bool:
+    """Whether `db` is a store still to be made: absent or empty, with no WAL beside it (a WAL may hold
+    pages of a database; that case keeps today's handling) and not a link."""
+    if db.is_symlink() or db.with_name(db.name + "-wal").exists():
+        return False
+    return not db.exists() or db.stat().st_size == 0
 
 
 def client(project: Project) -> MlflowClient:
@@ -295,11 +349,17 @@ def client(project: Project) -> MlflowClient:
     # that at once fail ("duplicate column name"), so one creates them while the others wait.
     with _exclusive(project.state_dir / LOCK_FILE):
         db = project.state_dir / DB_FILE
-        fresh = not db.exists() or (db.stat().st_size == 0 and not db.with_name(db.name + "-wal").exists())
-        if fresh and target.artifact_root:  # a new store: a copy of the migrated template, not migrations
-            _start_from_template(db, target.artifact_root)
+        new = bool(target.artifact_root) and _is_new(db)
+        # A new store is a copy of the migrated template (milliseconds), not MLflow's migrations (seconds).
+        migrate = new and not _start_from_template(db, str(target.artifact_root))
         prepare_embedded_db(db)
-        return MlflowClient(tracking_uri=engine_uri(target), registry_uri=engine_uri(target))
+        mlflow_client = MlflowClient(tracking_uri=engine_uri(target), registry_uri=engine_uri(target))
+        if migrate:  # made by the migrations: the same default experiment as a copy of the template has
+            try:
+                _adopt(db, str(target.artifact_root))
+            except sqlite3.Error as exc:
+                log.debug("left the default experiment of %s as MLflow made it: %s", db, exc)
+        return mlflow_client
 
 
 def ensure_experiment(project: Project, name: str) -> str:
