@@ -139,7 +139,7 @@ class RemoteBackend(Backend):
                 if (not more and finished) or time.monotonic() > deadline:
                     break
                 if not more:
-                    time.sleep(0.3)
+                    time.sleep(0.1)
                 reply = self._poll(handle, int(synced["offset"]))
             info = reply["mlflow"] or {}
             if info and not remote_tracking:

@@ -97,7 +97,8 @@ def main() -> int:
         if not cancelled and mirror.exists("cancel"):
             cancelled = True
             stop()
-        time.sleep(MIRROR_S)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            runner.wait(MIRROR_S)  # back at once when the runner ends, not a whole interval later
     mirror.small(run)
     for folder, under in ((run / "output", "output"), (run / "tracking", "tracking")):
         if folder.is_dir():
