@@ -103,8 +103,10 @@ def parse_value(text: str) -> Any:
 
 def value_text(value: Any) -> str:
     """`value` as text that `parse_value` reads back as the same value (a string as typed where it can)."""
-    if isinstance(value, str) and type(parse_value(value)) is str and parse_value(value) == value:
-        return value
+    if isinstance(value, str):
+        read = parse_value(value)
+        if type(read) is str and read == value:
+            return value
     return json.dumps(value, ensure_ascii=False)
 
 

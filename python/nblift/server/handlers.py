@@ -103,7 +103,7 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         """The request body read as this route's typed body (`post_body`, see bodies.py), or a 4xx."""
         return read_body(self.post_body, self.json_body())
 
-    def json_body(self, example: str = "{}") -> dict[str, Any]:
+    def json_body(self) -> dict[str, Any]:
         """The request body as a JSON object ({} when empty), or a 4xx that says what to send."""
         raw = self.request.body or b""
         if len(raw) > MAX_JSON_BODY:
@@ -117,14 +117,14 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             data = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise InvalidInput(
-                "the request body is not UTF-8 text", hint=f"send JSON, e.g. {example}"
+                "the request body is not UTF-8 text", hint="send a JSON object encoded as UTF-8"
             ) from None
         except (ValueError, RecursionError):
-            raise InvalidInput(
-                "the request body is not JSON", hint=f"send a JSON object, e.g. {example}"
-            ) from None
+            raise InvalidInput("the request body is not JSON", hint="send a JSON object") from None
         if not isinstance(data, dict):
-            raise InvalidInput("the request body must be a JSON object", hint=f"e.g. {example}")
+            raise InvalidInput(
+                "the request body must be a JSON object", hint="send {...}, not a list or a value"
+            )
         return data
 
 
@@ -285,14 +285,13 @@ class KernelEnvHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        from ..environment.capture import capture_in
         from ..environment.diff import env_diff
         from ..errors import NotFound
-        from .kernels import kernel_python
+        from .kernels import kernel_environment
 
         project = self.project()
-        python = kernel_python(self.kernel_manager, self.get_argument("kernel", ""))
-        env = await self.off_loop(lambda: capture_in(python, gpu=False))
+        kernel_id = self.get_argument("kernel", "")
+        env = await self.off_loop(lambda: kernel_environment(self.kernel_manager, kernel_id))
         try:
             diff = (await self.off_loop(lambda: env_diff(project, "kernel", "lock", env=env))).to_json()
         except NotFound:  # no lock yet: nothing to drift from
@@ -309,15 +308,15 @@ class PinHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self) -> None:
-        from ..environment.capture import capture_in
         from ..environment.lock import pin
         from ..environment.render import pin_text
-        from .kernels import kernel_python
+        from .kernels import kernel_environment
 
         body: KernelBody = self.body()
         project = self.project()
-        python = kernel_python(self.kernel_manager, body.kernel)
-        result = await self.off_loop(lambda: pin(project, env=capture_in(python, gpu=False)))
+        result = await self.off_loop(
+            lambda: pin(project, env=kernel_environment(self.kernel_manager, body.kernel))
+        )
         self.reply({"message": pin_text(result), "pin": result.to_json()})
 
 

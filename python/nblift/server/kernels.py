@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 import shutil
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from ..environment.capture import Environment
 
 _KERNEL_ID = re.compile(r"[0-9a-fA-F-]{8,64}")
 
@@ -37,3 +40,10 @@ def kernel_python(kernel_manager: Any, kernel_id: str) -> str:
     if found is None:
         raise NotFound(f"the kernel's interpreter {executable} is not there", hint="restart the kernel")
     return found
+
+
+def kernel_environment(kernel_manager: Any, kernel_id: str) -> Environment:
+    """The environment of the kernel `kernel_id` (no GPU query), captured by a helper in its interpreter."""
+    from ..environment.capture import capture_in
+
+    return capture_in(kernel_python(kernel_manager, kernel_id), gpu=False)
