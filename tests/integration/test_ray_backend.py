@@ -90,14 +90,15 @@ def test_success_failure_and_gpu_through_s3(ray_head, s3, tmp_path, monkeypatch)
         job.metadata == {"nblift_run": info.id}
         and job.entrypoint == f"{sys.executable} -m nblift.target.ray_job"
     )
-    final = until(
-        lambda: (i := service.get_run(project, info.id)).mlflow and i.mlflow.get("remote_run_id") and i,
-        60,
-        "the MLflow run to be imported",
-    )
+    final = service.get_run(project, info.id)  # the notebook does not use MLflow: home recorded its run
+    assert final.mlflow and final.mlflow.get("recorded_at_home") and final.mlflow["status"] == "FINISHED"
     client = tracking.client(project)
     run = client.get_run(final.mlflow["run_id"])
     assert run.data.params["epochs"] == "3" and run.data.tags["nblift.backend"] == "ray:local"
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "outputs")] == ["outputs/weights.txt"]
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "notebook")] == [
+        f"notebook/{executed.name}"
+    ]
     history = sorted(client.get_metric_history(run.info.run_id, "loss"), key=lambda m: m.step)
     assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5), (2, 1.0 / 3)]
 
@@ -105,6 +106,8 @@ def test_success_failure_and_gpu_through_s3(ray_head, s3, tmp_path, monkeypatch)
     failed = wait_done(project, service.launch(project, broken, backend="ray:local").id, timeout=300)
     assert failed.state == "FAILED"
     assert failed.error["cell"] == 2 and "bad batch" in json.dumps(failed.error)
+    assert failed.mlflow and failed.mlflow["status"] == "FAILED"
+    assert client.get_run(failed.mlflow["run_id"]).data.tags["nblift.state"] == "FAILED"
 
 
 def test_cancel_stops_the_job(ray_head, s3, tmp_path, monkeypatch):

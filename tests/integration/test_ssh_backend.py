@@ -94,12 +94,10 @@ def test_run_comes_back_and_the_second_run_reuses_the_host(sshd, remote_root, tm
     assert "epochs is 4 on GPUs '1'" in fetched.read_text()  # the target's GPU selection reached the kernel
     assert (fetched.parent / "artifacts" / "model.txt").read_text() == "trained 4"
 
-    # the MLflow run the host recorded is imported: params, the metric's whole history, artifacts
-    final = until(
-        lambda: (i := service.get_run(project, info.id)).mlflow and i.mlflow.get("remote_run_id") and i,
-        60,
-        "import",
-    )
+    # the notebook does not use MLflow: the host never loads it, and home records the MLflow run from the run
+    # folder (params, lineage tags, the metric's whole history, the executed notebook, artifacts, times)
+    final = service.get_run(project, info.id)  # final only once the MLflow run is recorded
+    assert final.mlflow and final.mlflow.get("recorded_at_home") and "remote_run_id" not in final.mlflow
     client = tracking.client(project)
     run = client.get_run(final.mlflow["run_id"])
     assert run.data.params["epochs"] == "4" and run.info.status == "FINISHED"
@@ -107,10 +105,17 @@ def test_run_comes_back_and_the_second_run_reuses_the_host(sshd, remote_root, tm
         (m.step, m.value)
         for m in sorted(client.get_metric_history(run.info.run_id, "loss"), key=lambda m: m.step)
     ] == [(i, 1.0 / (i + 1)) for i in range(4)]
-    assert run.data.tags["nblift.backend"] == "ssh:box"
-    assert any(
-        a.path.endswith(".ipynb") for a in client.list_artifacts(run.info.run_id)
-    ) or client.list_artifacts(run.info.run_id)
+    assert run.data.tags["nblift.backend"] == "ssh:box" and run.data.tags["nblift.state"] == "SUCCEEDED"
+    assert run.data.tags["nblift.run_id"] == info.id
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "notebook")] == [
+        f"notebook/{fetched.name}"
+    ]
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "outputs")] == ["outputs/model.txt"]
+    events = service.events(project, info.id)[0]
+    started, ended = (next(e["t"] for e in events if e["kind"] == k) for k in ("run.started", "run.finished"))
+    assert (run.info.start_time, run.info.end_time) == (int(started * 1000), int(ended * 1000))
+    remote_run = Path(read_handle(record_dir(project.state_dir, info.id)).details["run_dir"])
+    assert not (remote_run / "tracking" / ".nblift" / tracking.DB_FILE).exists()  # no store made on the host
 
     # second run of the same work: nothing new is sent and the environment is reused
     again = service.launch(project, notebook, {"epochs": 2}, backend="ssh:box")
@@ -118,6 +123,15 @@ def test_run_comes_back_and_the_second_run_reuses_the_host(sshd, remote_root, tm
     sent = wait_for_event(project, again.id, "bundle.sent", timeout=60)
     assert sent["objects"] == 0 and sent["bytes"] == 0 and ready["key"]
     assert wait_done(project, again.id, timeout=300).state == "SUCCEEDED"
+
+    # a notebook that logs to MLflow itself logs into the run the host made, which is imported whole
+    logs = write_notebook(tmp_path / "logs.ipynb", "import mlflow\nmlflow.log_metric('acc', 0.75)")
+    own = wait_done(project, service.launch(project, logs, backend="ssh:box").id, timeout=300)
+    assert own.state == "SUCCEEDED", own.error
+    assert own.mlflow and own.mlflow.get("remote_run_id") and not own.mlflow.get("recorded_at_home")
+    imported = client.get_run(own.mlflow["run_id"])
+    assert imported.data.metrics["acc"] == 0.75 and imported.info.status == "FINISHED"
+    assert imported.data.tags["nblift.imported_from"] == own.mlflow["remote_run_id"]
 
 
 SLOW = "import time\nfor i in range(600):\n    print('tick', i, flush=True)\n    time.sleep(0.5)"

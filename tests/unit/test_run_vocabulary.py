@@ -141,6 +141,9 @@ def test_run_spec_round_trips_and_is_the_only_thing_written(tmp_path):
     moved = spec.with_tracking(TrackingSpec(uri="http://127.0.0.1:5000", experiment="e"))
     assert moved.tracking.uri and moved.parameters == spec.parameters and spec.tracking.project == "/p"
     assert set(json.loads(spec.dumps())) == {f for f in RunSpec.__dataclass_fields__}
+    remote = spec.with_tracking(TrackingSpec(project="/run/tracking", at_home=True))
+    (tmp_path / "request.json").write_text(remote.dumps())
+    assert RunSpec.read(tmp_path).tracking.at_home and "at_home" not in json.loads(spec.dumps())["tracking"]
 
 
 @pytest.mark.parametrize(
@@ -152,6 +155,7 @@ def test_run_spec_round_trips_and_is_the_only_thing_written(tmp_path):
         {"id": "x", "notebook": "a", "backend": "local", "bundle": "b", "timeout": "1h"},
         {"id": "x", "notebook": "a", "backend": "local", "bundle": "b", "tracking": []},
         {"id": "x", "notebook": "a", "backend": "local", "bundle": "b", "timeout": True},
+        {"id": "x", "notebook": "a", "backend": "local", "bundle": "b", "tracking": {"at_home": "yes"}},
     ],
 )
 def test_a_damaged_spec_is_refused(data):

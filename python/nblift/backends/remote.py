@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import ConfigError, NbliftError
 from ..fsutil import atomic_write, file_lock
-from ..runs.events import EVENTS_FILE
+from ..runs.events import EVENTS_FILE, EventKind, append_event
 from ..runs.model import TrackingSpec
 from ..runs.records import HEARTBEAT_FILE, MLFLOW_FILE, read_state, update_state, write_json
 from .base import Backend, RunHandle, RunState
@@ -83,7 +83,8 @@ class RemoteBackend(Backend):
 
     def remote_tracking(self, run_dir: str) -> TrackingSpec:
         """Where the runner on the host logs: the tracking server, or an embedded store in the run folder
-        (imported into the local store when the run ends)."""
+        (imported into the local store when the run ends) that is only used when the notebook logs to MLflow
+        itself; otherwise home records the MLflow run from the run folder (`at_home`)."""
         from .. import tracking
 
         project = self.project
@@ -91,7 +92,7 @@ class RemoteBackend(Backend):
         target = tracking.target_for(project)
         if not target.embedded:
             return TrackingSpec(uri=target.uri, experiment=experiment)
-        return TrackingSpec(project=posixpath.join(run_dir, "tracking"), experiment=experiment)
+        return TrackingSpec(project=posixpath.join(run_dir, "tracking"), experiment=experiment, at_home=True)
 
     def _sync(self, handle: RunHandle, record_dir: Path) -> None:
         with _locked(record_dir / "ssh.lock"):  # the server and a waiting client may sync at once
@@ -145,11 +146,25 @@ class RemoteBackend(Backend):
             if info and not remote_tracking:
                 write_json(record_dir / MLFLOW_FILE, info)
             if remote_tracking and info.get("status") not in (None, "RUNNING"):
-                self._import_tracking(handle, record_dir, info)
+                try:
+                    if info.get("at_home"):
+                        self._record_at_home(handle, record_dir, RunState(state["state"]))
+                    else:
+                        self._import_tracking(handle, record_dir, info)
+                except Exception as exc:  # noqa: BLE001 - tracking trouble is reported, never the run's outcome
+                    message = f"the MLflow run was not recorded: {type(exc).__name__}: {exc}"
+                    append_event(record_dir, EventKind.TRACKING_ERROR, message=message)
             synced["done"] = True
         if state and state.get("state") and not RunState(read_state(record_dir)["state"]).terminal:
             update_state(record_dir, **state)
         atomic_write(sync_file, json.dumps(synced).encode())
+
+    def _record_at_home(self, handle: RunHandle, record_dir: Path, state: RunState) -> None:
+        """Record the MLflow run in the project's store from the run folder: its outputs are brought back
+        first (the executed notebook and artifacts are logged with it)."""
+        from ..runs.mlflow_close import record_from_folder
+
+        record_from_folder(record_dir, self.fetch(handle, record_dir), state)
 
     def _import_tracking(self, handle: RunHandle, record_dir: Path, info: dict[str, Any]) -> None:
         """Copy the run the runner recorded in its embedded store into the project's store."""

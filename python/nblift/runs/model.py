@@ -57,14 +57,19 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 @dataclasses.dataclass(frozen=True)
 class TrackingSpec:
     """Where the run's MLflow run is recorded: an embedded store in the project folder `project`, or the
-    tracking server `uri`; in the experiment `experiment` (None: the project's default)."""
+    tracking server `uri`; in the experiment `experiment` (None: the project's default).
+
+    `at_home`: the store is a stand-in in a remote run folder, and the MLflow run is better recorded at home
+    from what the run folder brings back (events, executed notebook, artifacts). The runner then leaves
+    MLflow alone unless the notebook logs to MLflow itself (its kernel needs a run to log into)."""
 
     project: str | None = None
     uri: str | None = None
     experiment: str | None = None
+    at_home: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return {k: v for k, v in dataclasses.asdict(self).items() if v not in (None, False)}
 
     @classmethod
     def from_json(cls, data: object) -> TrackingSpec:
@@ -74,6 +79,7 @@ class TrackingSpec:
             project=_typed(data, "project", str, None),
             uri=_typed(data, "uri", str, None),
             experiment=_typed(data, "experiment", str, None),
+            at_home=_typed(data, "at_home", bool, False),
         )
 
 

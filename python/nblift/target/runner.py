@@ -160,11 +160,12 @@ def _execute(run_dir: Path, spec: RunSpec, unpacked: Unpacked, emit: Any, tracke
     # The kernel spec's "python" is this interpreter (the environment the run was built for).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     if _uses_mlflow(work):
+        tracker.at_home = False  # the kernel logs into the run: it must exist here, now
         tracker.start()
         tracker.ready.wait(TRACKING_WAIT_S)
         if tracker.run_id:
             env.update(MLFLOW_RUN_ID=tracker.run_id, MLFLOW_EXPERIMENT_ID=str(tracker.experiment_id))
-    else:
+    elif not tracker.at_home:
         # MLflow loads for seconds of CPU: once the kernel is up and running cells it costs the run nothing
         # on a second core, while during the kernel's start-up it would slow it down.
         tracker.start_when_first_cell_starts = True
@@ -240,7 +241,7 @@ def run(run_dir: Path, store_dir: Path) -> RunState:
         error=error,
         executed=executed.relative_to(run_dir).as_posix() if executed else None,
     )
-    tracker.start()  # a run that never reached a cell still gets its MLflow run
+    tracker.start()  # a run that never reached a cell still gets its MLflow run (here or at home)
     tracker.finish(state, executed, artifacts, TRACKING_CLOSE_S)
     return state
 

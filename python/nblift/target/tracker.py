@@ -2,6 +2,10 @@
 creates the run (params, lineage tags), forwards the kernel's `nblift.log` metrics in batches and, at the
 end, logs the executed notebook and artifacts and closes the run with its final state.
 
+When the run's tracking is recorded at home (`TrackingSpec.at_home`) and the notebook does not log to MLflow
+itself, the tracker stays idle: mlflow is never imported here and `finish` only writes the final MLflow status
+with `at_home`, for home to record the run from the run folder (`runs.mlflow_close.record_from_folder`).
+
 Tracking trouble (an unreachable server) is reported as an event; it never changes the run's outcome.
 """
 
@@ -15,13 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ..runs.events import EventKind, append_event, read_events
-from ..runs.mlflow_close import MLFLOW_STATUS, open_tracking
+from ..runs.mlflow_close import MLFLOW_STATUS, close_run, create_run, log_metric_events, open_tracking
 from ..runs.model import RunSpec, RunState, TrackingSpec
 from ..runs.records import MLFLOW_FILE, write_json
 
 FORWARD_EVERY_S = 1.0
-PARAM_MAX = 6000
-BATCH = 1000
 
 
 def kernel_environment(tracking: TrackingSpec) -> dict[str, str]:
@@ -53,10 +55,14 @@ class Tracker:
         self._started = False
         #: Set by the runner: start on the first cell instead of now.
         self.start_when_first_cell_starts = False
+        #: Home records the MLflow run; cleared by the runner when the notebook logs to MLflow itself.
+        self.at_home = spec.tracking.at_home
 
     def start(self) -> None:
-        """Start the MLflow thread (once; later calls do nothing)."""
+        """Start the MLflow thread (once; later calls do nothing; nothing while home records the run)."""
         self.start_when_first_cell_starts = False
+        if self.at_home:
+            return
         with self._starting:
             if not self._thread.is_alive() and not self._started:
                 self._started = True
@@ -76,36 +82,24 @@ class Tracker:
             self._forward_metrics()
 
     def _create(self) -> None:
-        from mlflow.entities import Param
-
-        spec = self.spec
-        client, experiment_id, uri = open_tracking(spec.tracking)
-        run = client.create_run(experiment_id, run_name=spec.run_name or None, tags=dict(spec.tags))
-        params = [Param(str(k), str(v)[:PARAM_MAX]) for k, v in spec.parameters.items()]
-        if params:
-            client.log_batch(run.info.run_id, params=params)
-        self._client, self.run_id, self.experiment_id = client, run.info.run_id, str(experiment_id)
+        client, experiment_id, uri = open_tracking(self.spec.tracking)
+        run_id = create_run(client, experiment_id, self.spec)
+        self._client, self.run_id, self.experiment_id = client, run_id, str(experiment_id)
         self._info = {"run_id": self.run_id, "experiment_id": self.experiment_id, "tracking_uri": uri}
         write_json(self.run_dir / MLFLOW_FILE, {**self._info, "status": "RUNNING"})
         append_event(self.run_dir, EventKind.TRACKING, **self._info)
 
     def _forward_metrics(self) -> int:
-        from mlflow.entities import Metric
-
         events, self._offset = read_events(self.run_dir, self._offset)
-        metrics = [
-            Metric(
-                str(e["name"]), float(e.get("raw") or e["value"]), int(e["t"] * 1000), int(e.get("step") or 0)
-            )
-            for e in events
-            if e.get("kind") == EventKind.METRIC
-        ]
-        for start in range(0, len(metrics), BATCH):
-            self._client.log_batch(self.run_id, metrics=metrics[start : start + BATCH])
-        return len(metrics)
+        return log_metric_events(self._client, self.run_id, events)
 
     def finish(self, state: RunState, notebook: Path | None, artifacts: Path | None, timeout: float) -> None:
         """Close the MLflow run: remaining metrics, the executed notebook, artifacts, final status."""
+        if self.at_home:
+            write_json(
+                self.run_dir / MLFLOW_FILE, {"status": MLFLOW_STATUS.get(state, "FAILED"), "at_home": True}
+            )
+            return
         self._stop.set()
         self._thread.join(timeout)
         if self._client is None or self._thread.is_alive():
@@ -118,14 +112,7 @@ class Tracker:
             return
         try:
             self._forward_metrics()
-            if notebook is not None and notebook.is_file():
-                self._client.log_artifact(self.run_id, str(notebook), "notebook")
-            if artifacts is not None and artifacts.is_dir() and any(artifacts.iterdir()):
-                self._client.log_artifacts(self.run_id, str(artifacts), "outputs")
-            self._client.set_tag(self.run_id, "nblift.state", state.value)
-            end = int(time.time() * 1000)
-            status = MLFLOW_STATUS.get(state, "FAILED")
-            self._client.set_terminated(self.run_id, status, end_time=end)
+            status = close_run(self._client, self.run_id, state, notebook, artifacts, int(time.time() * 1000))
             write_json(self.run_dir / MLFLOW_FILE, {**self._info, "status": status})
         except Exception as exc:  # noqa: BLE001
             append_event(self.run_dir, EventKind.TRACKING_ERROR, message=f"{type(exc).__name__}: {exc}")
