@@ -70,7 +70,8 @@ def test_pin_for_another_platform_and_repin_gives_identical_bytes(tmp_path):
         environ=clean_env(),
     )
     elapsed = time.perf_counter() - start
-    assert again.unchanged and again.offline is None
+    assert again.unchanged and again.offline is None and not again.rewritten
+    assert "unchanged: " in pin_text(again) and "wrote" not in pin_text(again)
     assert (proj.root / "pylock.toml").read_bytes() == lock_bytes
     assert (proj.root / "requirements.txt").read_bytes() == reqs_bytes
     assert (proj.root / "pylock.toml").stat().st_mtime_ns == mtime
@@ -85,13 +86,15 @@ def test_pin_for_another_platform_and_repin_gives_identical_bytes(tmp_path):
         requirements=Path("requirements.in"),
         environ=clean_env(),
     )
-    assert not third.unchanged and third.offline
+    assert not third.unchanged and third.offline and not third.rewritten  # resolved again: the same bytes
+    assert (proj.root / "pylock.toml").stat().st_mtime_ns == mtime and "wrote" not in pin_text(third)
     assert (proj.root / "pylock.toml").read_bytes() == lock_bytes
 
     macos = pin(proj, platform="macos", requirements=Path("requirements.in"), environ=clean_env())
     assert macos.target.platform == "macos-arm64"
     assert read_lock(proj.root).platform == "macos-arm64"
-    assert "locked 2 packages for macos-arm64" in pin_text(macos)
+    assert "locked 2 packages for macos-arm64" in pin_text(macos) and macos.rewritten
+    assert "wrote " in pin_text(macos)
 
 
 @pytest.fixture(scope="module")

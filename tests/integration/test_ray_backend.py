@@ -107,7 +107,10 @@ def test_success_failure_and_gpu_through_s3(ray_head, s3, tmp_path, monkeypatch)
     assert failed.state == "FAILED"
     assert failed.error["cell"] == 2 and "bad batch" in json.dumps(failed.error)
     assert failed.mlflow and failed.mlflow["status"] == "FAILED"
-    assert client.get_run(failed.mlflow["run_id"]).data.tags["nblift.state"] == "FAILED"
+    tags = client.get_run(failed.mlflow["run_id"]).data.tags
+    assert tags["nblift.state"] == "FAILED" and "ValueError: bad batch" in tags["nblift.error"]
+    kinds = [e["kind"] for e in service.events(project, failed.id)[0]]
+    assert kinds.count("run.finished") == 1 and kinds.count("cell.error") == 1  # each event brought home once
 
 
 def test_cancel_stops_the_job(ray_head, s3, tmp_path, monkeypatch):

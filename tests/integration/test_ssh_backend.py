@@ -112,6 +112,7 @@ def test_run_comes_back_and_the_second_run_reuses_the_host(sshd, remote_root, tm
     ]
     assert [a.path for a in client.list_artifacts(run.info.run_id, "outputs")] == ["outputs/model.txt"]
     events = service.events(project, info.id)[0]
+    assert [e["kind"] for e in events].count("run.finished") == 1  # each event brought home once
     started, ended = (next(e["t"] for e in events if e["kind"] == k) for k in ("run.started", "run.finished"))
     assert (run.info.start_time, run.info.end_time) == (int(started * 1000), int(ended * 1000))
     remote_run = Path(read_handle(record_dir(project.state_dir, info.id)).details["run_dir"])
@@ -211,6 +212,65 @@ def test_preflight_asks_the_target_and_names_one_it_cannot_reach(sshd, remote_ro
     down = preflight(project, notebook, backend="ssh:down")
     (finding,) = [f for f in down.findings if f.check == "target"]
     assert finding.severity == "error" and "cannot reach ssh target 'down'" in finding.message
+
+
+def _host_findings(project: Project, notebook: Path) -> list:
+    from nblift.environment.preflight import preflight
+
+    return [f for f in preflight(project, notebook, backend="ssh:box").findings if f.check == "host"]
+
+
+def test_preflight_names_what_an_unready_host_lacks_and_its_advice_works(
+    sshd, remote_root, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    notebook = write_notebook(tmp_path / "nb.ipynb", "print('ready')")
+    lock = tmp_path / "pylock.toml"
+    lock.write_text('lock-version = "1.0"\ncreated-by = "uv"\nrequires-python = ">=3.99"\n')
+
+    # no such Python, uv not on the PATH of a non-interactive login
+    project = project_for(tmp_path, sshd, remote_root, python="/no/such/python3", uv="uv-not-on-path")
+    missing = _host_findings(project, notebook)
+    assert [f.severity for f in missing] == ["error", "error"]
+    assert "no `/no/such/python3` on the host" in missing[0].message and "set python = " in missing[0].hint
+    assert (
+        "no uv on the host (`uv-not-on-path`)" in missing[1].message
+        and "-m pip install --user uv" in missing[1].hint
+    )
+
+    # the host's Python is older than the lock needs
+    project = project_for(tmp_path, sshd, remote_root)
+    (old,) = _host_findings(project, notebook)
+    host_python = ".".join(map(str, sys.version_info[:3]))
+    assert (
+        f"the lock needs Python >=3.99; `{getattr(sys, '_base_executable', sys.executable)}` on the host is "
+        in old.message
+    )
+    assert f"nblift pin --python {host_python}" in old.hint
+
+    # following the advice (a lock for the host's Python): nothing left to say, and the run succeeds
+    lock.write_text(f'lock-version = "1.0"\ncreated-by = "uv"\nrequires-python = ">={host_python}"\n')
+    assert _host_findings(project, notebook) == []
+    run = wait_done(project, service.launch(project, notebook, backend="ssh:box").id, timeout=300)
+    assert run.state == "SUCCEEDED", run.error
+
+
+def test_a_failed_environment_build_carries_uv_s_reason_home(sshd, remote_root, tmp_path):
+    fake_uv = tmp_path / "uv"
+    fake_uv.write_text(
+        "#!/bin/sh\necho 'error: No solution found: no version of aiohttp==3.14.5' >&2\nexit 1\n"
+    )
+    fake_uv.chmod(0o755)
+    # another interpreter path: an environment of its own, built (and failing) with the fake uv
+    project = project_for(tmp_path, sshd, remote_root, uv=str(fake_uv), python=str(Path(sys.executable)))
+    notebook = write_notebook(tmp_path / "nb.ipynb", "print(1)")
+    run = wait_done(project, service.launch(project, notebook, backend="ssh:box").id, timeout=300)
+    assert run.state == "FAILED"
+    assert "`uv venv` failed: error: No solution found: no version of aiohttp==3.14.5" in run.error["message"]
+    from nblift.runs.render import logs_text
+
+    logs = logs_text({"run": run, "events": service.events(project, run.id)[0]})
+    assert logs.count("--- FAILED") == 1 and "no version of aiohttp" in logs
 
 
 def test_a_tracking_server_gets_the_run_directly(sshd, remote_root, tmp_path, mlflow_server, monkeypatch):  # noqa: F811

@@ -211,3 +211,26 @@ def test_run_states():
 def test_backend_is_abstract():
     with pytest.raises(TypeError):
         Backend()
+
+
+@pytest.mark.parametrize(("kind", "module", "extra"), [("ssh", "asyncssh", "ssh"), ("ray", "boto3", "ray")])
+def test_a_backend_whose_extra_is_missing_says_which_to_install(
+    kind, module, extra, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    with pytest.raises(BackendUnavailable) as info:
+        get_backend_class(kind)
+    assert module in info.value.message and info.value.hint == f'pip install "nblift[{extra}]"'
+    from nblift.cli import EXIT_ERROR, main
+
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'p'\n")
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(notebook), "--backend", f"{kind}:box"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert f'pip install "nblift[{extra}]"' in err and "Traceback" not in err
+    main(
+        ["preflight", "--notebook", str(notebook), "--backend", f"{kind}:box"]
+    )  # a finding that says what to install
+    assert f'pip install "nblift[{extra}]"' in capsys.readouterr().out

@@ -205,3 +205,40 @@ def test_verb_and_rendering_escape_everything(project):
     assert "<i>" not in html and "we&lt;i&gt;rd.csv" in html
     assert "BLOCKED" in preflight_text(result)
     assert json.loads(json.dumps(result.to_json()))["counts"]["error"] == 2  # the file and the missing lock
+
+
+def _facts(**changes):
+    from nblift.backends.base import HostFacts
+
+    base = {
+        "python_command": "python3",
+        "python": "3.11.2",
+        "uv_command": "uv",
+        "uv": "uv 0.9.0",
+        "uv_elsewhere": None,
+        "disk_free": 100 << 30,
+        "driver": None,
+    }
+    return HostFacts(**{**base, **changes})
+
+
+def test_host_findings_say_what_to_change():
+    from nblift.environment.host_check import host_findings
+    from nblift.environment.lock import LockInfo
+
+    lock = LockInfo("pylock.toml", "linux-x86_64", "3.11", None, {}, (), (), requires_python=">=3.11.5")
+    (old,) = host_findings(_facts(), lock, "ssh:gpu1")
+    assert old.severity == "error" and "needs Python >=3.11.5" in old.message and "3.11.2" in old.message
+    assert "nblift pin --python 3.11.2" in old.hint and "[tool.nblift.ssh_hosts.gpu1]" in old.hint
+    assert host_findings(_facts(python="3.11.9"), lock, "ssh:gpu1") == []
+    assert host_findings(_facts(python="3.11.9"), None, "ssh:gpu1") == []  # no lock yet: nothing to compare
+
+    (uv,) = host_findings(_facts(uv=None, uv_elsewhere="/home/u/.local/bin/uv"), None, "ssh:gpu1")
+    assert (
+        "not on the PATH" in uv.message
+        and uv.hint == 'set uv = "/home/u/.local/bin/uv" in [tool.nblift.ssh_hosts.gpu1]'
+    )
+
+    (low,) = host_findings(_facts(disk_free=3 << 30), None, "ssh:gpu1")
+    (none,) = host_findings(_facts(disk_free=200 << 20), None, "ssh:gpu1")
+    assert (low.severity, none.severity) == ("warning", "error") and "0.2 GiB free" in none.message

@@ -218,3 +218,54 @@ def test_nblift_log_in_a_run_writes_metric_events(tmp_path, monkeypatch):
     assert nan["value"] is None and nan["raw"] == "nan"  # valid JSON for every reader
     assert json.loads((tmp_path / "events.jsonl").read_text().splitlines()[0])["kind"] == "metric"
     assert os.environ["NBLIFT_RUN_DIR"] == str(tmp_path)
+
+
+def test_a_failed_cell_names_its_exception_even_when_the_reply_does_not():
+    from nbclient.exceptions import CellExecutionError
+    from nbformat.v4 import new_code_cell, new_output
+
+    from nblift.target.engine import error_of
+
+    cell = new_code_cell("df.append(1)")
+    cell.outputs = [
+        new_output(
+            "error",
+            ename="AttributeError",
+            evalue="'DataFrame' has no attribute 'append'",
+            traceback=["tb1", "tb2"],
+        )
+    ]
+    reply = CellExecutionError("", None, None)  # a kernel whose execute reply left the error out
+    assert error_of(cell, reply) == ("AttributeError", "'DataFrame' has no attribute 'append'", "tb1\ntb2")
+    full = CellExecutionError("the traceback", "ValueError", "bad batch")
+    assert error_of(cell, full) == ("ValueError", "bad batch", "the traceback")
+    assert error_of(new_code_cell("x"), CellExecutionError("", None, None))[0] == "an error"
+
+
+def test_logs_show_a_failed_cells_traceback_and_the_reason_once():
+    from types import SimpleNamespace
+
+    from nblift.runs.render import logs_text
+
+    events = [
+        {"kind": "cell.started", "cell": 2, "label": "train()"},
+        {
+            "kind": "cell.error",
+            "cell": 2,
+            "ename": "ValueError",
+            "evalue": "bad batch",
+            "traceback": "Traceback\nValueError: bad batch",
+        },
+        {
+            "kind": "run.finished",
+            "state": "FAILED",
+            "error": {"message": "cell 2 raised ValueError: bad batch"},
+        },
+    ]
+    text = logs_text({"run": SimpleNamespace(id="r"), "events": events})
+    assert text.splitlines() == [
+        "--- cell 2: train()",
+        "Traceback",
+        "ValueError: bad batch",
+        "--- FAILED: cell 2 raised ValueError: bad batch",
+    ]

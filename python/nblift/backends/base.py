@@ -61,6 +61,19 @@ class Target:
     gpus: str | None = None  # what the settings say about its GPUs, in words
 
 
+@dataclasses.dataclass(frozen=True)
+class HostFacts:
+    """What a target host offers a push, read in one round trip (None: not found, or not readable)."""
+
+    python_command: str  # the interpreter runs use there, as configured
+    python: str | None  # its version ("3.11.2")
+    uv_command: str
+    uv: str | None  # uv's version line
+    uv_elsewhere: str | None  # an executable uv outside the PATH of a non-interactive login
+    disk_free: int | None  # bytes free where runs and environments go
+    driver: str | None  # the NVIDIA driver
+
+
 class Backend(abc.ABC):
     """A place where notebook runs execute."""
 
@@ -138,6 +151,14 @@ class Backend(abc.ABC):
         return self._gpu_driver()
 
     def _gpu_driver(self) -> str | None:
+        return None
+
+    def host_facts(self) -> HostFacts | None:
+        """What the host runs go to offers (None: this backend runs where nblift runs, or cannot tell);
+        preflight checks the lock and the push against it."""
+        return self._host_facts()
+
+    def _host_facts(self) -> HostFacts | None:
         return None
 
     @abc.abstractmethod

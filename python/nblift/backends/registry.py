@@ -112,6 +112,12 @@ def get_backend_class(name: str) -> Any:
     if spec is None:
         raise NotFound(f"no run backend named {name!r}", hint=f"known backends: {', '.join(sorted(specs))}")
     module_name, _, attr = spec.target.partition(":")
+    missing = [m for m in _missing(spec) if m != module_name]  # what it imports only once used
+    if missing:
+        raise BackendUnavailable(
+            f"the {name} backend needs {', '.join(missing)}, which is not installed here",
+            hint=spec.install_hint,
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -119,7 +119,7 @@ class RemoteBackend(Backend):
             reply = self._poll(handle, int(synced.get("offset", 0)))
         except NbliftError:
             return  # unreachable now; the heartbeat ages and a reconnect later catches up
-        self._append(record_dir, synced, reply)
+        more = self._append(record_dir, synced, reply)
         if reply["heartbeat_age"] is not None:
             beat_at = time.time() - float(reply["heartbeat_age"])
             path = record_dir / HEARTBEAT_FILE
@@ -135,13 +135,13 @@ class RemoteBackend(Backend):
             # says so: nothing syncs a run whose record is final
             deadline = time.monotonic() + IMPORT_WAIT_S
             while True:
-                more = self._append(record_dir, synced, reply)
                 finished = reply.get("done", not reply.get("alive", False))
                 if (not more and finished) or time.monotonic() > deadline:
                     break
                 if not more:
                     time.sleep(0.1)
                 reply = self._poll(handle, int(synced["offset"]))
+                more = self._append(record_dir, synced, reply)  # each reply's events appended once
             info = reply["mlflow"] or {}
             if info and not remote_tracking:
                 write_json(record_dir / MLFLOW_FILE, info)

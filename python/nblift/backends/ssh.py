@@ -44,7 +44,7 @@ from ..project import Project
 from ..runs.events import EventKind, append_event
 from ..runs.model import SPEC_FILE
 from ..runs.records import OUTPUT_DIR
-from .base import RunHandle, RunRequest, Target
+from .base import HostFacts, RunHandle, RunRequest, Target
 from .remote import RemoteBackend, parse_targets, runtime_files
 
 T = TypeVar("T")
@@ -209,6 +209,43 @@ def _lock_objects(manifest: dict[str, Any]) -> list[str]:
     return [str(entry["oid"])] if isinstance(entry, dict) else []
 
 
+def _facts_script(target: SSHTarget) -> str:
+    """A POSIX shell script printing `key=value` lines: the host's Python and uv as configured, a uv outside
+    the PATH, free disk space where runs go, the GPU driver."""
+    q = shlex.quote
+    version = "import sys; print('.'.join(map(str, sys.version_info[:3])))"
+    return "; ".join(
+        [
+            'cd "$HOME" 2>/dev/null',
+            f"py=$(command -v {q(target.python)} 2>/dev/null)",
+            f'[ -n "$py" ] && echo "python=$("$py" -c {q(version)} 2>/dev/null)"',
+            f"uvp=$(command -v {q(target.uv)} 2>/dev/null)",
+            '[ -n "$uvp" ] && echo "uv=$("$uvp" --version 2>/dev/null | head -n 1)"',
+            'for c in "$HOME/.local/bin/uv" "$HOME/.cargo/bin/uv"; do '
+            '[ -x "$c" ] && { echo "uv_elsewhere=$c"; break; }; done',
+            f'd={q(target.root)}; while [ ! -d "$d" ]; do d=$(dirname "$d"); done',
+            'echo "disk_free_kb=$(df -Pk "$d" 2>/dev/null | awk \'NR==2 {print $4}\')"',
+            'echo "driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null'
+            ' | head -n 1)"',
+            "true",
+        ]
+    )
+
+
+def _parse_facts(out: str, target: SSHTarget) -> HostFacts:
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    free = values.get("disk_free_kb", "").strip()
+    return HostFacts(
+        python_command=target.python,
+        python=values.get("python", "").strip() or None,
+        uv_command=target.uv,
+        uv=values.get("uv", "").strip() or None,
+        uv_elsewhere=values.get("uv_elsewhere", "").strip() or None,
+        disk_free=int(free) * 1024 if free.isdigit() else None,
+        driver=values.get("driver", "").strip() or None,
+    )
+
+
 class SSHBackend(RemoteBackend):
     name = "ssh"
     cancel_poll_s = 0.3
@@ -229,11 +266,12 @@ class SSHBackend(RemoteBackend):
         return target_named(self.project, name)
 
     def _gpu_driver(self) -> str | None:
+        return self._host_facts().driver
+
+    def _host_facts(self) -> HostFacts:
         target = self._target()
-        query = "nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null || true"
-        out = _run(_retrying(target, lambda conn: _check(conn, query)))
-        lines = out.strip().splitlines()
-        return lines[0].strip() if lines else None
+        out = _run(_retrying(target, lambda conn: _check(conn, _facts_script(target))))
+        return _parse_facts(out, target)
 
     # -- submit --------------------------------------------------------------------------------------------
 

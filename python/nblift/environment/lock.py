@@ -173,6 +173,7 @@ class PinResult:
     seconds: float
     warnings: list[str] = dataclasses.field(default_factory=list)
     binder: list[str] = dataclasses.field(default_factory=list)
+    rewritten: bool = True  # False: the lock files already held these bytes and were left as they were
 
     @property
     def failed(self) -> bool:
@@ -353,6 +354,7 @@ def pin(
             seconds=time.perf_counter() - start,
             warnings=state.get("warnings", []),
             binder=written,
+            rewritten=False,
         )
 
     uv = find_uv()
@@ -388,8 +390,11 @@ def pin(
             "an index credential would have been written into the lock; nothing was written",
             hint="report this as a bug; meanwhile pass the credentials through keyring or netrc",
         )
-    write_public(lock_path, lock_text.encode())
-    write_public(reqs_path, reqs_text.encode())
+    rewritten = False
+    for path, text in ((lock_path, lock_text), (reqs_path, reqs_text)):
+        if not path.is_file() or path.read_bytes() != text.encode():
+            write_public(path, text.encode())
+            rewritten = True
     packages = len(tomllib.loads(lock_text).get("packages", []))
     written = _maybe_binder(root, reqs_text, target, binder)
     atomic_write(
@@ -419,6 +424,7 @@ def pin(
         seconds=time.perf_counter() - start,
         warnings=warnings,
         binder=written,
+        rewritten=rewritten,
     )
 
 
@@ -465,6 +471,7 @@ class LockInfo:
     packages: Mapping[str, str]  # canonical name -> version
     local: tuple[Mapping[str, str], ...]
     skipped: tuple[Mapping[str, str], ...]
+    requires_python: str | None = None  # the lock's `requires-python` (">=3.11.7")
 
     @property
     def framework_cuda(self) -> str | None:
@@ -498,6 +505,7 @@ def read_lock(path: Path) -> LockInfo:
         packages=dict(sorted(packages.items())),
         local=tuple(tool.get("local", ())),
         skipped=tuple(tool.get("skipped", ())),
+        requires_python=data.get("requires-python"),
     )
 
 

@@ -7,6 +7,7 @@ Checks, each finding with a severity (an error blocks a push unless forced):
 - files: paths the notebook reads (string literals passed to open, pd.read_*, np.load, Path, ...) that exist
   must lie inside the project folder;
 - cuda: the locked framework's CUDA build suits the target's GPU driver;
+- host (a remote target): its Python satisfies the lock's `requires-python`, uv is there, disk space;
 - git: the files the notebook uses have no uncommitted change;
 - secrets: no output cell holds a secret (token formats, credentials in URLs).
 """
@@ -305,14 +306,25 @@ def _secret_findings(cells: Sequence[Mapping[str, Any]]) -> list[Finding]:
 
 
 def _target_driver(project: Project, backend: str) -> tuple[str | None, list[Finding]]:
-    """The GPU driver of the target `backend` names (asked over its own connection), or why not."""
+    """The GPU driver of the target `backend` names and what its host lacks for a push (Python, uv, disk:
+    `host_check`), asked in one round trip over the backend's own connection; or why it cannot be asked."""
     from ..errors import NbliftError
     from ..runs.service import backend_for
+    from .host_check import host_findings
+    from .lock import read_lock
 
     try:
-        return backend_for(project, backend).gpu_driver(), []
+        target = backend_for(project, backend)
+        facts = target.host_facts()
+        if facts is None:
+            return target.gpu_driver(), []
     except NbliftError as exc:
         return None, [Finding("error", "target", f"{backend}: {exc.message}", hint=exc.hint or "")]
+    try:
+        lock = read_lock(project.root)
+    except (InvalidInput, NotFound):
+        lock = None  # reported by the lock check
+    return facts.driver, host_findings(facts, lock, backend)
 
 
 def preflight(

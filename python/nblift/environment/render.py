@@ -164,7 +164,9 @@ def _pin_lines(r: PinResult) -> list[str]:
     )
     lines = [
         f"locked {r.packages} packages for {target} from {r.source}: {how} in {r.seconds * 1000:.0f} ms",
-        f"wrote {r.lock} and {r.requirements}",
+        f"wrote {r.lock} and {r.requirements}"
+        if r.rewritten
+        else f"unchanged: {r.lock} and {r.requirements}",
     ]
     for p in r.local:
         if p.error:

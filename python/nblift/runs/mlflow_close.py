@@ -86,11 +86,23 @@ def log_metric_events(client: Any, run_id: str, events: Iterable[Mapping[str, An
     return len(metrics)
 
 
+#: MLflow's longest tag value.
+TAG_MAX = 8000
+
+
 def close_run(
-    client: Any, run_id: str, state: RunState, notebook: Path | None, artifacts: Path | None, end_ms: int
+    client: Any,
+    run_id: str,
+    state: RunState,
+    notebook: Path | None,
+    artifacts: Path | None,
+    end_ms: int,
+    error: str | None = None,
 ) -> str:
-    """Log the executed notebook and the run's artifacts, tag the final state and end the run; the MLflow
-    status."""
+    """Log the executed notebook and the run's artifacts, tag the final state (and why it failed) and end the
+    run; the MLflow status."""
+    if error:
+        client.set_tag(run_id, "nblift.error", error[:TAG_MAX])
     if notebook is not None and notebook.is_file():
         client.log_artifact(run_id, str(notebook), "notebook")
     if artifacts is not None and artifacts.is_dir() and any(artifacts.iterdir()):
@@ -121,7 +133,9 @@ def record_from_folder(record_dir: Path, output: Path, state: RunState) -> dict[
     run_id = create_run(client, experiment_id, spec, int(start * 1000))
     log_metric_events(client, run_id, events)
     executed = output / Path(spec.notebook).name
-    status = close_run(client, run_id, state, executed, output / "artifacts", int(end * 1000))
+    finished = next((e for e in reversed(events) if e.get("kind") == EventKind.RUN_FINISHED), {})
+    error = (finished.get("error") or {}).get("message")
+    status = close_run(client, run_id, state, executed, output / "artifacts", int(end * 1000), error)
     info = {"run_id": run_id, "experiment_id": str(experiment_id), "tracking_uri": uri, "status": status}
     write_json(record_dir / MLFLOW_FILE, {**info, "recorded_at_home": True})
     return info

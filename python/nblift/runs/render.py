@@ -119,8 +119,12 @@ def _log_lines(result: dict[str, Any]) -> list[str]:
             lines.append(f"--- cell {event.get('cell') or '(parameters)'}: {event.get('label', '')}")
         elif kind == EventKind.METRIC:
             lines.append(f"metric {event.get('name')}={event.get('value')} step {event.get('step')}")
+        elif kind == EventKind.CELL_ERROR:
+            shown = str(event.get("traceback") or f"{event.get('ename')}: {event.get('evalue')}")
+            lines += shown.rstrip("\n").splitlines()
         elif kind == EventKind.RUN_FINISHED:
-            lines.append(f"--- {event.get('state')}")
+            message = (event.get("error") or {}).get("message")
+            lines.append(f"--- {event.get('state')}" + (f": {message}" if message else ""))
     return lines
 
 

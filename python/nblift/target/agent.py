@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 MAX_EVENT_BYTES = 4 << 20
+#: The last lines of uv's error output that a failed environment build carries home, and their length.
+ERROR_LINES = 6
+MAX_ERROR = 2000
 
 
 def _start(pid: int) -> int | None:
@@ -87,6 +90,22 @@ def _beat(folder: Path, stop: threading.Event) -> None:
         stop.wait(1.0)
 
 
+class BuildError(Exception):
+    """A uv command failed; the message holds uv's own reason (the end of its error output)."""
+
+
+def _uv(command: list[str], log: Any) -> None:
+    """Run one uv command, its output in the log; a failure raises BuildError with uv's reason."""
+    done = subprocess.run(command, stdout=log, stderr=subprocess.PIPE, text=True, check=False)
+    log.write(done.stderr)
+    log.flush()
+    if done.returncode != 0:
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        reason = " / ".join(lines[-ERROR_LINES:]) or f"exit status {done.returncode}"
+        verb = " ".join(word for word in command[1:3] if not word.startswith("-"))
+        raise BuildError(f"`uv {verb}` failed: {reason}"[:MAX_ERROR])
+
+
 def _build(env: Path, plan: dict[str, Any], log: Any) -> None:
     """The run's environment: a venv made by uv from the lock plus what the runner needs."""
     if (env / "ready").is_file():
@@ -95,27 +114,12 @@ def _build(env: Path, plan: dict[str, Any], log: Any) -> None:
     print(f"environment {env.name}: building with uv", file=log, flush=True)
     uv, python = plan["uv"], plan["python"]
     offline = ["--offline"] if plan.get("offline") else []
-    subprocess.run(
-        [uv, "venv", "--quiet", "--allow-existing", "--python", python, str(env)],
-        check=True,
-        stdout=log,
-        stderr=log,
-    )
-    target = ["--python", str(env / "bin" / "python")]
+    _uv([uv, "venv", "--quiet", "--allow-existing", "--python", python, str(env)], log)
+    target = ["--python", str(env / "bin" / "python"), *offline]
     for requirements in plan.get("requirements", []):
-        subprocess.run(
-            [uv, "pip", "install", "--quiet", *offline, *target, "-r", requirements],
-            check=True,
-            stdout=log,
-            stderr=log,
-        )
+        _uv([uv, "pip", "install", "--quiet", *target, "-r", requirements], log)
     if plan.get("packages"):
-        subprocess.run(
-            [uv, "pip", "install", "--quiet", *offline, *target, *plan["packages"]],
-            check=True,
-            stdout=log,
-            stderr=log,
-        )
+        _uv([uv, "pip", "install", "--quiet", *target, *plan["packages"]], log)
     (env / "ready").write_text(str(time.time()))
 
 
@@ -129,8 +133,8 @@ def launch(run_dir: str) -> None:
     with (folder / "runner.log").open("a") as log:
         try:
             _build(env, plan, log)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            message = f"could not build the run's environment with uv: {exc} (see runner.log on the host)"
+        except (OSError, BuildError) as exc:
+            message = f"could not build the run's environment: {exc} (all of it in runner.log on the host)"
             error = {"message": message}
             (folder / "state.json").write_text(
                 json.dumps({"state": "FAILED", "finished": time.time(), "error": error})

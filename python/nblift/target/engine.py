@@ -59,6 +59,16 @@ def describe(cell: Any, number: int | None) -> str:
     return f"{name} ({label})" if label else name
 
 
+def error_of(cell: Any, exc: CellExecutionError) -> tuple[str, str, str]:
+    """(exception name, message, traceback) of a failed cell: the kernel's execute reply as nbclient read it,
+    or, where the reply left them out (some kernels send `ename: null`), the cell's own error output."""
+    shown = next((o for o in reversed(cell.get("outputs", [])) if o.get("output_type") == "error"), {})
+    ename = exc.ename or shown.get("ename") or "an error"
+    evalue = exc.evalue if exc.evalue is not None and exc.ename else shown.get("evalue") or ""
+    traceback = "\n".join(shown.get("traceback") or []) if not exc.ename and shown else exc.traceback or ""
+    return str(ename), str(evalue), traceback
+
+
 def _output_event(output: Any) -> dict[str, Any] | None:
     kind = output.get("output_type")
     if kind == "stream":
@@ -91,14 +101,15 @@ class _EventClient(PapermillNotebookClient):  # type: ignore[misc]
                 status = "ok"
             except CellExecutionError as exc:
                 status = "error"
+                ename, evalue, traceback = error_of(cell, exc)
                 self.emit(
                     EventKind.CELL_ERROR,
                     index=index,
                     cell=numbers[index],
                     label=label_of(cell.source),
-                    ename=exc.ename,
-                    evalue=clip(str(exc.evalue)),
-                    traceback=clip(plain(exc.traceback or "")),
+                    ename=ename,
+                    evalue=clip(evalue),
+                    traceback=clip(plain(traceback)),
                 )
                 self.nb_man.cell_exception(self.nb.cells[index], cell_index=index, exception=exc)
                 break

@@ -242,7 +242,7 @@ def run(run_dir: Path, store_dir: Path) -> RunState:
         executed=executed.relative_to(run_dir).as_posix() if executed else None,
     )
     tracker.start()  # a run that never reached a cell still gets its MLflow run (here or at home)
-    tracker.finish(state, executed, artifacts, TRACKING_CLOSE_S)
+    tracker.finish(state, executed, artifacts, TRACKING_CLOSE_S, (error or {}).get("message"))
     return state
 
 

@@ -93,7 +93,14 @@ class Tracker:
         events, self._offset = read_events(self.run_dir, self._offset)
         return log_metric_events(self._client, self.run_id, events)
 
-    def finish(self, state: RunState, notebook: Path | None, artifacts: Path | None, timeout: float) -> None:
+    def finish(
+        self,
+        state: RunState,
+        notebook: Path | None,
+        artifacts: Path | None,
+        timeout: float,
+        error: str | None = None,
+    ) -> None:
         """Close the MLflow run: remaining metrics, the executed notebook, artifacts, final status."""
         if self.at_home:
             write_json(
@@ -112,7 +119,8 @@ class Tracker:
             return
         try:
             self._forward_metrics()
-            status = close_run(self._client, self.run_id, state, notebook, artifacts, int(time.time() * 1000))
+            end = int(time.time() * 1000)
+            status = close_run(self._client, self.run_id, state, notebook, artifacts, end, error)
             write_json(self.run_dir / MLFLOW_FILE, {**self._info, "status": status})
         except Exception as exc:  # noqa: BLE001
             append_event(self.run_dir, EventKind.TRACKING_ERROR, message=f"{type(exc).__name__}: {exc}")
