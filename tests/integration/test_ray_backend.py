@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from ray_cluster import CREDENTIALS, RayHead, start_s3
-from run_helpers import until, wait_done, wait_for_event, write_notebook
+from run_helpers import until, wait_done, wait_for_event, wait_mlflow_closed, write_notebook
 
 from nblift import tracking
 from nblift.project import Project
@@ -90,7 +90,7 @@ def test_success_failure_and_gpu_through_s3(ray_head, s3, tmp_path, monkeypatch)
         job.metadata == {"nblift_run": info.id}
         and job.entrypoint == f"{sys.executable} -m nblift.target.ray_job"
     )
-    final = service.get_run(project, info.id)  # the notebook does not use MLflow: home recorded its run
+    final = wait_mlflow_closed(project, info.id)  # the notebook does not use MLflow: home records its run
     assert final.mlflow and final.mlflow.get("recorded_at_home") and final.mlflow["status"] == "FINISHED"
     client = tracking.client(project)
     run = client.get_run(final.mlflow["run_id"])
@@ -106,6 +106,7 @@ def test_success_failure_and_gpu_through_s3(ray_head, s3, tmp_path, monkeypatch)
     failed = wait_done(project, service.launch(project, broken, backend="ray:local").id, timeout=300)
     assert failed.state == "FAILED"
     assert failed.error["cell"] == 2 and "bad batch" in json.dumps(failed.error)
+    failed = wait_mlflow_closed(project, failed.id)
     assert failed.mlflow and failed.mlflow["status"] == "FAILED"
     tags = client.get_run(failed.mlflow["run_id"]).data.tags
     assert tags["nblift.state"] == "FAILED" and "ValueError: bad batch" in tags["nblift.error"]

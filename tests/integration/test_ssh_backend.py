@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from run_helpers import gone, until, wait_done, wait_for_event, write_notebook
+from run_helpers import gone, until, wait_done, wait_for_event, wait_mlflow_closed, write_notebook
 from sshd_server import SSHD, Sshd, free_port
 from test_metric_logging import mlflow_server  # noqa: F401 - a fixture: a real `mlflow server`
 
@@ -96,7 +96,7 @@ def test_run_comes_back_and_the_second_run_reuses_the_host(sshd, remote_root, tm
 
     # the notebook does not use MLflow: the host never loads it, and home records the MLflow run from the run
     # folder (params, lineage tags, the metric's whole history, the executed notebook, artifacts, times)
-    final = service.get_run(project, info.id)  # final only once the MLflow run is recorded
+    final = wait_mlflow_closed(project, info.id)  # recorded by a helper once the record is final
     assert final.mlflow and final.mlflow.get("recorded_at_home") and "remote_run_id" not in final.mlflow
     client = tracking.client(project)
     run = client.get_run(final.mlflow["run_id"])
@@ -129,6 +129,7 @@ def test_run_comes_back_and_the_second_run_reuses_the_host(sshd, remote_root, tm
     logs = write_notebook(tmp_path / "logs.ipynb", "import mlflow\nmlflow.log_metric('acc', 0.75)")
     own = wait_done(project, service.launch(project, logs, backend="ssh:box").id, timeout=300)
     assert own.state == "SUCCEEDED", own.error
+    own = wait_mlflow_closed(project, own.id)
     assert own.mlflow and own.mlflow.get("remote_run_id") and not own.mlflow.get("recorded_at_home")
     imported = client.get_run(own.mlflow["run_id"])
     assert imported.data.metrics["acc"] == 0.75 and imported.info.status == "FINISHED"

@@ -146,18 +146,32 @@ class RemoteBackend(Backend):
             if info and not remote_tracking:
                 write_json(record_dir / MLFLOW_FILE, info)
             if remote_tracking and info.get("status") not in (None, "RUNNING"):
-                try:
-                    if info.get("at_home"):
-                        self._record_at_home(handle, record_dir, RunState(state["state"]))
-                    else:
-                        self._import_tracking(handle, record_dir, info)
-                except Exception as exc:  # noqa: BLE001 - tracking trouble is reported, never the run's outcome
-                    message = f"the MLflow run was not recorded: {type(exc).__name__}: {exc}"
-                    append_event(record_dir, EventKind.TRACKING_ERROR, message=message)
+                synced["mlflow"] = info  # recorded at home by a helper once the record is final
             synced["done"] = True
         if state and state.get("state") and not RunState(read_state(record_dir)["state"]).terminal:
             update_state(record_dir, **state)
         atomic_write(sync_file, json.dumps(synced).encode())
+        if synced.get("done") and synced.get("mlflow"):
+            from . import record_tracking
+
+            record_tracking.start(self.project.root, record_dir, handle.run_id)
+
+    def record_tracking(self, handle: RunHandle, record_dir: Path) -> None:
+        """Record the MLflow run of the finished run in the project's store (once, whoever asks twice):
+        from the run folder when the runner left it to home, else imported from the runner's store."""
+        with _locked(record_dir / "mlflow.lock"):
+            synced = json.loads((record_dir / SYNC_FILE).read_text())
+            info = synced.get("mlflow") or {}
+            if not info or (record_dir / MLFLOW_FILE).is_file():
+                return
+            try:
+                if info.get("at_home"):
+                    self._record_at_home(handle, record_dir, RunState(read_state(record_dir)["state"]))
+                else:
+                    self._import_tracking(handle, record_dir, info)
+            except Exception as exc:  # noqa: BLE001 - tracking trouble is reported, never the run's outcome
+                message = f"the MLflow run was not recorded: {type(exc).__name__}: {exc}"
+                append_event(record_dir, EventKind.TRACKING_ERROR, message=message)
 
     def _record_at_home(self, handle: RunHandle, record_dir: Path, state: RunState) -> None:
         """Record the MLflow run in the project's store from the run folder: its outputs are brought back
