@@ -33,12 +33,19 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def make_package(folder: Path, name: str, version: str = "0.1.0", deps: tuple[str, ...] = ()) -> Path:
+def make_package(
+    folder: Path,
+    name: str,
+    version: str = "0.1.0",
+    deps: tuple[str, ...] = (),
+    requires_python: str = ">=3.8",
+) -> Path:
     """A hatchling project `name` with one module of the same name."""
     folder.mkdir(parents=True, exist_ok=True)
     dep_list = ", ".join(f'"{d}"' for d in deps)
     (folder / "pyproject.toml").write_text(
         f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{dep_list}]\n'
+        f'requires-python = "{requires_python}"\n'
         '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
         f'[tool.hatch.build.targets.wheel]\npackages = ["{name}"]\n'
     )

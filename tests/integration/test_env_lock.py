@@ -213,3 +213,53 @@ def test_a_terminal_that_forces_colour_never_reaches_the_lock(tmp_path):
     for name in ("pylock.toml", "requirements.txt"):
         assert b"\x1b[" not in (proj.root / name).read_bytes()
     assert tomllib.loads((proj.root / "pylock.toml").read_text())["lock-version"] == "1.0"
+
+
+def test_a_pin_that_moves_a_package_across_a_major_version_is_refused_unless_accepted(tmp_path):
+    import sys
+
+    from env_helpers import run, uv
+
+    links = tmp_path / "links"
+    for name, version, deps, python in (
+        ("app", "1.0.0", ("libx",), ">=3.8"),
+        ("libx", "1.0.0", (), ">=3.11.5"),  # the kernel's version: not for an older 3.11
+        ("libx", "2.0.0", (), ">=3.8"),
+    ):
+        build_wheel(make_package(tmp_path / f"src-{name}-{version}", name, version, deps, python), links)
+    venv = tmp_path / "venv"
+    run([uv() or "uv", "venv", "-q", "--python", sys.executable, str(venv)])
+    python = str(venv / "bin" / "python")
+    run(
+        [
+            uv() or "uv",
+            "pip",
+            "install",
+            "-q",
+            "-p",
+            python,
+            "--no-index",
+            "-f",
+            str(links),
+            "app",
+            "libx==1.0.0",
+        ]
+    )
+    env = capture_in(python, gpu=False)
+    proj = project(tmp_path)
+    environ = clean_env(UV_FIND_LINKS=str(links), UV_NO_INDEX="1")
+
+    with pytest.raises(InvalidInput) as refused:
+        pin(proj, env=env, python="3.11.2", platform="linux-x86_64", environ=environ)
+    assert "libx 1.0.0 → 2.0.0" in refused.value.message and "--allow-major-moves" in refused.value.hint
+    assert not (proj.root / "pylock.toml").exists() and not (proj.root / "requirements.txt").exists()
+
+    accepted = pin(
+        proj, env=env, python="3.11.2", platform="linux-x86_64", environ=environ, allow_major_moves=True
+    )
+    assert read_lock(proj.root).packages["libx"] == "2.0.0"
+    assert "moved across a major version (accepted): libx 1.0.0 → 2.0.0" in pin_text(accepted)
+    same = pin(
+        proj, env=env, python="3.11.7", platform="linux-x86_64", environ=environ
+    )  # the kernel's Python
+    assert read_lock(proj.root).packages["libx"] == "1.0.0" and not same.warnings

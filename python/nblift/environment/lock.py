@@ -296,11 +296,14 @@ def pin(
     environ: Mapping[str, str] | None = None,
     binder: bool | None = None,
     force: bool = False,
+    allow_major_moves: bool = False,
 ) -> PinResult:
     """Lock the project for the target machine (see the module docstring).
 
     `requirements` pins from that file instead of the kernel; `env` pins another captured environment;
     `binder` writes `binder/` files too (default: when the project has a `binder/` folder).
+    A lock that moves a package of the environment across a major version (the kernel's versions do not
+    all install on the target's Python or platform) is refused, nothing written, unless `allow_major_moves`.
     """
     start = time.perf_counter()
     environ = dict(os.environ if environ is None else environ)
@@ -382,6 +385,15 @@ def pin(
             hint="the error names the package; change its version or the target (--platform/--python/--cuda)",
         )
     lock_text = scrub_urls(outputs[0]).rstrip("\n") + "\n"
+    moves = _major_moves(env, lock_text) if requirements is None and env is not None else []
+    if moves and not allow_major_moves:
+        raise InvalidInput(
+            f"the lock for {target.platform} / Python {target.python} moves {len(moves)} package(s) across a "
+            f"major version from what the environment has: {', '.join(moves)}; nothing was written",
+            hint="pin for a Python and platform the environment's versions install on, or accept the moves "
+            "(`--allow-major-moves`) and check the notebook against them (`%lift preflight`)",
+        )
+    warnings += [f"moved across a major version (accepted): {move}" for move in moves]
     lock_text += _tool_table(target, inputs, local, shown_indexes)
     reqs_text = _with_index_lines(scrub_urls(outputs[1]), _index_lines(everywhere))
     leaked = [s for s in _secrets_of(_raw_urls(everywhere)) if s in lock_text or s in reqs_text]
@@ -426,6 +438,29 @@ def pin(
         binder=written,
         rewritten=rewritten,
     )
+
+
+def _major(version: str) -> tuple[int, ...] | None:
+    """The part of a version whose change breaks APIs: the first number (the first two below 1.0)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        release = Version(version).release
+    except InvalidVersion:
+        return None
+    return release[:2] if release[0] == 0 else release[:1]
+
+
+def _major_moves(env: Environment, lock_text: str) -> list[str]:
+    """`name old → new` for each locked package whose major version differs from the environment's."""
+    had = {d.key: d.version for d in env.distributions}
+    moves = []
+    for package in tomllib.loads(lock_text).get("packages", []):
+        name, new = canonical(str(package.get("name", ""))), str(package.get("version", ""))
+        old = had.get(name)
+        if old and new and _major(old) is not None and _major(new) is not None and _major(old) != _major(new):
+            moves.append(f"{name} {old} → {new}")
+    return moves
 
 
 def _raw_urls(indexes: IndexConfig) -> list[str]:

@@ -139,6 +139,11 @@ def pin_args(parser: argparse.ArgumentParser) -> None:
     )
     binder.add_argument("--no-binder", dest="binder", action="store_false", help="leave binder/ alone")
     parser.add_argument("--force", action="store_true", help="overwrite lock files nblift did not write")
+    parser.add_argument(
+        "--allow-major-moves",
+        action="store_true",
+        help="accept a lock that moves packages across a major version from the environment's (listed)",
+    )
     _interpreter_arg(parser)
 
 
@@ -154,6 +159,7 @@ def pin(ctx: Context, args: argparse.Namespace) -> Any:
         env=None if args.requirements else _environment(args, gpu=False),
         binder=args.binder,
         force=args.force,
+        allow_major_moves=args.allow_major_moves,
     )
 
 
