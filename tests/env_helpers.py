@@ -107,14 +107,16 @@ def make_venv(tmp: Path) -> dict[str, object]:
     return {"python": python, "edit": edit, "repo": repo, "commit": commit, "wheel": wheel}
 
 
-class AuthIndex:
-    """A PEP 503 index on 127.0.0.1 serving one wheel, answering 401 without the right Basic credentials."""
+class WheelIndex:
+    """A PEP 503 index on 127.0.0.1 serving `wheels`; with `user` and `password`, it answers 401 without
+    those Basic credentials."""
 
-    def __init__(self, wheel: Path, user: str, password: str) -> None:
-        self.wheel = wheel
-        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-        name = wheel.name.split("-")[0].replace("_", "-")
-        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    def __init__(self, wheels: list[Path], user: str | None = None, password: str | None = None) -> None:
+        files = {w.name: w for w in wheels}
+        projects: dict[str, list[Path]] = {}
+        for wheel in wheels:
+            projects.setdefault(wheel.name.split("-")[0].replace("_", "-"), []).append(wheel)
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode() if user else None
         self.requests = 0
         index = self
 
@@ -130,16 +132,18 @@ class AuthIndex:
 
             def _answer(self, head: bool) -> None:
                 index.requests += 1
-                if self.headers.get("Authorization") != expected:
+                if expected and self.headers.get("Authorization") != expected:
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="test"')
                     self.end_headers()
                     return
-                if self.path.rstrip("/") == f"/simple/{name}":
-                    body = f'<a href="/files/{wheel.name}#sha256={digest}">{wheel.name}</a>'.encode()
+                name = self.path.rstrip("/").removeprefix("/simple/")
+                if self.path.startswith("/simple/") and name in projects:
+                    links = ((w.name, hashlib.sha256(w.read_bytes()).hexdigest()) for w in projects[name])
+                    body = "".join(f'<a href="/files/{n}#sha256={d}">{n}</a>' for n, d in links).encode()
                     kind = "text/html"
-                elif self.path == f"/files/{wheel.name}":
-                    body = wheel.read_bytes()
+                elif self.path.startswith("/files/") and self.path.removeprefix("/files/") in files:
+                    body = files[self.path.removeprefix("/files/")].read_bytes()
                     kind = "application/octet-stream"
                 else:
                     self.send_response(404)
@@ -154,16 +158,25 @@ class AuthIndex:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
-        self.url = f"http://{user}:{password}@127.0.0.1:{self.port}/simple/"
+        auth = f"{user}:{password}@" if user else ""
+        self.url = f"http://{auth}127.0.0.1:{self.port}/simple/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> AuthIndex:
+    def __enter__(self) -> WheelIndex:
         self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class AuthIndex(WheelIndex):
+    """A private index serving one wheel, answering 401 without the right Basic credentials."""
+
+    def __init__(self, wheel: Path, user: str, password: str) -> None:
+        super().__init__([wheel], user, password)
+        self.wheel = wheel
 
 
 def require_tools() -> None:

@@ -274,6 +274,34 @@ def test_a_failed_environment_build_carries_uv_s_reason_home(sshd, remote_root, 
     assert logs.count("--- FAILED") == 1 and "no version of aiohttp" in logs
 
 
+def test_a_lock_resolved_across_two_indexes_installs_on_the_host_as_resolved(sshd, remote_root, tmp_path):
+    from env_helpers import WheelIndex, build_wheel, clean_env, make_package, uv
+    from env_helpers import run as run_tool
+    from nblift.environment.lock import pin, read_lock
+
+    older = build_wheel(make_package(tmp_path / "src1", "libidx", "1.0.0"), tmp_path / "dist1")
+    newer = build_wheel(make_package(tmp_path / "src2", "libidx", "2.0.0"), tmp_path / "dist2")
+    with WheelIndex([newer]) as first, WheelIndex([older]) as extra:
+        project = project_for(tmp_path, sshd, remote_root)
+        (tmp_path / "requirements.in").write_text("libidx\n")
+        environ = clean_env(PIP_INDEX_URL=first.url, PIP_EXTRA_INDEX_URL=extra.url)
+        pin(project, requirements=Path("requirements.in"), environ=environ)  # pip's choice: the best match
+        lock = read_lock(project.root)
+        assert lock.packages["libidx"] == "2.0.0" and lock.index_strategy == "unsafe-best-match"
+        # the host installs offline (the test's hosts have no package index): its uv cache gets the wheels
+        warm = [uv() or "uv", "pip", "install", "-q", "--target", str(tmp_path / "warm")]
+        run_tool(
+            [*warm, "--index-strategy", "unsafe-best-match", "-r", str(project.root / "requirements.txt")]
+        )
+        code = "import importlib.metadata as m\nprint('libidx is', m.version('libidx'))"
+        notebook = write_notebook(tmp_path / "nb.ipynb", code)
+        run = wait_done(project, service.launch(project, notebook, backend="ssh:box").id, timeout=300)
+    # uv's own default (the first index that has the package, extra indexes before the main one) would find
+    # only 1.0.0 and fail the build
+    assert run.state == "SUCCEEDED", run.error
+    assert "libidx is 2.0.0" in service.fetch(project, run.id).read_text()
+
+
 def test_a_tracking_server_gets_the_run_directly(sshd, remote_root, tmp_path, mlflow_server, monkeypatch):  # noqa: F811
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)

@@ -187,3 +187,16 @@ def test_build_the_image_where_an_engine_runs(tmp_path):
     )
     result = write_dockerfile(Project.discover(root), build=True, tag="nblift-test:latest")
     assert result.engine and not result.build_error, result.build_error
+
+
+def test_the_image_installs_the_lock_with_the_index_strategy_it_was_resolved_with():
+    text = render_dockerfile("3.12", None, index_strategy="unsafe-best-match")
+    assert "--require-hashes --index-strategy unsafe-best-match -r requirements.txt" in text
+    assert "--index-strategy" not in render_dockerfile("3.12", None)
+    from nblift.environment.lock import parse_lock
+
+    lock = '[tool.nblift]\nindex-strategy = "unsafe-best-match"\n'
+    assert parse_lock(lock).index_strategy == "unsafe-best-match"
+    assert (
+        parse_lock('[tool.nblift]\nindex-strategy = "x; rm -rf /"\n').index_strategy is None
+    )  # only uv's values

@@ -246,6 +246,19 @@ def _parse_facts(out: str, target: SSHTarget) -> HostFacts:
     )
 
 
+def _index_strategy(store: Any, manifest: dict[str, Any]) -> str | None:
+    """The index strategy the bundle's lock was resolved with: its requirements install the same way."""
+    from ..environment.lock import LOCK_FILE, parse_lock
+
+    entry = manifest.get("files", {}).get(LOCK_FILE)
+    if not isinstance(entry, dict):
+        return None
+    try:
+        return parse_lock(store.get_bytes(str(entry["oid"])).decode()).index_strategy
+    except (InvalidInput, UnicodeDecodeError):
+        return None  # a damaged lock: preflight says so; uv's default strategy
+
+
 class SSHBackend(RemoteBackend):
     name = "ssh"
     cancel_poll_s = 0.3
@@ -324,7 +337,8 @@ class SSHBackend(RemoteBackend):
             )
             locks = _lock_objects(manifest)
             packages = _runner_packages()
-            env_key = _digest(target.python, locks, packages)
+            strategy = _index_strategy(store, manifest)
+            env_key = _digest(target.python, locks, packages, strategy)
             remote_spec = request.spec.with_tracking(self.remote_tracking(run_dir))
             environ = {"MLFLOW_DISABLE_TELEMETRY": "true"}
             if target.gpus:
@@ -335,6 +349,7 @@ class SSHBackend(RemoteBackend):
                 "uv": target.uv,
                 "offline": target.offline,
                 "requirements": [posixpath.join(objects, oid[:2], oid[2:]) for oid in locks],
+                "index_strategy": strategy,
                 "packages": packages,
                 "runtime": runtime,
                 "store": store_dir,

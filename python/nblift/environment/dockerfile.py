@@ -78,6 +78,7 @@ def render_dockerfile(
     notebook: str | None = None,
     run_notebook: bool = False,
     platform: str | None = None,
+    index_strategy: str | None = None,
 ) -> str:
     """The Dockerfile text (pure: tests parse it without an engine)."""
     if cuda:
@@ -111,7 +112,9 @@ def render_dockerfile(
     if local_wheels:
         lines.append("COPY .nblift/bundle/wheels/ ./.nblift/bundle/wheels/")
     lines += [
-        "RUN uv pip install --python /opt/venv/bin/python --require-hashes -r requirements.txt",
+        "RUN uv pip install --python /opt/venv/bin/python --require-hashes "
+        + (f"--index-strategy {index_strategy} " if index_strategy else "")
+        + "-r requirements.txt",
         "",
         "FROM base AS runtime",
         "COPY --from=deps /opt/venv /opt/venv",
@@ -248,6 +251,7 @@ def write_dockerfile(
         notebook=notebook,
         run_notebook="nbclient" in lock.packages,
         platform=lock.platform,
+        index_strategy=lock.index_strategy,
     )
     large = large_files(root, large_bytes)
     write_public(dockerfile, text.encode())

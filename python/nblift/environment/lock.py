@@ -70,6 +70,10 @@ def _secrets_of(urls: Sequence[str]) -> list[str]:
     return found
 
 
+#: uv's `--index-strategy` values.
+INDEX_STRATEGIES = ("first-index", "unsafe-first-match", "unsafe-best-match")
+
+
 def uv_environment(indexes: IndexConfig, environ: Mapping[str, str]) -> dict[str, str]:
     """The environment uv runs with: the configured indexes are passed here, never on its command line."""
     env = {k: v for k, v in environ.items() if not k.startswith(("UV_INDEX", "UV_EXTRA_INDEX", "UV_FIND"))}
@@ -190,7 +194,13 @@ def _toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _tool_table(target: Target, inputs: Inputs, local: Sequence[LocalPackage], indexes: Sequence[str]) -> str:
+def _tool_table(
+    target: Target,
+    inputs: Inputs,
+    local: Sequence[LocalPackage],
+    indexes: Sequence[str],
+    index_strategy: str | None,
+) -> str:
     lines = [
         "",
         "[tool.nblift]",
@@ -204,6 +214,8 @@ def _tool_table(target: Target, inputs: Inputs, local: Sequence[LocalPackage], i
         lines.append(f"torch-backend = {_toml_str(inputs.torch_backend)}")
     lines.append(f"source = {_toml_str(inputs.source)}")
     lines.append("indexes = [" + ", ".join(_toml_str(u) for u in indexes) + "]")
+    if index_strategy in INDEX_STRATEGIES:  # how uv chose among the indexes: an install chooses the same way
+        lines.append(f"index-strategy = {_toml_str(index_strategy)}")
     for pkg in local:
         lines += ["", "[[tool.nblift.local]]"]
         lines += [f"{k} = {_toml_str(str(v))}" for k, v in pkg.to_json().items() if k != "rebuilt"]
@@ -394,7 +406,7 @@ def pin(
             "(`--allow-major-moves`) and check the notebook against them (`%lift preflight`)",
         )
     warnings += [f"moved across a major version (accepted): {move}" for move in moves]
-    lock_text += _tool_table(target, inputs, local, shown_indexes)
+    lock_text += _tool_table(target, inputs, local, shown_indexes, uv_env.get("UV_INDEX_STRATEGY"))
     reqs_text = _with_index_lines(scrub_urls(outputs[1]), _index_lines(everywhere))
     leaked = [s for s in _secrets_of(_raw_urls(everywhere)) if s in lock_text or s in reqs_text]
     if leaked:
@@ -507,6 +519,9 @@ class LockInfo:
     local: tuple[Mapping[str, str], ...]
     skipped: tuple[Mapping[str, str], ...]
     requires_python: str | None = None  # the lock's `requires-python` (">=3.11.7")
+    index_strategy: str | None = (
+        None  # uv's `--index-strategy` the lock was resolved with (None: uv's default)
+    )
 
     @property
     def framework_cuda(self) -> str | None:
@@ -521,10 +536,21 @@ def read_lock(path: Path) -> LockInfo:
     if path.is_dir():
         path = path / LOCK_FILE
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NotFound(f"no lock at {path}", hint="make one with `%lift pin`") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{path} is not a valid pylock.toml ({exc})", hint="re-pin with `%lift pin`"
+        ) from None
+    return parse_lock(text, str(path))
+
+
+def parse_lock(text: str, path: str = LOCK_FILE) -> LockInfo:
+    """A pylock.toml's text as a LockInfo (`path`: where it was, for messages)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(
             f"{path} is not a valid pylock.toml ({exc})", hint="re-pin with `%lift pin`"
         ) from None
@@ -541,6 +567,7 @@ def read_lock(path: Path) -> LockInfo:
         local=tuple(tool.get("local", ())),
         skipped=tuple(tool.get("skipped", ())),
         requires_python=data.get("requires-python"),
+        index_strategy=tool.get("index-strategy") if tool.get("index-strategy") in INDEX_STRATEGIES else None,
     )
 
 

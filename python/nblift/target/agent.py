@@ -116,8 +116,10 @@ def _build(env: Path, plan: dict[str, Any], log: Any) -> None:
     offline = ["--offline"] if plan.get("offline") else []
     _uv([uv, "venv", "--quiet", "--allow-existing", "--python", python, str(env)], log)
     target = ["--python", str(env / "bin" / "python"), *offline]
+    # the lock's requirements are chosen among its indexes as they were when it was resolved
+    strategy = ["--index-strategy", plan["index_strategy"]] if plan.get("index_strategy") else []
     for requirements in plan.get("requirements", []):
-        _uv([uv, "pip", "install", "--quiet", *target, "-r", requirements], log)
+        _uv([uv, "pip", "install", "--quiet", *target, *strategy, "-r", requirements], log)
     if plan.get("packages"):
         _uv([uv, "pip", "install", "--quiet", *target, *plan["packages"]], log)
     (env / "ready").write_text(str(time.time()))
