@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from .environment.lock import LOCK_FILE, REQUIREMENTS_FILE
+from .environment.lock import LOCK_FILE, OWN_REQUIREMENTS_FILE, REQUIREMENTS_FILE
 from .environment.notebook import cells_of, notebook_use
 from .errors import InvalidInput
 from .fsutil import atomic_write, ensure_dir
@@ -177,7 +177,7 @@ def _search_folders(project: Project, notebook: Path, sys_path: list[str]) -> li
 def _candidates(project: Project, notebook: Path) -> Iterator[Path]:
     root, nb_dir = project.root, notebook.parent
     yield notebook
-    for lock in (LOCK_FILE, REQUIREMENTS_FILE):
+    for lock in (LOCK_FILE, REQUIREMENTS_FILE, OWN_REQUIREMENTS_FILE):
         for folder in dict.fromkeys((nb_dir, root)):
             if (folder / lock).is_file():
                 yield folder / lock

@@ -176,12 +176,29 @@ def test_index_credentials_never_reach_the_lock(tmp_path, where):
     assert SECRET not in shown and "alice" not in shown
 
 
-def test_pin_refuses_to_overwrite_a_hand_written_requirements_file(tmp_path):
+def test_pin_leaves_the_users_own_requirements_file_alone(tmp_path):
     proj = project(tmp_path)
-    (proj.root / "requirements.txt").write_text("numpy\n")
-    with pytest.raises(InvalidInput, match="not written by `nblift pin`") as err:
-        pin(proj, requirements=Path("requirements.txt"), environ=clean_env())
-    assert "requirements.in" in err.value.hint
+    (proj.root / "requirements.txt").write_text("six\n")  # the user's, tracked in their repository
+    result = pin(proj, requirements=Path("requirements.txt"), environ=clean_env())  # pinned from it
+    assert (proj.root / "requirements.txt").read_text() == "six\n"
+    assert result.requirements == str(proj.root / "pylock.requirements.txt")
+    assert "--hash=sha256:" in (proj.root / "pylock.requirements.txt").read_text()
+    lock = read_lock(proj.root)
+    assert lock.requirements == "pylock.requirements.txt" and "six" in lock.packages
+    again = pin(proj, requirements=Path("requirements.txt"), environ=clean_env())
+    assert again.unchanged and (proj.root / "requirements.txt").read_text() == "six\n"
+    from nblift.bundle import build_bundle, read_manifest
+    from nblift.environment.lock import lock_in_bundle
+    from nblift.store import ObjectStore
+
+    notebook = proj.root / "nb.ipynb"
+    notebook.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    bundle = build_bundle(proj, notebook)
+    store = ObjectStore(proj.state_dir)
+    found, requirements = lock_in_bundle(store, read_manifest(store, bundle.id))
+    assert found is not None and b"--hash=sha256:" in store.get_bytes(
+        str(requirements)
+    )  # what a host installs
     with pytest.raises(InvalidInput, match="unknown target platform"):
         pin(project(tmp_path, "p2"), platform="solaris", environ=clean_env())
 

@@ -145,7 +145,7 @@ class RayBackend(RemoteBackend):
     def _stage(self, target: RayTarget, request: RunRequest, folder: Path, prefix: str) -> list[str]:
         """The job's working directory; returns the lock's requirement lines."""
         from ..bundle import read_manifest
-        from ..environment.lock import REQUIREMENTS_FILE
+        from ..environment.lock import lock_in_bundle
         from ..store import ObjectStore
 
         for rel, data in runtime_files().items():
@@ -175,10 +175,10 @@ class RayBackend(RemoteBackend):
                 f"the run's working directory is {size / 2**20:.0f} MiB; Ray uploads at most 100 MiB",
                 hint="leave large data out of the bundle (.nbliftignore) and read it from the artifact store",
             )
-        lock = manifest.get("files", {}).get(REQUIREMENTS_FILE)
-        if not (target.install_lock and isinstance(lock, dict)):
+        _, requirements = lock_in_bundle(store, manifest)
+        if not (target.install_lock and requirements):
             return []
-        text = store.get_bytes(str(lock["oid"])).decode()
+        text = store.get_bytes(requirements).decode()
         return [
             line.split(" --hash")[0].strip(" \\") for line in text.splitlines() if line and line[0].isalnum()
         ]

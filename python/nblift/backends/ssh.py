@@ -201,14 +201,6 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def _lock_objects(manifest: dict[str, Any]) -> list[str]:
-    """The bundle's requirements files (a hashed requirements.txt from `%lift pin` first)."""
-    from ..environment.lock import REQUIREMENTS_FILE
-
-    entry = manifest.get("files", {}).get(REQUIREMENTS_FILE)
-    return [str(entry["oid"])] if isinstance(entry, dict) else []
-
-
 def _facts_script(target: SSHTarget) -> str:
     """A POSIX shell script printing `key=value` lines: the host's Python and uv as configured, a uv outside
     the PATH, free disk space where runs go, the GPU driver."""
@@ -244,19 +236,6 @@ def _parse_facts(out: str, target: SSHTarget) -> HostFacts:
         disk_free=int(free) * 1024 if free.isdigit() else None,
         driver=values.get("driver", "").strip() or None,
     )
-
-
-def _index_strategy(store: Any, manifest: dict[str, Any]) -> str | None:
-    """The index strategy the bundle's lock was resolved with: its requirements install the same way."""
-    from ..environment.lock import LOCK_FILE, parse_lock
-
-    entry = manifest.get("files", {}).get(LOCK_FILE)
-    if not isinstance(entry, dict):
-        return None
-    try:
-        return parse_lock(store.get_bytes(str(entry["oid"])).decode()).index_strategy
-    except (InvalidInput, UnicodeDecodeError):
-        return None  # a damaged lock: preflight says so; uv's default strategy
 
 
 class SSHBackend(RemoteBackend):
@@ -296,6 +275,7 @@ class SSHBackend(RemoteBackend):
 
     async def _submit_on(self, conn: Any, target: SSHTarget, request: RunRequest) -> RunHandle:
         from ..bundle import read_manifest
+        from ..environment.lock import lock_in_bundle
         from ..store import ObjectStore
 
         q = shlex.quote
@@ -335,9 +315,11 @@ class SSHBackend(RemoteBackend):
                 objects=len(set(lacking)),
                 bytes=sent,
             )
-            locks = _lock_objects(manifest)
+            # the hashed requirements the lock names, installed with the index strategy it was resolved with
+            lock, requirements = lock_in_bundle(store, manifest)
+            locks = [requirements] if requirements else []
             packages = _runner_packages()
-            strategy = _index_strategy(store, manifest)
+            strategy = lock.index_strategy if lock else None
             env_key = _digest(target.python, locks, packages, strategy)
             remote_spec = request.spec.with_tracking(self.remote_tracking(run_dir))
             environ = {"MLFLOW_DISABLE_TELEMETRY": "true"}

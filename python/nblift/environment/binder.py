@@ -76,13 +76,13 @@ def write_binder(
 
 def write_binder_from_lock(root: Path, *, force: bool = False) -> list[str]:
     """Binder files from the project's current lock (`nblift env binder`)."""
-    from .lock import REQUIREMENTS_FILE, read_lock
+    from .lock import read_lock
 
     lock = read_lock(root)
     try:
-        text = (root / REQUIREMENTS_FILE).read_text(encoding="utf-8")
+        text = (root / lock.requirements).read_text(encoding="utf-8")
     except OSError:
         raise InvalidInput(
-            f"no {REQUIREMENTS_FILE} beside the lock", hint="re-pin with `%lift pin`"
+            f"no {lock.requirements} beside the lock", hint="re-pin with `%lift pin`"
         ) from None
     return write_binder(root, text, lock.python or "3.11", lock.platform or BINDER_PLATFORM, force=force)

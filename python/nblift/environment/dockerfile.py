@@ -79,6 +79,7 @@ def render_dockerfile(
     run_notebook: bool = False,
     platform: str | None = None,
     index_strategy: str | None = None,
+    requirements: str = "requirements.txt",
 ) -> str:
     """The Dockerfile text (pure: tests parse it without an engine)."""
     if cuda:
@@ -107,14 +108,14 @@ def render_dockerfile(
         "# The environment, in its own layer: rebuilt only when the lock changes.",
         "FROM base AS deps",
         "WORKDIR /build",
-        "COPY pylock.toml requirements.txt ./",
+        f"COPY pylock.toml {requirements} ./",
     ]
     if local_wheels:
         lines.append("COPY .nblift/bundle/wheels/ ./.nblift/bundle/wheels/")
     lines += [
         "RUN uv pip install --python /opt/venv/bin/python --require-hashes "
         + (f"--index-strategy {index_strategy} " if index_strategy else "")
-        + "-r requirements.txt",
+        + f"-r {requirements}",
         "",
         "FROM base AS runtime",
         "COPY --from=deps /opt/venv /opt/venv",
@@ -236,8 +237,8 @@ def write_dockerfile(
 
     root = project.root
     lock = read_lock(root)
-    if not (root / "requirements.txt").is_file():
-        raise InvalidInput("the lock has no requirements.txt beside it", hint="re-pin with `%lift pin`")
+    if not (root / lock.requirements).is_file():
+        raise InvalidInput(f"the lock has no {lock.requirements} beside it", hint="re-pin with `%lift pin`")
     python = lock.python or "3.11"
     cuda = lock.framework_cuda
     dockerfile, ignore = root / DOCKERFILE, root / DOCKERIGNORE
@@ -252,6 +253,7 @@ def write_dockerfile(
         run_notebook="nbclient" in lock.packages,
         platform=lock.platform,
         index_strategy=lock.index_strategy,
+        requirements=lock.requirements,
     )
     large = large_files(root, large_bytes)
     write_public(dockerfile, text.encode())

@@ -46,6 +46,8 @@ from .wheels import LocalPackage, build_local, find_uv, fingerprint
 
 LOCK_FILE = "pylock.toml"
 REQUIREMENTS_FILE = "requirements.txt"
+#: nblift's hashed requirements when the project's `requirements.txt` is the user's own (left alone).
+OWN_REQUIREMENTS_FILE = "pylock.requirements.txt"
 COMPILE_TIMEOUT_S = 600
 STATE_FORMAT = 1
 
@@ -200,6 +202,7 @@ def _tool_table(
     local: Sequence[LocalPackage],
     indexes: Sequence[str],
     index_strategy: str | None,
+    requirements: str,
 ) -> str:
     lines = [
         "",
@@ -214,6 +217,8 @@ def _tool_table(
         lines.append(f"torch-backend = {_toml_str(inputs.torch_backend)}")
     lines.append(f"source = {_toml_str(inputs.source)}")
     lines.append("indexes = [" + ", ".join(_toml_str(u) for u in indexes) + "]")
+    if requirements != REQUIREMENTS_FILE:  # the project's requirements.txt is the user's own
+        lines.append(f"requirements = {_toml_str(requirements)}")
     if index_strategy in INDEX_STRATEGIES:  # how uv chose among the indexes: an install chooses the same way
         lines.append(f"index-strategy = {_toml_str(index_strategy)}")
     for pkg in local:
@@ -241,13 +246,25 @@ def _with_index_lines(text: str, index_lines: str) -> str:
     return "".join(lines[:at]) + index_lines + "".join(lines[at:])
 
 
-def _check_foreign(path: Path, force: bool, hint: str) -> None:
+def _foreign(path: Path) -> bool:
+    """Whether `path` exists and was not written by `nblift pin`."""
     try:
         head = path.read_bytes()[:400].decode("utf-8", "replace")
     except OSError:
-        return
-    if GENERATED_BY not in head and not force:
+        return False
+    return GENERATED_BY not in head
+
+
+def _check_foreign(path: Path, force: bool, hint: str) -> None:
+    if _foreign(path) and not force:
         raise InvalidInput(f"{path} exists and was not written by `{GENERATED_BY}`", hint=hint)
+
+
+def requirements_path(root: Path) -> Path:
+    """Where a pin writes its hashed requirements: `requirements.txt`, unless the project has its own
+    `requirements.txt` (never overwritten), then `pylock.requirements.txt`."""
+    default = root / REQUIREMENTS_FILE
+    return root / OWN_REQUIREMENTS_FILE if _foreign(default) else default
 
 
 def _sha(data: bytes) -> str:
@@ -285,7 +302,7 @@ def _cached(state_file: Path, key: str, lock: Path, reqs: Path) -> dict[str, Any
             return None
         if _sha(lock.read_bytes()) != state["outputs"][LOCK_FILE]:
             return None
-        if _sha(reqs.read_bytes()) != state["outputs"][REQUIREMENTS_FILE]:
+        if _sha(reqs.read_bytes()) != state["outputs"].get(reqs.name):
             return None
         wheels_ok = all(
             _sha((lock.parent / p["wheel"]).read_bytes()) == p["sha256"]
@@ -320,10 +337,10 @@ def pin(
     start = time.perf_counter()
     environ = dict(os.environ if environ is None else environ)
     root = project.root
-    lock_path, reqs_path = root / LOCK_FILE, root / REQUIREMENTS_FILE
-    hint = "move it aside, or pin from it: rename it requirements.in and pass --requirements requirements.in"
+    lock_path, reqs_path = root / LOCK_FILE, requirements_path(root)
+    hint = "pin from another file: pass --requirements with its name"
     _check_foreign(lock_path, force, "move it aside or pass --force")
-    _check_foreign(reqs_path, force, hint + " (or pass --force to overwrite it)")
+    _check_foreign(reqs_path, force, "move it aside or pass --force")
     indexes = index_config(environ)
     req_bytes: bytes | None = None
     if requirements is not None:
@@ -406,7 +423,8 @@ def pin(
             "(`--allow-major-moves`) and check the notebook against them (`%lift preflight`)",
         )
     warnings += [f"moved across a major version (accepted): {move}" for move in moves]
-    lock_text += _tool_table(target, inputs, local, shown_indexes, uv_env.get("UV_INDEX_STRATEGY"))
+    strategy = uv_env.get("UV_INDEX_STRATEGY")
+    lock_text += _tool_table(target, inputs, local, shown_indexes, strategy, reqs_path.name)
     reqs_text = _with_index_lines(scrub_urls(outputs[1]), _index_lines(everywhere))
     leaked = [s for s in _secrets_of(_raw_urls(everywhere)) if s in lock_text or s in reqs_text]
     if leaked:
@@ -426,7 +444,7 @@ def pin(
         json.dumps(
             {
                 "input": key,
-                "outputs": {LOCK_FILE: _sha(lock_text.encode()), REQUIREMENTS_FILE: _sha(reqs_text.encode())},
+                "outputs": {LOCK_FILE: _sha(lock_text.encode()), reqs_path.name: _sha(reqs_text.encode())},
                 "packages": packages,
                 "local": [dataclasses.asdict(p) | {"rebuilt": False} for p in local],
                 "warnings": warnings,
@@ -520,8 +538,9 @@ class LockInfo:
     skipped: tuple[Mapping[str, str], ...]
     requires_python: str | None = None  # the lock's `requires-python` (">=3.11.7")
     index_strategy: str | None = (
-        None  # uv's `--index-strategy` the lock was resolved with (None: uv's default)
+        None  # uv's `--index-strategy` the lock was resolved with (None: its default)
     )
+    requirements: str = REQUIREMENTS_FILE  # the hashed requirements beside it
 
     @property
     def framework_cuda(self) -> str | None:
@@ -568,7 +587,25 @@ def parse_lock(text: str, path: str = LOCK_FILE) -> LockInfo:
         skipped=tuple(tool.get("skipped", ())),
         requires_python=data.get("requires-python"),
         index_strategy=tool.get("index-strategy") if tool.get("index-strategy") in INDEX_STRATEGIES else None,
+        requirements=OWN_REQUIREMENTS_FILE
+        if tool.get("requirements") == OWN_REQUIREMENTS_FILE
+        else REQUIREMENTS_FILE,
     )
+
+
+def lock_in_bundle(store: Any, manifest: Mapping[str, Any]) -> tuple[LockInfo | None, str | None]:
+    """The bundle's lock (None: it has none, or a damaged one: preflight says so) and the object id of the
+    hashed requirements it names (None: not in the bundle)."""
+    files = manifest.get("files", {})
+    entry = files.get(LOCK_FILE)
+    lock = None
+    if isinstance(entry, dict):
+        try:
+            lock = parse_lock(store.get_bytes(str(entry["oid"])).decode())
+        except (InvalidInput, UnicodeDecodeError):
+            lock = None
+    wanted = files.get(lock.requirements if lock else REQUIREMENTS_FILE)
+    return lock, str(wanted["oid"]) if isinstance(wanted, dict) else None
 
 
 def _python_of(requires: str | None) -> str | None:

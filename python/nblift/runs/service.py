@@ -46,7 +46,7 @@ def backend_for(project: Project, name: str) -> Backend:
 def _lineage_tags(
     project: Project, notebook_rel: str, bundle: Any, backend: str, run_id: str
 ) -> dict[str, str]:
-    from ..environment.lock import LOCK_FILE, REQUIREMENTS_FILE
+    from ..environment.lock import LOCK_FILE, OWN_REQUIREMENTS_FILE, REQUIREMENTS_FILE
     from ..lineage import notebook_tags
 
     tags = {
@@ -57,7 +57,7 @@ def _lineage_tags(
         **notebook_tags(project, notebook_rel),
     }
     for rel, oid in bundle.files.items():
-        if Path(rel).name in (LOCK_FILE, REQUIREMENTS_FILE):
+        if Path(rel).name in (LOCK_FILE, REQUIREMENTS_FILE, OWN_REQUIREMENTS_FILE):
             tags["nblift.lock"] = oid
             break
     return tags
