@@ -256,6 +256,26 @@ def test_preflight_names_what_an_unready_host_lacks_and_its_advice_works(
     assert run.state == "SUCCEEDED", run.error
 
 
+def test_preflight_says_when_the_host_cannot_reach_the_locks_index(sshd, remote_root, tmp_path):
+    from env_helpers import WheelIndex, build_wheel, make_package
+
+    notebook = write_notebook(tmp_path / "nb.ipynb", "print(1)")
+    wheel = build_wheel(make_package(tmp_path / "src", "libreach", "1.0.0"), tmp_path / "dist")
+    with WheelIndex([wheel]) as up:
+        down = f"http://127.0.0.1:{free_port()}/simple/"
+        (tmp_path / "pylock.toml").write_text(
+            f'lock-version = "1.0"\ncreated-by = "uv"\n[tool.nblift]\nindexes = ["{up.url}", "{down}"]\n'
+        )
+        project = project_for(tmp_path, sshd, remote_root, offline=False)
+        (finding,) = _host_findings(project, notebook)
+        assert up.requests >= 1  # the host really asked the index that is up
+    assert (
+        f"the host cannot reach the package index {down}" in finding.message
+        and "offline = true" in finding.hint
+    )
+    assert _host_findings(project_for(tmp_path, sshd, remote_root), notebook) == []  # offline: not asked
+
+
 def test_a_failed_environment_build_carries_uv_s_reason_home(sshd, remote_root, tmp_path):
     fake_uv = tmp_path / "uv"
     fake_uv.write_text(

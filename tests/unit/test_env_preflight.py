@@ -242,3 +242,8 @@ def test_host_findings_say_what_to_change():
     (low,) = host_findings(_facts(disk_free=3 << 30), None, "ssh:gpu1")
     (none,) = host_findings(_facts(disk_free=200 << 20), None, "ssh:gpu1")
     assert (low.severity, none.severity) == ("warning", "error") and "0.2 GiB free" in none.message
+
+    reach = {"https://a.example/simple/": "ok", "https://b.example/simple/": "URLError: timed out"}
+    (index,) = host_findings(_facts(indexes=reach), None, "ssh:gpu1")
+    assert "cannot reach the package index https://b.example/simple/" in index.message
+    assert "(URLError: timed out)" in index.message and "offline = true" in index.hint

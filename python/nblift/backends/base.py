@@ -16,7 +16,7 @@ import abc
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,8 @@ class HostFacts:
     uv_elsewhere: str | None  # an executable uv outside the PATH of a non-interactive login
     disk_free: int | None  # bytes free where runs and environments go
     driver: str | None  # the NVIDIA driver
+    #: Each package index asked about: "ok" when it answered (any HTTP status), else why not.
+    indexes: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 class Backend(abc.ABC):
@@ -153,12 +155,12 @@ class Backend(abc.ABC):
     def _gpu_driver(self) -> str | None:
         return None
 
-    def host_facts(self) -> HostFacts | None:
-        """What the host runs go to offers (None: this backend runs where nblift runs, or cannot tell);
-        preflight checks the lock and the push against it."""
-        return self._host_facts()
+    def host_facts(self, indexes: Sequence[str] = ()) -> HostFacts | None:
+        """What the host runs go to offers, and whether it reaches `indexes` (None: this backend runs where
+        nblift runs, or cannot tell); preflight checks the lock and the push against it."""
+        return self._host_facts(tuple(indexes))
 
-    def _host_facts(self) -> HostFacts | None:
+    def _host_facts(self, indexes: tuple[str, ...]) -> HostFacts | None:
         return None
 
     @abc.abstractmethod

@@ -201,11 +201,27 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def _facts_script(target: SSHTarget) -> str:
+#: Run by the host's Python with the index URLs as arguments: `index=URL ok` for one that answers.
+_REACH = """
+import sys, urllib.error, urllib.request
+for url in sys.argv[1:]:
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=%s)
+        print("index=" + url + " ok")
+    except urllib.error.HTTPError:
+        print("index=" + url + " ok")  # it answered (an index may want credentials the host has)
+    except Exception as exc:
+        print("index=" + url + " " + (type(exc).__name__ + ": " + str(exc))[:300].replace(chr(10), " "))
+"""
+INDEX_TIMEOUT_S = 4
+
+
+def _facts_script(target: SSHTarget, indexes: tuple[str, ...] = ()) -> str:
     """A POSIX shell script printing `key=value` lines: the host's Python and uv as configured, a uv outside
-    the PATH, free disk space where runs go, the GPU driver."""
+    the PATH, free disk space where runs go, the GPU driver, whether the host reaches each of `indexes`."""
     q = shlex.quote
     version = "import sys; print('.'.join(map(str, sys.version_info[:3])))"
+    reach = " ".join(q(u) for u in indexes)
     return "; ".join(
         [
             'cd "$HOME" 2>/dev/null',
@@ -219,6 +235,7 @@ def _facts_script(target: SSHTarget) -> str:
             'echo "disk_free_kb=$(df -Pk "$d" 2>/dev/null | awk \'NR==2 {print $4}\')"',
             'echo "driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null'
             ' | head -n 1)"',
+            *([f'[ -n "$py" ] && "$py" -c {q(_REACH % INDEX_TIMEOUT_S)} {reach}'] if indexes else []),
             "true",
         ]
     )
@@ -226,6 +243,9 @@ def _facts_script(target: SSHTarget) -> str:
 
 def _parse_facts(out: str, target: SSHTarget) -> HostFacts:
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    reached = dict(
+        line.removeprefix("index=").split(" ", 1) for line in out.splitlines() if line.startswith("index=")
+    )
     free = values.get("disk_free_kb", "").strip()
     return HostFacts(
         python_command=target.python,
@@ -235,6 +255,7 @@ def _parse_facts(out: str, target: SSHTarget) -> HostFacts:
         uv_elsewhere=values.get("uv_elsewhere", "").strip() or None,
         disk_free=int(free) * 1024 if free.isdigit() else None,
         driver=values.get("driver", "").strip() or None,
+        indexes=reached,
     )
 
 
@@ -258,11 +279,12 @@ class SSHBackend(RemoteBackend):
         return target_named(self.project, name)
 
     def _gpu_driver(self) -> str | None:
-        return self._host_facts().driver
+        return self._host_facts(()).driver
 
-    def _host_facts(self) -> HostFacts:
+    def _host_facts(self, indexes: tuple[str, ...]) -> HostFacts:
         target = self._target()
-        out = _run(_retrying(target, lambda conn: _check(conn, _facts_script(target))))
+        asked = () if target.offline else indexes  # an offline host installs from its cache
+        out = _run(_retrying(target, lambda conn: _check(conn, _facts_script(target, asked))))
         return _parse_facts(out, target)
 
     # -- submit --------------------------------------------------------------------------------------------

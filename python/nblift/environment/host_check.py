@@ -1,8 +1,9 @@
 """Preflight's look at a target host: whether the push can build the run's environment there.
 
 The facts come from the backend in one round trip (`Backend.host_facts`): the configured Python and its
-version, uv, free disk space. They are checked against the lock (its `requires-python`, the Python it was
-pinned for), and each finding says what to change, on the host or in the target's settings.
+version, uv, free disk space, whether the host reaches the package indexes the lock was resolved from. They
+are checked against the lock (its `requires-python`, the Python it was pinned for), and each finding says
+what to change, on the host or in the target's settings.
 """
 
 from __future__ import annotations
@@ -99,10 +100,26 @@ def _disk_findings(facts: HostFacts, backend: str) -> list[Finding]:
     ]
 
 
+def _index_findings(facts: HostFacts, backend: str) -> list[Finding]:
+    table = _settings_table(backend)
+    return [
+        Finding(
+            "error",
+            "host",
+            f"{backend}: the host cannot reach the package index {url} the lock was resolved from ({why})",
+            hint="let the host reach it (proxy, firewall, VPN), or set offline = true in "
+            f"{table} when the host's uv cache already holds the packages",
+        )
+        for url, why in facts.indexes.items()
+        if why != "ok"
+    ]
+
+
 def host_findings(facts: HostFacts, lock: LockInfo | None, backend: str) -> list[Finding]:
     """What the host lacks for a push of a project with `lock` (None: the project has no lock yet)."""
     return [
         *_python_findings(facts, lock, backend),
         *_uv_findings(facts, backend),
         *_disk_findings(facts, backend),
+        *_index_findings(facts, backend),
     ]

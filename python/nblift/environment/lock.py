@@ -541,6 +541,7 @@ class LockInfo:
         None  # uv's `--index-strategy` the lock was resolved with (None: its default)
     )
     requirements: str = REQUIREMENTS_FILE  # the hashed requirements beside it
+    indexes: tuple[str, ...] = ()  # the package indexes it was resolved from (credentials removed)
 
     @property
     def framework_cuda(self) -> str | None:
@@ -590,6 +591,7 @@ def parse_lock(text: str, path: str = LOCK_FILE) -> LockInfo:
         requirements=OWN_REQUIREMENTS_FILE
         if tool.get("requirements") == OWN_REQUIREMENTS_FILE
         else REQUIREMENTS_FILE,
+        indexes=tuple(str(u) for u in tool.get("indexes", ()) if str(u).startswith(("http://", "https://"))),
     )
 
 

@@ -314,16 +314,16 @@ def _target_driver(project: Project, backend: str) -> tuple[str | None, list[Fin
     from .lock import read_lock
 
     try:
+        lock = read_lock(project.root)
+    except (InvalidInput, NotFound):
+        lock = None  # reported by the lock check
+    try:
         target = backend_for(project, backend)
-        facts = target.host_facts()
+        facts = target.host_facts(lock.indexes if lock else ())
         if facts is None:
             return target.gpu_driver(), []
     except NbliftError as exc:
         return None, [Finding("error", "target", f"{backend}: {exc.message}", hint=exc.hint or "")]
-    try:
-        lock = read_lock(project.root)
-    except (InvalidInput, NotFound):
-        lock = None  # reported by the lock check
     return facts.driver, host_findings(facts, lock, backend)
 
 
