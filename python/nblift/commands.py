@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .errors import NbliftError
@@ -407,10 +407,26 @@ def default_args(verb: str, *extra: str) -> argparse.Namespace:
     return build_parser("nblift").parse_args([verb, *extra])
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean" for a mistyped command."""
+
+    def error(self, message: str) -> NoReturn:
+        import difflib
+        import re
+
+        typed = re.search(r"argument COMMAND: invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if typed:
+            choices = re.findall(r"'([^']*)'", typed.group(2))
+            close = difflib.get_close_matches(typed.group(1), choices, n=3)
+            if close:
+                message += "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+        super().error(message)
+
+
 def build_parser(prog: str, *, in_kernel: bool | None = None) -> argparse.ArgumentParser:
     """The argument parser shared by `nblift` and `%lift` (kernel-only verbs only in the magic)."""
     in_kernel = prog.startswith("%") if in_kernel is None else in_kernel
-    parser = argparse.ArgumentParser(prog=prog, description="nblift: take notebooks from a laptop to a GPU.")
+    parser = _Parser(prog=prog, description="nblift: take notebooks from a laptop to a GPU.")
     parser.add_argument(
         "-C",
         "--project",

@@ -264,3 +264,20 @@ def test_status_magic_stays_light(child_env, tmp_path, verb):
         [sys.executable, "-c", code], capture_output=True, text=True, env=child_env, check=True
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_mistyped_command_gets_a_did_you_mean(capsys):
+    import pytest
+
+    from nblift.cli import main
+    from nblift.commands import build_parser
+
+    with pytest.raises(SystemExit):
+        main(["promot", "model"])
+    assert "did you mean 'promote'?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser("%lift").parse_args(["snapshto"])
+    assert "did you mean 'snapshot' or " in capsys.readouterr().err  # the magic has `snapshot`
+    with pytest.raises(SystemExit):
+        main(["xyzzy"])
+    assert "did you mean" not in capsys.readouterr().err

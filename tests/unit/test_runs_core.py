@@ -269,3 +269,19 @@ def test_logs_show_a_failed_cells_traceback_and_the_reason_once():
         "ValueError: bad batch",
         "--- FAILED: cell 2 raised ValueError: bad batch",
     ]
+
+
+def test_the_run_widget_shows_a_cells_source_escaped_once():
+    from types import SimpleNamespace
+
+    import ipywidgets as widgets
+
+    from nblift.runs.widget import RunView
+
+    view = SimpleNamespace(_rows={}, _labels={}, cells=widgets.VBox())
+    RunView._row(view, {"index": 1, "cell": 1, "label": 'print("done") & <b>'}, "running")
+    RunView._row(view, {"index": 1, "cell": 1}, "ok", 0.5)  # cell.finished carries no label
+    label = view._rows[1][1].value
+    assert (
+        "print(&quot;done&quot;) &amp; &lt;b&gt;" in label and "&amp;quot;" not in label and "0.50 s" in label
+    )

@@ -97,10 +97,10 @@ class RunView(widgets.VBox):  # type: ignore[misc]
         style, value = _STYLE.get(status, ("", 0))
         bar.bar_style, bar.value = style, value
         name = f"cell {event.get('cell')}" if event.get("cell") else "parameters"
-        text = html.escape(str(event.get("label") or self._labels.get(index, "")))
-        self._labels[index] = text
+        text = str(event.get("label") or self._labels.get(index, ""))
+        self._labels[index] = text  # as the cell says it: escaped once, when shown
         took = f" <small>{duration:.2f} s</small>" if duration is not None else ""
-        label.value = f"<code>{name}</code> {text} — {status}{took}"
+        label.value = f"<code>{name}</code> {html.escape(text)} — {status}{took}"
 
     def _render_header(self) -> None:
         i = self.info
