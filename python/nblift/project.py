@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -23,18 +22,12 @@ def _find_root(start: Path) -> Path:
 
 
 def notebook_folder(environ: Mapping[str, str] | None = None) -> Path:
-    """The folder of the notebook this kernel serves, or the current directory.
+    """The folder of the notebook this kernel serves (`kernel_session`), or the current directory."""
+    from .kernel_session import kernel_notebook
 
-    Jupyter sets JPY_SESSION_NAME to the notebook's path for kernels it starts.
-    """
-    environ = os.environ if environ is None else environ
-    session = environ.get("JPY_SESSION_NAME", "")
-    if session.endswith(".ipynb"):
-        candidate = Path(session).expanduser()
-        if not candidate.is_absolute():
-            candidate = Path.cwd() / candidate
-        if candidate.parent.is_dir():
-            return candidate.parent.resolve()
+    notebook = kernel_notebook(environ)
+    if notebook is not None and notebook.parent.is_dir():
+        return notebook.parent.resolve()
     return Path.cwd().resolve()
 
 

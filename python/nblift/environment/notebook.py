@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,12 @@ _CODE_MAGICS = frozenset({"time", "timeit", "prun", "capture", "debug"})
 def find_notebook(
     project: Project, notebook: Path | str | None, environ: Mapping[str, str] | None = None
 ) -> Path:
-    """The notebook to check: the one named, the kernel's (JPY_SESSION_NAME), or the project's only one."""
-    environ = os.environ if environ is None else environ
-    if notebook is None and environ.get("JPY_SESSION_NAME", "").endswith(".ipynb"):
-        notebook = environ["JPY_SESSION_NAME"]
+    """The notebook to check: the one named, the kernel's (`kernel_session`: a renamed one followed), or the
+    project's only one."""
+    from ..kernel_session import kernel_notebook
+
+    if notebook is None:
+        notebook = kernel_notebook(environ)
     if notebook is not None:
         path = Path(notebook).expanduser()
         path = path if path.is_absolute() else (Path.cwd() / path if path.exists() else project.root / path)

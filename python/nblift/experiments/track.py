@@ -16,18 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from .. import tracking
-from ..project import Project, notebook_folder
+from ..project import Project
 from .sinks import ClientSink, Sink, SQLiteSink
 
 PARAM_MAX = 6000
 
 
 def _notebook() -> Path | None:
-    session = os.environ.get("JPY_SESSION_NAME", "")
-    if not session.endswith(".ipynb"):
-        return None
-    path = Path(session).expanduser()
-    return path if path.is_absolute() else notebook_folder() / path.name
+    from ..kernel_session import kernel_notebook
+
+    return kernel_notebook()
 
 
 def parameter_values(notebook: Path | None, namespace: dict[str, Any] | None) -> dict[str, str]:

@@ -40,14 +40,16 @@ def run_args(parser: argparse.ArgumentParser) -> None:
 def _notebook(ctx: Context, given: str | None) -> Path:
     if given:
         return Path(given).expanduser().absolute()
-    session = os.environ.get("JPY_SESSION_NAME", "")
-    if ctx.shell is not None and session.endswith(".ipynb"):
+    from ..kernel_session import kernel_notebook
+
+    session = kernel_notebook()
+    if ctx.shell is not None and session is not None:
         if os.environ.get(RUN_DIR_ENV):
             raise InvalidInput(
                 "this kernel is itself a run: `%lift run` without a notebook would run it again",
                 hint="name another notebook: `%lift run other.ipynb`",
             )
-        return Path(session).expanduser().absolute()
+        return session.absolute()
     raise InvalidInput("name the notebook to run", hint="e.g. `nblift run train.ipynb -p epochs=3`")
 
 

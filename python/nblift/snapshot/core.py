@@ -14,14 +14,13 @@ import dataclasses
 import importlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from ..errors import NbliftError, ObjectCorrupt
+from ..kernel_session import kernel_notebook
 from ..project import Project
 from ..store import ObjectStore
 from . import context, record
@@ -200,6 +199,7 @@ class Snapshotter:
             ):  # a failed earlier one was reported; this one starts afresh
                 self.collect(wait=True)
             sid, start = mf.new_id(), time.perf_counter()
+            kernel_notebook()  # asked here, in the kernel: a background child only reads the answer
             stamps = context.site_stamps()
             pins = {name: value for name, value in self._namespace().items() if is_immutable(value)}
             foreground_because = None
@@ -682,11 +682,10 @@ def _history_json(history: list[Cell]) -> bytes:
 
 
 def _notebook_bytes() -> tuple[bytes | None, str | None]:
-    """The notebook document as last saved, from the path Jupyter gives its kernel."""
-    session = os.environ.get("JPY_SESSION_NAME", "")
-    if not session.endswith(".ipynb"):
+    """The notebook document as last saved, from the path the Jupyter server has for this kernel."""
+    path = kernel_notebook(ask=False)  # the kernel asked before the snapshot (a child must not)
+    if path is None:
         return None, None
-    path = Path(session)
     try:
         return path.read_bytes(), path.name
     except OSError:
