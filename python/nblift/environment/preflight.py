@@ -336,11 +336,16 @@ def preflight(
     lock: Any = None,
     sys_path: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    target_python: str | None = None,
+    kernel_python: str | None = None,
 ) -> PreflightResult:
     """Check the notebook against the lock and the target (see the module docstring).
 
     `driver` is the target's GPU driver; for the local backend (or none named) it is this machine's.
     `sys_path` is where imports are looked for (default: this interpreter's sys.path).
+    `target_python` is the python of an environment built from the lock: given, the API check asks it
+    whether what the notebook calls still exists there, against the kernel's python (`kernel_python`,
+    default: this interpreter) for the libraries whose versions differ (`api_check`).
     """
     from .lock import LockInfo, read_lock
 
@@ -377,9 +382,18 @@ def preflight(
     findings += _cuda_findings(lock_info.framework_cuda if lock_info else None, driver, backend)
     findings += _git_findings(root, [path, *local_files, *read_files])
     findings += _secret_findings(cells)
+    if target_python is not None:
+        from .api_check import api_findings
+
+        packages = lock_info.packages if lock_info else None
+        findings += api_findings(
+            cells, target_python=target_python, lock_versions=packages, kernel_python=kernel_python
+        )
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: (order[f.severity], f.cell if f.cell is not None else -1))
     checked = ["lock", "imports", "local-modules", "files", "cuda", "git", "secrets"]
     if backend not in (None, "local"):
         checked.append("target")
+    if target_python is not None:
+        checked.append("api")
     return PreflightResult(str(path), backend, findings, checked)

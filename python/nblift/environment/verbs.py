@@ -173,9 +173,18 @@ def preflight_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--driver", default=None, help="the target's GPU driver version (default: this machine's for local)"
     )
+    parser.add_argument(
+        "--target-python",
+        metavar="PYTHON",
+        default=None,
+        help="python of an environment built from the lock: check the APIs the notebook uses exist there",
+    )
 
 
 def preflight(ctx: Context, args: argparse.Namespace) -> Any:
     from .preflight import preflight as check
 
-    return check(ctx.project, args.notebook, backend=args.backend, driver=args.driver)
+    target_python = getattr(args, "target_python", None)
+    return check(
+        ctx.project, args.notebook, backend=args.backend, driver=args.driver, target_python=target_python
+    )
