@@ -212,12 +212,12 @@ def test_no_false_alarm_on_the_example_notebooks(envs, example):
 
 def test_probe_answers_each_check_in_json():
     checks = [
-        {"id": "gone", "kind": "attr", "module": "json", "attrs": ["no_such_name"]},
-        {"id": "here", "kind": "attr", "module": "json", "attrs": ["decoder", "JSONDecoder"]},
-        {"id": "bad", "kind": "attr", "module": "no_such_module_xyz", "attrs": ["x"]},
-        {"id": "method", "kind": "method", "type": "collections.OrderedDict", "name": "move_to_end"},
-        {"id": "choice", "kind": "choice", "list": "string.ascii_lowercase", "value": "q"},
-        {"id": "odd", "kind": "no-such-kind"},
+        {"id": "gone", "probe": "attr", "module": "json", "attrs": ["no_such_name"]},
+        {"id": "here", "probe": "attr", "module": "json", "attrs": ["decoder", "JSONDecoder"]},
+        {"id": "bad", "probe": "attr", "module": "no_such_module_xyz", "attrs": ["x"]},
+        {"id": "method", "probe": "method", "type": "collections.OrderedDict", "name": "move_to_end"},
+        {"id": "choice", "probe": "choice", "list": "string.ascii_lowercase", "value": "q"},
+        {"id": "odd", "probe": "no-such-kind"},
     ]
     answer = run_probe(sys.executable, checks)
     assert answer["python"] == ".".join(str(p) for p in sys.version_info[:3])
@@ -260,10 +260,10 @@ def test_uses_follow_aliases_inferred_and_given_types_and_scopes():
     assert (1, "frame.iteritems(...)", "pandas.DataFrame") in seen
     assert (1, "other.lookup(...)", "pandas.DataFrame") in seen  # read_csv(...).dropna() keeps the type
     assert (2, "arr.itemset(...)", "numpy.ndarray") in seen
-    assert [u.check["value"] for u in uses if u.check["kind"] == "choice"] == ["bmh", "dark_background"]
+    assert [u.check["value"] for u in uses if u.check["probe"] == "choice"] == ["bmh", "dark_background"]
     assert (3, "model.fit(...)", "sklearn.linear_model.LogisticRegression") in seen
     assert (3, "numpy.infty", "numpy") in seen  # inside %time
-    methods = [(u.cell, u.text) for u in uses if u.check["kind"] == "method"]
+    methods = [(u.cell, u.text) for u in uses if u.check["probe"] == "method"]
     assert (2, "frame.iteritems(...)") not in methods  # a parameter shadows the notebook's frame
     assert (3, "frame.iteritems(...)") not in methods  # reassigned from an unknown call
 

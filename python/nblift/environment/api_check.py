@@ -57,7 +57,7 @@ STYLE_CALLS = frozenset(
     f"{module}.style.{verb}" for module in ("matplotlib", "matplotlib.pyplot") for verb in ("use", "context")
 )
 STYLE_CHECK = {
-    "kind": "choice",
+    "probe": "choice",
     "list": "matplotlib.style.available",
     "aliases": ["matplotlib.style.core._DEPRECATED_SEABORN_STYLES"],
 }
@@ -65,7 +65,7 @@ FREQ_CALLS = frozenset(
     f"pandas.{name}" for name in ("date_range", "bdate_range", "period_range", "timedelta_range", "Grouper")
 )
 FREQ_METHODS = frozenset({"resample", "asfreq"})
-FREQ_CHECK = {"kind": "parse", "function": "pandas.tseries.frequencies.to_offset"}
+FREQ_CHECK = {"probe": "parse", "function": "pandas.tseries.frequencies.to_offset"}
 _ADVICE = re.compile(r"\b(use|instead|did you mean|import from)\b", re.I)
 
 
@@ -188,7 +188,7 @@ class _UseCollector(ast.NodeVisitor):
             bound = alias.asname or alias.name
             self._bind(bound, None)
             self.aliases[bound] = (node.module, (alias.name,))
-            check = {"kind": "attr", "module": node.module, "attrs": [alias.name]}
+            check = {"probe": "attr", "module": node.module, "attrs": [alias.name]}
             self._add(f"from {node.module} import {alias.name}", check)
 
     def visit_Assign(self, node: ast.Assign) -> None:
@@ -258,7 +258,7 @@ class _UseCollector(ast.NodeVisitor):
             self.generic_visit(node)
             return
         if isinstance(node.ctx, ast.Load):  # the longest chain only: its prefixes resolve on the way
-            self._add(ast.unparse(node), {"kind": "attr", "module": chain[0], "attrs": list(chain[1])})
+            self._add(ast.unparse(node), {"probe": "attr", "module": chain[0], "attrs": list(chain[1])})
 
     def visit_Call(self, node: ast.Call) -> None:
         inner = _magic_code(node)
@@ -268,7 +268,7 @@ class _UseCollector(ast.NodeVisitor):
         func = node.func
         receiver = self._type_of(func.value) if isinstance(func, ast.Attribute) else None
         if isinstance(func, ast.Attribute) and receiver and not self._chain(func.value):
-            self._add(f"{ast.unparse(func)}(...)", {"kind": "method", "type": receiver, "name": func.attr})
+            self._add(f"{ast.unparse(func)}(...)", {"probe": "method", "type": receiver, "name": func.attr})
             self._method_strings(node, func.attr, receiver)
         else:
             self._call_strings(node, self._dotted(func))
@@ -381,9 +381,9 @@ def _hint(kernel: Mapping[str, Any], target: Mapping[str, Any], old: str) -> str
 def _message(use: ApiUse, target: Mapping[str, Any], old: str, others: Sequence[int]) -> str:
     check = use.check
     where = f"{target.get('dist')} {target.get('version')} (the kernel has {old})"
-    if check["kind"] == "method":
+    if check["probe"] == "method":
         what = f"{check['type']} has no `{check['name']}` in {where}"
-    elif check["kind"] == "attr":
+    elif check["probe"] == "attr":
         owner, name = target.get("owner", check["module"]), target.get("name", check["attrs"][-1])
         what = f"{owner} has no `{name}` in {where}"
     else:
@@ -405,7 +405,7 @@ def _finding(
         return None
     if old == target.get("version"):
         return None
-    severity = "error" if use.check["kind"] in ("attr", "method") else "warning"
+    severity = "error" if use.check["probe"] in ("attr", "method") else "warning"
     return Finding(severity, "api", _message(use, target, old, others), use.cell, _hint(kernel, target, old))
 
 

@@ -5,7 +5,7 @@ for the kernel's side and once for the target's, and compares the answers. It re
 stdin and prints one JSON object: this Python's version and, per check, `ok`, `missing` or `unresolved` (the
 module or type could not be imported here: never reported as a removal), the library's message, the
 distribution that provides the module and its version here, and any deprecation note the library attaches
-to what it found. Check kinds:
+to what it found. Each check names its `probe`:
 
 - `attr`: `{"module": "numpy", "attrs": ["infty"]}`: the attribute chain from an imported module;
 - `method`: `{"type": "pandas.DataFrame", "name": "append"}`: an attribute of a type (`getattr(type, name)`);
@@ -202,10 +202,10 @@ def _library_of(check: Mapping[str, Any]) -> str:
 def run_check(check: Mapping[str, Any]) -> dict[str, Any]:
     """One check's answer: its id, status, message or note, and the library's distribution and version."""
     answer: dict[str, Any] = {"id": check.get("id"), "message": None, "note": None}
-    kind = _KINDS.get(str(check.get("kind")))
+    kind = _KINDS.get(str(check.get("probe")))
     try:
         if kind is None:
-            raise Unresolved(f"unknown check kind {check.get('kind')!r}")
+            raise Unresolved(f"unknown check kind {check.get('probe')!r}")
         answer.update(kind(check))
     except Unresolved as exc:
         answer.update(status="unresolved", message=str(exc))
