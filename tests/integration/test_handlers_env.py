@@ -87,3 +87,12 @@ async def test_kernel_environment_needs_a_running_kernel(jp_fetch, kernel, code)
             await call
         assert caught.value.code == code
         assert "kernel" in body_of(caught.value.response)["message"]
+
+
+@pytest.mark.parametrize(("kernel", "code"), [("0123abcd-0000-4000-8000-000000000000", 404), ("x;rm", 400)])
+async def test_preflight_names_a_bad_kernel_with_a_4xx(jp_fetch, jp_root_dir, kernel, code):
+    _notebook(jp_root_dir / "train.ipynb", [nbformat.v4.new_code_cell("import json")])
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("nblift", "api", "env", "preflight", params={"path": "train.ipynb", "kernel": kernel})
+    assert err.value.code == code
+    assert json.loads(err.value.response.body)["hint"]

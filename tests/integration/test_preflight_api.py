@@ -273,3 +273,77 @@ def test_an_interpreter_that_cannot_run_the_probe_is_an_info():
     found = api_findings(cells, target_python="/nonexistent/bin/python", lock_versions={"numpy": "0.1"})
     assert [(f.severity, f.check) for f in found] == [("info", "api")]
     assert "could not run its probe" in found[0].message
+
+
+def test_types_come_from_the_last_signed_snapshot_of_the_notebook_or_the_live_kernel(envs, legacy):
+    from nblift.environment.api_uses import types_of_values
+    from nblift.snapshot.manifest import FORMAT, sign_manifest, snapshots_dir
+
+    project, notebook = legacy
+    (old_python, _), (new_python, new) = envs["old"], envs["new"]
+    write_lock(project.root, new)
+
+    def api(**extra):
+        result = preflight(
+            project, notebook, target_python=new_python, kernel_python=old_python, driver="1", **extra
+        )
+        return [f for f in result.findings if f.check == "api" and "result.swapaxes" in f.message]
+
+    assert api() == []  # no snapshot: `result` has no known type
+    folder = snapshots_dir(project.state_dir)
+    folder.mkdir(parents=True)
+
+    def write_snapshot(sid: str, created: float, types: dict[str, str], signed: bool) -> None:
+        manifest = {
+            "format": FORMAT,
+            "id": sid,
+            "created": created,
+            "notebook_path": notebook.name,
+            "variables": {name: {"type": t} for name, t in types.items()},
+        }
+        (folder / f"{sid}.json").write_text(json.dumps(sign_manifest(manifest) if signed else manifest))
+
+    write_snapshot("aaaa01", 1.0, KNOWN_TYPES, signed=True)
+    (found,) = api()
+    assert found.cell == 9 and "has no `swapaxes` in pandas" in found.message
+    # a newer snapshot that is not signed with this user's key: its types are not used
+    write_snapshot("aaaa02", 2.0, KNOWN_TYPES, signed=False)
+    assert api() == []
+    # the live kernel's variables win over any snapshot (what the magic passes)
+    import pandas
+
+    live = types_of_values({"result": pandas.DataFrame(), "n": 3, "f": lambda: 1})
+    assert live == {"result": f"{pandas.DataFrame.__module__}.DataFrame"}  # pandas 3 says "pandas"
+    assert len(api(known_types=live)) == 1
+
+
+def test_the_magic_checks_methods_on_the_live_kernel_s_variables(envs, tmp_path, monkeypatch):
+    """`%lift preflight --target-python ...` in a kernel: `frame` is a DataFrame in the kernel's namespace
+    only, so `frame.map(...)` (pandas 2.1+) is checked against the lock's pandas 1.5 (the CLI cannot know)."""
+    import pandas
+    from IPython.core.interactiveshell import InteractiveShell
+
+    if not hasattr(pandas.DataFrame, "map"):
+        pytest.skip(f"this interpreter's pandas {pandas.__version__} has no DataFrame.map")
+    old_python, old = envs["old"]
+    root = tmp_path / "proj"
+    root.mkdir()
+    notebook = write_notebook(root / "kernel.ipynb", ["import pandas as pd", "labels = frame.map(str)"])
+    write_lock(root, old)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(notebook))
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "nblift")
+
+    def api() -> list[dict]:
+        line = f"-C {root} preflight --target-python {old_python} --driver 1"
+        return [f for f in shell.run_line_magic("lift", line).data["findings"] if f["check"] == "api"]
+
+    try:
+        assert api() == []  # nothing says what `frame` is
+        shell.user_ns["frame"] = pandas.DataFrame({"a": [1]})
+        (found,) = api()
+    finally:
+        shell.run_line_magic("unload_ext", "nblift")
+        shell.user_ns.pop("frame", None)
+    assert found["cell"] == 2 and "`frame.map(...)`" in found["message"]
+    assert "has no `map` in pandas 1.5.3" in found["message"]

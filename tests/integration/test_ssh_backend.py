@@ -322,6 +322,61 @@ def test_a_lock_resolved_across_two_indexes_installs_on_the_host_as_resolved(ssh
     assert "libidx is 2.0.0" in service.fetch(project, run.id).read_text()
 
 
+OLD_LIBAPI = (
+    'def old_api():\n    """The old way.\n\n    .. deprecated:: 1.0\n'
+    '        Use `new_api` instead.\n    """\n'
+    "    return 1\n\n\ndef new_api():\n    return 1\n"
+)
+NEW_LIBAPI = "def new_api():\n    return 1\n"
+
+
+def test_preflight_checks_the_notebook_s_apis_in_the_host_s_environment(sshd, remote_root, tmp_path):
+    from env_helpers import WheelIndex, build_wheel, make_package, uv
+    from env_helpers import run as run_tool
+    from nblift.environment.lock import pin
+    from nblift.environment.preflight import preflight
+
+    wheels = {}
+    for version, code in (("1.0.0", OLD_LIBAPI), ("2.0.0", NEW_LIBAPI)):
+        source = make_package(tmp_path / f"src-{version}", "libapi", version)
+        (source / "libapi" / "__init__.py").write_text(code)
+        wheels[version] = build_wheel(source, tmp_path / f"dist-{version}")
+    # the notebook's kernel has libapi 1.0.0
+    kernel = tmp_path / "kernel"
+    run_tool([uv() or "uv", "venv", "-q", "--python", sys.executable, str(kernel)])
+    run_tool(
+        [uv() or "uv", "pip", "install", "-q", "-p", str(kernel / "bin" / "python"), str(wheels["1.0.0"])]
+    )
+    kernel_python = str(kernel / "bin" / "python")
+    # the lock has 2.0.0, where old_api is gone
+    with WheelIndex([wheels["2.0.0"]]) as index:
+        project = project_for(tmp_path, sshd, remote_root)
+        (tmp_path / "requirements.in").write_text("libapi\n")
+        pin(project, requirements=Path("requirements.in"), environ={**os.environ, "PIP_INDEX_URL": index.url})
+        warm = [uv() or "uv", "pip", "install", "-q", "--target", str(tmp_path / "warm")]
+        run_tool([*warm, "-r", str(project.root / "requirements.txt")])  # the offline host's uv cache
+    notebook = write_notebook(tmp_path / "old.ipynb", "import libapi", "print(libapi.old_api())")
+
+    def api_findings() -> list:
+        result = preflight(project, notebook, backend="ssh:box", kernel_python=kernel_python)
+        return [f for f in result.findings if f.check == "api"]
+
+    # the host has no environment for this lock yet: preflight says so and what builds it
+    (not_yet,) = api_findings()
+    assert not_yet.severity == "info" and "ssh:box has no environment for this lock yet" in not_yet.message
+    assert "first run there builds it" in not_yet.hint
+    hello = write_notebook(tmp_path / "hello.ipynb", "import libapi\nprint('new_api', libapi.new_api())")
+    run = wait_done(project, service.launch(project, hello, backend="ssh:box").id, timeout=300)
+    assert run.state == "SUCCEEDED", run.error
+    # now the probe runs in that environment on the host, over SSH
+    (gone,) = api_findings()
+    assert gone.severity == "error" and gone.cell == 1
+    assert gone.message == (
+        "cell 2: `libapi.old_api`: libapi has no `old_api` in libapi 2.0.0 (the kernel has 1.0.0)"
+    )
+    assert gone.hint == "Use `libapi.new_api` instead."  # the library's own word, qualified
+
+
 def test_a_tracking_server_gets_the_run_directly(sshd, remote_root, tmp_path, mlflow_server, monkeypatch):  # noqa: F811
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)

@@ -18,11 +18,14 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..fsutil import atomic_write
 from ..runs.model import RunHandle, RunSpec, RunState
 from ..runs.records import HANDLE_FILE, RunRecord
+
+if TYPE_CHECKING:
+    from ..environment.api_check import Probe
 
 __all__ = ["Backend", "RunHandle", "RunRequest", "RunSpec", "RunState", "Target"]
 
@@ -159,6 +162,12 @@ class Backend(abc.ABC):
         """What the host runs go to offers, and whether it reaches `indexes` (None: this backend runs where
         nblift runs, or cannot tell); preflight checks the lock and the push against it."""
         return self._host_facts(tuple(indexes))
+
+    def environment_probe(self, requirements: Path, index_strategy: str | None) -> Probe | None:
+        """Runs preflight's API probe in the environment this backend keeps for a lock (its hashed
+        `requirements`, resolved with `index_strategy`); None: this backend has no environment of its own.
+        The probe raises ProbeFailed (with a hint) where that environment is not built yet."""
+        return None
 
     def _host_facts(self, indexes: tuple[str, ...]) -> HostFacts | None:
         return None

@@ -35,17 +35,21 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import InvalidInput, NbliftError
 from ..project import Project
 from ..runs.events import EventKind, append_event
 from ..runs.model import SPEC_FILE
 from ..runs.records import OUTPUT_DIR
+from ..store import hash_file
 from .base import HostFacts, RunHandle, RunRequest, Target
 from .remote import RemoteBackend, parse_targets, runtime_files
+
+if TYPE_CHECKING:
+    from ..environment.api_check import Probe
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_S = 15.0
@@ -201,6 +205,19 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def _env_key(target: SSHTarget, locks: list[str], strategy: str | None) -> str:
+    """The host's environment for the lock's requirements (object ids) and the runner's packages."""
+    return _digest(target.python, locks, _runner_packages(), strategy)
+
+
+async def _remote_root(conn: Any, target: SSHTarget) -> str:
+    """The target's root folder as an absolute path on the host."""
+    if target.root.startswith("/"):
+        return target.root
+    home = (await _check(conn, 'printf %s "$HOME"')).strip()
+    return posixpath.join(home, target.root)
+
+
 #: Run by the host's Python with the index URLs as arguments: `index=URL ok` for one that answers.
 _REACH = """
 import sys, urllib.error, urllib.request
@@ -287,6 +304,46 @@ class SSHBackend(RemoteBackend):
         out = _run(_retrying(target, lambda conn: _check(conn, _facts_script(target, asked))))
         return _parse_facts(out, target)
 
+    def environment_probe(self, requirements: Path, index_strategy: str | None) -> Probe:
+        target = self._target()
+        key = _env_key(target, [hash_file(requirements)], index_strategy)
+
+        def probe(checks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+            from ..environment.api_check import ProbeFailed
+
+            try:
+                return _run(_retrying(target, lambda conn: self._probe_on(conn, target, key, checks)))
+            except NbliftError as exc:
+                raise ProbeFailed(f"ssh:{target.name}: {exc.message}", exc.hint or "") from None
+
+        return probe
+
+    async def _probe_on(
+        self, conn: Any, target: SSHTarget, key: str, checks: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        from ..environment.api_check import PROBE_ENVIRON, ProbeFailed, probe_answer
+
+        q = shlex.quote
+        root = await _remote_root(conn, target)
+        env = posixpath.join(root, "envs", key)
+        async with conn.start_sftp_client() as sftp:
+            if not await sftp.exists(posixpath.join(env, "ready")):
+                raise ProbeFailed(
+                    f"ssh:{target.name} has no environment for this lock yet",
+                    "the first run there builds it (then preflight checks the APIs in it); or pass "
+                    "`--target-python` with the python of an environment built from the lock here",
+                )
+            await _check(conn, f"mkdir -p {q(root)}/runtime")
+            runtime = await self._send_runtime(sftp, conn, root)
+        environ = " ".join(f"{k}={q(v)}" for k, v in PROBE_ENVIRON.items())
+        probe = posixpath.join(runtime, "nblift", "target", "api_probe.py")
+        done = await conn.run(
+            f"cd / && env -u PYTHONPATH {environ} {q(env)}/bin/python {q(probe)}",
+            input=json.dumps(list(checks)),
+            check=False,
+        )
+        return probe_answer(f"ssh:{target.name}", str(done.stdout), str(done.stderr), done.exit_status)
+
     # -- submit --------------------------------------------------------------------------------------------
 
     def _submit(self, request: RunRequest) -> RunHandle:
@@ -301,8 +358,7 @@ class SSHBackend(RemoteBackend):
         from ..store import ObjectStore
 
         q = shlex.quote
-        home = (await _check(conn, 'printf %s "$HOME"')).strip()
-        root = target.root if target.root.startswith("/") else posixpath.join(home, target.root)
+        root = await _remote_root(conn, target)
         run_dir = posixpath.join(root, "runs", request.run_id)
         store_dir = posixpath.join(root, "store")
         objects = posixpath.join(store_dir, "objects")
@@ -342,7 +398,7 @@ class SSHBackend(RemoteBackend):
             locks = [requirements] if requirements else []
             packages = _runner_packages()
             strategy = lock.index_strategy if lock else None
-            env_key = _digest(target.python, locks, packages, strategy)
+            env_key = _env_key(target, locks, strategy)
             remote_spec = request.spec.with_tracking(self.remote_tracking(run_dir))
             environ = {"MLFLOW_DISABLE_TELEMETRY": "true"}
             if target.gpus:

@@ -9,7 +9,9 @@ Checks, each finding with a severity (an error blocks a push unless forced):
 - cuda: the locked framework's CUDA build suits the target's GPU driver;
 - host (a remote target): its Python satisfies the lock's `requires-python`, uv is there, disk space;
 - git: the files the notebook uses have no uncommitted change;
-- secrets: no output cell holds a secret (token formats, credentials in URLs).
+- secrets: no output cell holds a secret (token formats, credentials in URLs);
+- api (a target environment to ask): what the notebook calls still exists at the target's library versions
+  (`api_check`).
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from importlib.machinery import PathFinder
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, NotFound
 from ..project import Project
 from .capture import canonical, scan_distributions
 from .cuda import TOOLKIT_DRIVER, driver_verdict, major_minor
 from .notebook import NotebookUse, cells_of, find_notebook, import_map, notebook_use, source_of
+
+if TYPE_CHECKING:
+    from .api_check import Probe
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -327,6 +332,35 @@ def _target_driver(project: Project, backend: str) -> tuple[str | None, list[Fin
     return facts.driver, host_findings(facts, lock, backend)
 
 
+def _target_probe(project: Project, backend: str | None, lock: Any) -> Probe | None:
+    """The named target's API probe in its environment for `lock` (None: no lock, no named target, or a
+    backend without environments of its own; an unreachable target is the target check's finding)."""
+    from ..errors import NbliftError
+    from ..runs.service import backend_for
+
+    if lock is None or backend is None or ":" not in backend:
+        return None
+    requirements = project.root / lock.requirements
+    if not requirements.is_file():
+        return None  # the lock check says so
+    try:
+        return backend_for(project, backend).environment_probe(requirements, lock.index_strategy)
+    except NbliftError:
+        return None
+
+
+def _snapshot_types(project: Project, notebook: Path) -> dict[str, str]:
+    """The variables' types in this notebook's last snapshot (none: no snapshot, or one not signed with
+    this user's key: the probe imports the modules a type names)."""
+    from ..snapshot.manifest import is_trusted, list_manifests
+    from .api_uses import types_in_manifest
+
+    for manifest in list_manifests(project.state_dir):
+        if manifest.get("notebook_path") == notebook.name:
+            return types_in_manifest(manifest) if is_trusted(manifest) else {}
+    return {}
+
+
 def preflight(
     project: Project,
     notebook: Path | str | None = None,
@@ -338,14 +372,17 @@ def preflight(
     environ: Mapping[str, str] | None = None,
     target_python: str | None = None,
     kernel_python: str | None = None,
+    known_types: Mapping[str, str] | None = None,
 ) -> PreflightResult:
     """Check the notebook against the lock and the target (see the module docstring).
 
     `driver` is the target's GPU driver; for the local backend (or none named) it is this machine's.
     `sys_path` is where imports are looked for (default: this interpreter's sys.path).
-    `target_python` is the python of an environment built from the lock: given, the API check asks it
-    whether what the notebook calls still exists there, against the kernel's python (`kernel_python`,
-    default: this interpreter) for the libraries whose versions differ (`api_check`).
+    The API check (`api_check`) asks the target's environment whether what the notebook calls still exists
+    there, against the kernel's python (`kernel_python`, default: this interpreter), for the libraries whose
+    versions differ: `target_python` is the python of an environment built from the lock; without it, a
+    named target's own environment for the lock (`Backend.environment_probe`). `known_types` (name ->
+    "module.QualName": the live kernel's variables) default to the types in this notebook's last snapshot.
     """
     from .lock import LockInfo, read_lock
 
@@ -382,18 +419,24 @@ def preflight(
     findings += _cuda_findings(lock_info.framework_cuda if lock_info else None, driver, backend)
     findings += _git_findings(root, [path, *local_files, *read_files])
     findings += _secret_findings(cells)
-    if target_python is not None:
+    probe = _target_probe(project, backend, lock_info) if target_python is None else None
+    api_checked = target_python is not None or probe is not None
+    if api_checked:
         from .api_check import api_findings
 
-        packages = lock_info.packages if lock_info else None
         findings += api_findings(
-            cells, target_python=target_python, lock_versions=packages, kernel_python=kernel_python
+            cells,
+            target_python=target_python,
+            target_probe=probe,
+            lock_versions=lock_info.packages if lock_info else None,
+            kernel_python=kernel_python,
+            known_types=_snapshot_types(project, path) if known_types is None else known_types,
         )
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: (order[f.severity], f.cell if f.cell is not None else -1))
     checked = ["lock", "imports", "local-modules", "files", "cuda", "git", "secrets"]
     if backend not in (None, "local"):
         checked.append("target")
-    if target_python is not None:
+    if api_checked:
         checked.append("api")
     return PreflightResult(str(path), backend, findings, checked)

@@ -184,7 +184,17 @@ def preflight_args(parser: argparse.ArgumentParser) -> None:
 def preflight(ctx: Context, args: argparse.Namespace) -> Any:
     from .preflight import preflight as check
 
-    target_python = getattr(args, "target_python", None)
+    known_types = None
+    if ctx.shell is not None and args.notebook is None:  # the kernel's own notebook: its live variables
+        from ..snapshot.namespace import user_variables
+        from .api_uses import types_of_values
+
+        known_types = types_of_values(user_variables(ctx.shell.user_ns))
     return check(
-        ctx.project, args.notebook, backend=args.backend, driver=args.driver, target_python=target_python
+        ctx.project,
+        args.notebook,
+        backend=args.backend,
+        driver=args.driver,
+        target_python=getattr(args, "target_python", None),
+        known_types=known_types,
     )

@@ -327,11 +327,16 @@ class PreflightHandler(BaseHandler):
     @authorized
     async def get(self) -> None:
         from ..environment.preflight import preflight
+        from .kernels import kernel_python
 
         notebook = self.notebook(self.get_argument("path", ""))
-        backend = self.get_argument("backend", "") or None  # a run target: its GPU driver is asked for
+        backend = self.get_argument("backend", "") or None  # a run target: its host and environment are asked
+        kernel = self.get_argument("kernel", "")  # the notebook's kernel: the API check compares against it
+        python = kernel_python(self.kernel_manager, kernel) if kernel else None
         project = Project.discover(notebook)
-        result = await self.off_loop(lambda: preflight(project, str(notebook), backend=backend, driver=None))
+        result = await self.off_loop(
+            lambda: preflight(project, str(notebook), backend=backend, driver=None, kernel_python=python)
+        )
         self.reply(result.to_json())
 
 
