@@ -17,6 +17,14 @@ export interface IBackend {
   gpus?: string | null;
 }
 
+/** Where a run can go (the runs list): a kind (`local`) or a configured target (`ssh:gpu1`). */
+export interface ILaunchTarget extends IBackend {
+  /** Whether a run can be sent here as listed (the server decides). */
+  launchable: boolean;
+  /** For a kind that runs only on a configured target and has none: how to add one. */
+  setup: string | null;
+}
+
 export interface IFsckReport {
   ok: boolean;
   checked: number;
@@ -136,7 +144,7 @@ export interface IRun {
 
 export interface IRunList {
   runs: IRun[];
-  backends: IBackend[];
+  backends: ILaunchTarget[];
   default_backend: string;
 }
 

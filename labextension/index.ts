@@ -4,7 +4,11 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette, showErrorMessage } from '@jupyterlab/apputils';
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import {
+  INotebookTracker,
+  NotebookActions,
+  NotebookPanel
+} from '@jupyterlab/notebook';
 import { KernelMessage } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
@@ -19,6 +23,7 @@ import { RunsModel } from './components/RunsModel';
 import { ExperimentsModel } from './components/ExperimentsModel';
 import { RegistryModel } from './components/RegistryModel';
 import { columnStore } from './components/columns';
+import { KernelFollower } from './follow';
 import { nbliftIcon, runOnIcon } from './icons';
 
 const PLUGIN_ID = 'nblift:plugin';
@@ -70,10 +75,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const runs = new RunsModel({
       contents: app.serviceManager.contents,
       open: async path => {
-        const command = path.endsWith('.ipynb')
-          ? 'docmanager:open'
-          : 'filebrowser:go-to-path';
-        await app.commands.execute(command, { path });
+        // In a notebook tab of the main area: the nblift sidebar stays where it is.
+        await app.commands.execute('docmanager:open', {
+          path,
+          factory: 'Notebook'
+        });
       },
       relaunch: launch
     });
@@ -121,6 +127,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel.title.caption = 'nblift';
     app.shell.add(panel, 'left', { rank: 850 });
     restorer?.add(panel, 'nblift-sidebar');
+
+    // The views follow the kernel (`%lift snapshot`, `%lift run`, `%pip install` in a cell): no Refresh.
+    const follower = new KernelFollower({
+      views: [snapshots, runs, environments],
+      isVisible: () => panel.isVisible
+    });
+    NotebookActions.executed.connect(() => follower.nudge());
 
     app.commands.addCommand(CommandIDs.open, {
       label: 'Show nblift',

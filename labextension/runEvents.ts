@@ -17,6 +17,7 @@ export const RUN_EVENT_KINDS = [
   'tracking',
   'tracking.error',
   'artifacts',
+  'budget.warning',
   'run.finished'
 ] as const;
 
@@ -138,11 +139,20 @@ export interface IArtifactsEvent {
   files: string[];
 }
 
+export interface IBudgetWarningEvent {
+  kind: 'budget.warning';
+  t: number;
+  spent: number;
+  budget: number;
+  hourly: number;
+}
+
 export interface IRunFinishedEvent {
   kind: 'run.finished';
   t: number;
   state: string;
   error: Record<string, unknown> | null;
+  cost?: number;
 }
 
 /** One run event; narrow it with `event.kind`. */
@@ -162,4 +172,5 @@ export type RunEvent =
   | ITrackingEvent
   | ITrackingErrorEvent
   | IArtifactsEvent
+  | IBudgetWarningEvent
   | IRunFinishedEvent;

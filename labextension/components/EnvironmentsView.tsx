@@ -133,6 +133,38 @@ export class EnvironmentsModel extends PanelModel {
     });
   }
 
+  /** Read only after a cell ran (reading the kernel's environment starts its interpreter), not on a timer. */
+  readonly timed = false;
+
+  /**
+   * Read the kernel's environment and its drift again, quietly, once the view has shown them (a
+   * `%pip install` in a cell shows up as drift); whether they changed.
+   */
+  async poll(): Promise<boolean> {
+    const kernel = this._kernelId?.() ?? null;
+    if (!kernel || this._kernel === null || this.busy !== null) {
+      return false;
+    }
+    const path = this._path;
+    const reply = await requestAPI<{ show: IKernelEnv; diff: IEnvDiff | null }>(
+      'env/kernel',
+      {},
+      { ...this._query(), kernel }
+    );
+    const before = JSON.stringify([this._kernel, this._drift]);
+    if (
+      path !== this._path ||
+      this.busy !== null ||
+      JSON.stringify([reply.show, reply.diff]) === before
+    ) {
+      return false;
+    }
+    this._kernel = reply.show;
+    this._drift = reply.diff;
+    this.emit();
+    return true;
+  }
+
   /** Lock the kernel's environment (the server runs `pin` for the kernel's interpreter), then look again. */
   async pin(): Promise<void> {
     const kernel = this._kernelId?.() ?? null;

@@ -23,6 +23,7 @@ import {
 } from './columns';
 import { describeError, ProjectModel } from './model';
 import { locateNotebook } from './RunsModel';
+import { confirmRestore, IRestorePlan, restorePlan } from './restoreConfirm';
 import { KernelRunner } from './SnapshotsView';
 
 /** What the Experiments view needs from the application. */
@@ -374,6 +375,13 @@ export class ExperimentsModel extends ProjectModel {
       return;
     }
     this._message = null;
+    const asked: { plan?: IRestorePlan } = {};
+    await this.work(`Checking what restoring ${sid} overwrites`, async () => {
+      asked.plan = await restorePlan(run, sid);
+    });
+    if (!asked.plan || !(await confirmRestore(asked.plan))) {
+      return;
+    }
     await this.work(`Restoring ${sid}`, async () => {
       this._message = (await run(`%lift restore ${sid}`)).trim();
     });

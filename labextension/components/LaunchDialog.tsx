@@ -4,8 +4,8 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import {
-  IBackend,
   ILaunchRequest,
+  ILaunchTarget,
   INotebookParameter,
   IRun,
   IRunList,
@@ -81,7 +81,7 @@ export function choiceStore(state: IStateDB | null): IChoiceStore {
 
 interface ILaunchOptions {
   notebook: string;
-  backends: IBackend[];
+  backends: ILaunchTarget[];
   declared: Record<string, INotebookParameter>;
   /** Parameters shown besides the declared ones (a re-run's). */
   extra: string[];
@@ -93,7 +93,7 @@ function initialChoice(
   remembered: ILaunchChoice | null
 ): ILaunchChoice {
   const usable = (name: string | undefined): boolean =>
-    options.backends.some(b => b.name === name && b.available);
+    options.backends.some(b => b.name === name && b.launchable);
   const parameters: Record<string, string> = {};
   for (const name of [...Object.keys(options.declared), ...options.extra]) {
     parameters[name] =
@@ -103,7 +103,7 @@ function initialChoice(
   return {
     backend:
       backend ??
-      options.backends.find(b => b.available)?.name ??
+      options.backends.find(b => b.launchable)?.name ??
       defaultBackend,
     parameters,
     timeout: remembered?.timeout ?? ''
@@ -134,11 +134,14 @@ export function launchRequest(
 }
 
 function BackendField(props: {
-  backends: IBackend[];
+  backends: ILaunchTarget[];
   value: string;
   onChange: (name: string) => void;
 }): JSX.Element {
+  // Only what the server says a run can go to is offered; the rest say how to make them usable.
+  const offered = props.backends.filter(b => b.launchable);
   const missing = props.backends.filter(b => !b.available);
+  const unconfigured = props.backends.filter(b => b.available && b.setup);
   return (
     <div className="jp-nblift-field">
       <label htmlFor="jp-nblift-launch-backend">Backend</label>
@@ -147,16 +150,21 @@ function BackendField(props: {
         value={props.value}
         onChange={e => props.onChange(e.target.value)}
       >
-        {props.backends.map(b => (
-          <option key={b.name} value={b.name} disabled={!b.available}>
-            {!b.available
-              ? `${b.name} (not installed)`
-              : b.gpus
-                ? `${b.name} (GPUs: ${b.gpus})`
-                : b.name}
+        {offered.map(b => (
+          <option key={b.name} value={b.name}>
+            {b.gpus ? `${b.name} (GPUs: ${b.gpus})` : b.name}
           </option>
         ))}
       </select>
+      {unconfigured.length > 0 ? (
+        <ul className="jp-nblift-hints" aria-label="targets to configure">
+          {unconfigured.map(b => (
+            <li key={b.name}>
+              <strong>{b.name}</strong>: no target configured; {b.setup}
+            </li>
+          ))}
+        </ul>
+      ) : null}
       {missing.length > 0 ? (
         <ul className="jp-nblift-hints" aria-label="backends to install">
           {missing.map(b => (

@@ -337,7 +337,12 @@ function RunActions(props: { model: RunsModel; trace: RunTrace }): JSX.Element {
       ) : null}
       <button
         className="jp-mod-styled jp-mod-accept"
-        disabled={busy || trace.run.started === null}
+        disabled={busy || trace.run.executed === null}
+        title={
+          trace.run.executed === null
+            ? 'The executed notebook comes back when the run ends'
+            : undefined
+        }
         onClick={() => void model.openExecuted()}
       >
         Open executed notebook

@@ -1,7 +1,13 @@
 import { PageConfig } from '@jupyterlab/coreutils';
 import { Contents } from '@jupyterlab/services';
 
-import { IBackend, IRun, IRunList, requestAPI, TERMINAL_STATES } from '../api';
+import {
+  ILaunchTarget,
+  IRun,
+  IRunList,
+  requestAPI,
+  TERMINAL_STATES
+} from '../api';
 import { RunFeed } from '../runFeed';
 import { IExpectedCell, RunTrace } from '../runTrace';
 import { describeError, ProjectModel } from './model';
@@ -10,7 +16,7 @@ import { describeError, ProjectModel } from './model';
 export interface IRunsHost {
   /** The contents API, to count a run's code cells in its notebook. */
   contents: Contents.IManager;
-  /** Open a file or folder (path relative to the server root). */
+  /** Open a notebook in a notebook tab (path relative to the server root). */
   open(path: string): Promise<void>;
   /** Open the launch dialog for `notebook` (relative to the server root), filled in from `run`. */
   relaunch(notebook: string, run: IRun): Promise<void>;
@@ -93,7 +99,7 @@ export class RunsModel extends ProjectModel {
   get runs(): IRun[] {
     return this._runs;
   }
-  get backends(): IBackend[] {
+  get backends(): ILaunchTarget[] {
     return this._backends;
   }
   /** The selected run as its events tell it; null when none is selected. */
@@ -119,6 +125,23 @@ export class RunsModel extends ProjectModel {
 
   async refresh(): Promise<void> {
     await this.work(null, () => this._load());
+  }
+
+  /** Read on the follower's timer too (the list is cheap to read). */
+  readonly timed = true;
+
+  /** Read the list again quietly (a run started with `%lift run` shows up); whether it changed. */
+  async poll(): Promise<boolean> {
+    if (this.busy !== null) {
+      return false;
+    }
+    const before = JSON.stringify(this._runs);
+    await this._load();
+    const changed = JSON.stringify(this._runs) !== before;
+    if (changed) {
+      this.emit();
+    }
+    return changed;
   }
 
   select(id: string | null): void {
@@ -172,7 +195,7 @@ export class RunsModel extends ProjectModel {
     });
   }
 
-  /** Copy the executed notebook into the project (nblift-runs/<id>/) and open it. */
+  /** Copy the executed notebook into the project (nblift-runs/<id>/) and open it in a notebook tab. */
   async openExecuted(): Promise<void> {
     const trace = this._trace;
     if (!trace) {
@@ -317,7 +340,7 @@ export class RunsModel extends ProjectModel {
 
   private _projectRoot: string | null = null;
   private _runs: IRun[] = [];
-  private _backends: IBackend[] = [];
+  private _backends: ILaunchTarget[] = [];
   private _trace: RunTrace | null = null;
   private _feed: RunFeed | null = null;
   private _timer: number | undefined;

@@ -4,6 +4,7 @@ import { ISnapshot, ISnapshotDiff, requestAPI } from '../api';
 import { Message, useReveal } from './common';
 import { formatBytes } from './format';
 import { ProjectModel, useModel } from './model';
+import { confirmRestore, IRestorePlan, restorePlan } from './restoreConfirm';
 import { WorkState } from './WorkState';
 
 /** Runs code in the current notebook's kernel and resolves with what it printed. */
@@ -71,6 +72,28 @@ export class SnapshotsModel extends ProjectModel {
     this.emit();
   }
 
+  /** Read on the follower's timer too (a snapshot is cheap to list). */
+  readonly timed = true;
+
+  /** Read the list again quietly (a snapshot taken with `%lift snapshot` shows up); whether it changed. */
+  async poll(): Promise<boolean> {
+    const path = this.path;
+    const reply = await requestAPI<{ snapshots: ISnapshot[] }>(
+      'snapshots',
+      {},
+      this.query()
+    );
+    if (
+      path !== this.path ||
+      JSON.stringify(reply.snapshots) === JSON.stringify(this._snapshots)
+    ) {
+      return false;
+    }
+    this._snapshots = reply.snapshots;
+    this.emit();
+    return true;
+  }
+
   async refresh(): Promise<void> {
     await this._work(null, async () => {
       const reply = await requestAPI<{ snapshots: ISnapshot[] }>(
@@ -110,7 +133,20 @@ export class SnapshotsModel extends ProjectModel {
     await this.refresh();
   }
 
+  /** Restore snapshot `id` into the kernel, after asking when it would overwrite live variables. */
   async restore(id: string): Promise<void> {
+    const run = this._runInKernel;
+    if (!run) {
+      this.fail('Open a notebook with a running kernel first.');
+      return;
+    }
+    const asked: { plan?: IRestorePlan } = {};
+    await this._work(`Checking what restoring ${id} overwrites`, async () => {
+      asked.plan = await restorePlan(run, id);
+    });
+    if (!asked.plan || !(await confirmRestore(asked.plan))) {
+      return;
+    }
     await this._kernel(`Restoring ${id}`, `%lift restore ${id}`);
   }
 

@@ -111,6 +111,8 @@ _env, _env_render = _package("environment")
 _runs, _runs_render = _package("runs")
 _exp, _exp_render = _package("experiments")
 _reg, _reg_render = _package("registry")
+_data, _data_render = _package("data")
+_costs, _costs_render = _package("costs")
 _snap_args, _env_args, _runs_args, _exp_args, _reg_args = _snap, _env, _runs, _exp, _reg
 
 
@@ -224,13 +226,26 @@ VERBS: dict[str, Verb] = {
         ),
         Verb(
             "track",
-            "Track data files: every snapshot records their BLAKE3 hashes (no PATH: list them). In a "
-            "notebook, `track run [NAME]` starts an MLflow run for nblift.log and `track stop` ends it.",
+            "Track data files and folders: every snapshot records their BLAKE3 hashes (no PATH: list "
+            "them). In a notebook, `track run [NAME]` starts an MLflow run for nblift.log and `track stop` "
+            "ends it.",
             _snap("track"),
             _snap_render("track_text"),
             _snap_render("track_html"),
             lambda result: result if isinstance(result, dict) else {"files": result},
             add_arguments=_snap_args("track_args"),
+        ),
+        Verb(
+            "data",
+            "List the data inputs (tracked files and folders, DVC-recorded data, with NOTEBOOK the files it "
+            "reads) with their hash and state: unchanged, changed since the last snapshot or run, new, "
+            "missing.",
+            _data("data"),
+            _data_render("data_text"),
+            _data_render("data_html"),
+            _data_render("data_json"),
+            add_arguments=_data("data_args"),
+            failed=_data_render("data_failed"),
         ),
         Verb(
             "diff",
@@ -260,6 +275,15 @@ VERBS: dict[str, Verb] = {
             _runs_render("runs_html"),
             _runs_render("runs_json"),
             add_arguments=_runs_args("runs_args"),
+        ),
+        Verb(
+            "costs",
+            "What runs cost at their targets' hourly rates, summed per month, user and notebook.",
+            _costs("costs"),
+            _costs_render("costs_text"),
+            _costs_render("costs_html"),
+            _to_json,
+            add_arguments=_costs("costs_args"),
         ),
         Verb(
             "logs",

@@ -51,6 +51,9 @@ class Settings:
     run_heartbeat_timeout: int = 30
     #: Seconds a cancelled run gets to stop cleanly before its process group is killed.
     run_cancel_grace: int = 10
+    #: USD per hour of a run on the local backend (the machine JupyterLab runs on; 0: free). Remote targets
+    #: set theirs in their own table (`hourly_cost`, or `instance_type` looked up in the price table).
+    local_hourly_cost: float = 0.0
     #: Switch on MLflow's autologging for the notebook's run (frameworks log params and metrics into it).
     autolog: bool = True
     #: Promotion policy: alias -> its gates (`[tool.nblift.promotion.champion]`); see nblift.registry.policy.
@@ -85,6 +88,14 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
         if value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
         raise ConfigError(f"{origin}: setting {key!r} must be true or false, got {value!r}")
+    if expected is float and not isinstance(value, bool) and isinstance(value, int | str):
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(
+                f"{origin}: setting {key!r} must be a number, got {value!r}",
+                hint=f"set {key} to a number such as {_FIELDS[key].default}",
+            ) from None
     if expected is int and isinstance(value, str):
         try:
             return int(value)

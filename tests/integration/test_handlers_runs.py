@@ -3,6 +3,7 @@ list, parameters, cancel, fetch, and the errors bad input gets."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -145,4 +146,75 @@ async def test_unknown_run_is_404_and_bad_offset_400(jp_fetch):
     assert err.value.code == 404
     with pytest.raises(HTTPClientError) as err:
         await jp_fetch("nblift", "api", "runs", "abcdef123456", "events", params={"after": "-1"})
+    assert err.value.code == 400
+
+
+async def test_run_on_offers_configured_targets_and_says_how_to_add_one(jp_fetch, jp_root_dir):
+    (jp_root_dir / "bare").mkdir()
+    write_notebook(jp_root_dir / "bare" / "a.ipynb", "pass")
+    (jp_root_dir / "hosts").mkdir()
+    write_notebook(jp_root_dir / "hosts" / "a.ipynb", "pass")
+    (jp_root_dir / "hosts" / "pyproject.toml").write_text(
+        '[tool.nblift.ssh_hosts.box]\nhost = "127.0.0.1"\ngpus = "0"\n'
+    )
+    validator = response_validator(openapi_doc(), "/nblift/api/runs", "get", 200)
+
+    bare = body_of(await jp_fetch("nblift", "api", "runs", params={"path": "bare/a.ipynb"}))
+    validator.validate(bare)
+    by_name = {b["name"]: b for b in bare["backends"]}
+    assert by_name["local"]["launchable"] and by_name["local"]["setup"] is None
+    # a kind that needs a target and has none is listed to say how to add one, never as a choice
+    assert not by_name["ssh"]["launchable"] and "[tool.nblift.ssh_hosts.NAME]" in by_name["ssh"]["setup"]
+    assert not by_name["ray"]["launchable"] and "[tool.nblift.ray_clusters.NAME]" in by_name["ray"]["setup"]
+
+    hosts = body_of(await jp_fetch("nblift", "api", "runs", params={"path": "hosts/a.ipynb"}))
+    validator.validate(hosts)
+    by_name = {b["name"]: b for b in hosts["backends"]}
+    assert by_name["ssh:box"]["launchable"] and by_name["ssh:box"]["gpus"] == "0"
+    assert by_name["ssh:box"]["setup"] is None and "ssh" not in by_name
+    assert [n for n, b in by_name.items() if b["launchable"]] == ["local", "ssh:box"]
+
+
+async def test_the_executed_notebook_is_offered_only_once_it_exists(jp_fetch, jp_root_dir, monkeypatch):
+    monkeypatch.setenv("NBLIFT_RUN_CANCEL_GRACE", "5")
+    write_notebook(jp_root_dir / "slow.ipynb", "import time\ntime.sleep(120)")
+    run = body_of(await post_json(jp_fetch, "nblift", "api", "runs", body={"notebook": "slow.ipynb"}))
+    assert run["executed"] is None  # the Runs view keeps "Open executed notebook" disabled on this
+    for _ in range(600):  # until its outputs folder exists (the executed notebook comes at the end)
+        page = body_of(await jp_fetch("nblift", "api", "runs", run["id"], "events"))
+        if any(e["kind"] == "cell.started" for e in page["events"]):
+            break
+        await asyncio.sleep(0.1)
+    assert page["run"]["executed"] is None
+    with pytest.raises(HTTPClientError) as err:
+        await post_json(jp_fetch, "nblift", "api", "runs", run["id"], "fetch", body={})
+    assert err.value.code == 404  # not the outputs folder, which the view would open instead of a notebook
+    reply = json.loads(err.value.response.body)
+    assert "no executed notebook yet" in reply["message"] and reply["hint"]
+    await post_json(jp_fetch, "nblift", "api", "runs", run["id"], "cancel", body={})
+
+
+async def test_the_estimate_route_says_the_price_and_bad_budgets_get_a_400(jp_fetch, jp_root_dir):
+    (jp_root_dir / "pyproject.toml").write_text("[tool.nblift]\nlocal_hourly_cost = 2.5\n")
+    write_notebook(jp_root_dir / "train.ipynb", "print(1)")
+    query = {"notebook": "train.ipynb", "backend": "local", "budget": "$5"}
+    reply = body_of(await jp_fetch("nblift", "api", "runs", "estimate", params=query))
+    response_validator(openapi_doc(), "/nblift/api/runs/estimate", "get", 200).validate(reply)
+    assert reply["hourly"] == 2.5 and reply["budget"] == 5.0 and reply["expected_seconds"] is None
+    assert reply["text"] == (
+        "$2.50/h (local_hourly_cost of the local backend); duration unknown: no earlier successful "
+        "run of train.ipynb on local; budget $5.00 (stops after 2 h 00 min)"
+    )
+    for budget, words in (("five", "is not an amount"), ("-2", "is not a positive amount")):
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch("nblift", "api", "runs", "estimate", params={**query, "budget": budget})
+        assert err.value.code == 400 and words in json.loads(err.value.response.body)["message"]
+    with pytest.raises(HTTPClientError) as err:  # a budget on a launch is checked the same way
+        await jp_fetch(
+            "nblift",
+            "api",
+            "runs",
+            method="POST",
+            body=json.dumps({"notebook": "train.ipynb", "budget": "x"}),
+        )
     assert err.value.code == 400

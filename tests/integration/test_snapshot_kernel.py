@@ -376,3 +376,19 @@ def test_a_value_with_one_unstorable_part_is_stored_without_it(
         assert fresh.value("type(run['batches']).__name__") == "LeftOut"
     finally:
         fresh.shutdown()
+
+
+def test_a_dry_run_restore_names_what_it_would_overwrite_and_changes_nothing(kernel: Kernel) -> None:
+    kernel.run("%load_ext nblift\nkept = 1\ngone = [1, 2]\napi_token = 'hunter2-very-secret'")
+    sid = _snapshot(kernel, "plan")
+    kernel.run("del gone\nkept = 2")
+    # what the Snapshots view runs before it asks (`--json` gives it the plan as data)
+    kernel.run(f"_p = get_ipython().run_line_magic('lift', 'restore {sid} --dry-run --json')")
+    plan = json.loads(kernel.value("repr(_p)"))
+    assert plan["id"] == sid and plan["overwritten"] == ["kept"] and plan["added"] == ["gone"]
+    assert "api_token" in plan["skipped"] and "api_token" not in plan["overwritten"]
+    assert kernel.value("kept") == 2 and kernel.value("'gone' in globals()") is False
+    only = kernel.value(
+        f"get_ipython().run_line_magic('lift', '--json restore {sid} --only gone --dry-run').data"
+    )
+    assert only["overwritten"] == [] and only["added"] == ["gone"]

@@ -285,3 +285,20 @@ def test_the_run_widget_shows_a_cells_source_escaped_once():
     assert (
         "print(&quot;done&quot;) &amp; &lt;b&gt;" in label and "&amp;quot;" not in label and "0.50 s" in label
     )
+
+
+def test_the_run_widget_drops_its_cancel_button_once_the_run_ended(tmp_path):
+    import dataclasses
+
+    from nblift.project import Project
+    from nblift.runs.model import RunInfo
+    from nblift.runs.widget import RunView
+
+    info = RunInfo(
+        id="abcdef123456", notebook="t.ipynb", backend="local", state="RUNNING", parameters={}, created=0.0,
+        started=1.0, finished=None, error=None, mlflow=None, executed=None, bundle="b", timeout=None,
+    )  # fmt: skip
+    view = RunView(Project.discover(tmp_path), info, 2)
+    assert view.cancel_button.layout.display != "none" and not view.cancel_button.disabled
+    view._finished(dataclasses.replace(info, state="SUCCEEDED", finished=2.0))
+    assert view.cancel_button.disabled and view.cancel_button.layout.display == "none"

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..costs.prices import Priced
 from ..fsutil import atomic_write
 from ..runs.model import RunHandle, RunSpec, RunState
 from ..runs.records import HANDLE_FILE, RunRecord
@@ -85,6 +86,9 @@ class Backend(abc.ABC):
     name: str = ""
     #: How often `cancel` looks whether the runner has stopped after SIGTERM.
     cancel_poll_s: float = 0.1
+    #: The settings table that names this kind's targets (`ssh_hosts`: `[tool.nblift.ssh_hosts.NAME]`); empty
+    #: for a kind that runs as it is (local). A kind with a table is offered only through configured targets.
+    target_table: str = ""
 
     def __init__(self, project: Any = None) -> None:
         #: The nblift Project the run belongs to (its settings name hosts, clusters, credentials files).
@@ -94,6 +98,13 @@ class Backend(abc.ABC):
     def targets(cls, project: Any) -> list[Target]:
         """The named targets of this kind the project's settings configure (empty: the bare kind only)."""
         return []
+
+    @classmethod
+    def target_setup(cls) -> str | None:
+        """How to add a target, for a kind that runs only on a configured one (None: the bare kind runs)."""
+        if not cls.target_table:
+            return None
+        return f"add a [tool.nblift.{cls.target_table}.NAME] table to the project's pyproject.toml"
 
     def submit(self, request: RunRequest) -> RunHandle:
         """Start the run once: a request whose record already names a handle gets that handle back."""
@@ -162,6 +173,11 @@ class Backend(abc.ABC):
         """What the host runs go to offers, and whether it reaches `indexes` (None: this backend runs where
         nblift runs, or cannot tell); preflight checks the lock and the push against it."""
         return self._host_facts(tuple(indexes))
+
+    def price(self) -> tuple[Priced, str]:
+        """What this backend's target says about its price (`hourly_cost`, `instance_type`, `max_cost`),
+        and the settings table it comes from, for messages."""
+        return Priced(), self.name
 
     def environment_probe(self, requirements: Path, index_strategy: str | None) -> Probe | None:
         """Runs preflight's API probe in the environment this backend keeps for a lock (its hashed

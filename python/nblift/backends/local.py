@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..costs.prices import Priced
 from ..runs.records import OUTPUT_DIR, RUNNER_LOG
 from .base import Backend, RunHandle, RunRequest
 
@@ -54,6 +55,10 @@ def group_members(pgid: int) -> list[int]:
 
 class LocalBackend(Backend):
     name = "local"
+
+    def price(self) -> tuple[Priced, str]:
+        rate = self.project.settings.local_hourly_cost
+        return Priced(hourly_cost=rate, rate_name="local_hourly_cost"), "the local backend"
 
     def _submit(self, request: RunRequest) -> RunHandle:
         command = [

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from ..costs.prices import PRICE_KEYS, Priced
 from ..errors import InvalidInput, NbliftError, NotFound
 from ..project import Project
 from ..runs.events import EventKind, append_event
@@ -49,6 +50,7 @@ _KEYS = {
     "num_gpus": int,
     "gpu_type": str,
     "install_lock": bool,
+    **PRICE_KEYS,
 }
 _LIVE = {"PENDING", "RUNNING"}
 #: Clients kept for the process (making one costs a round trip or a slow set-up; each call is a fresh
@@ -58,7 +60,7 @@ _s3_clients: dict[str, Any] = {}
 
 
 @dataclasses.dataclass(frozen=True)
-class RayTarget:
+class RayTarget(Priced):
     name: str
     address: str
     storage: str
@@ -93,6 +95,7 @@ def _storage(storage: str) -> tuple[str, str]:
 class RayBackend(RemoteBackend):
     name = "ray"
     cancel_poll_s = 0.5
+    target_table = "ray_clusters"
 
     @classmethod
     def targets(cls, project: Any) -> list[Target]:
@@ -117,6 +120,9 @@ class RayBackend(RemoteBackend):
                 hint=f"use --backend ray:NAME with a [tool.nblift.ray_clusters.NAME] table (known: {known})",
             )
         return configured[name]
+
+    def price(self) -> tuple[Priced, str]:
+        return self._target(), f"ray_clusters.{self.target_name}"
 
     def _jobs(self, target: RayTarget) -> Any:
         from ray.job_submission import JobSubmissionClient

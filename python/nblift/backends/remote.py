@@ -60,8 +60,10 @@ def parse_targets(tables: dict[str, Any], keys: dict[str, type], where: str) -> 
             if kind is None:
                 known = ", ".join(sorted(keys))
                 raise ConfigError(f"{here}: unknown key {key!r}", hint=f"known: {known}")
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)  # TOML writes 3 for 3.0
             if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
-                what = {str: "text", int: "a whole number", bool: "true or false"}[kind]
+                what = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}[kind]
                 raise ConfigError(f"{here}: {key} must be {what}", hint=f"fix {key} in the settings")
             values[key] = value
         found[name] = values

@@ -21,168 +21,42 @@ tags, artifacts) once it ends; with a tracking server, the runner logs to the se
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import dataclasses
 import hashlib
 import importlib.metadata
 import json
 import posixpath
-import re
 import secrets
 import shlex
 import shutil
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput, NbliftError
-from ..project import Project
+from ..costs.prices import Priced
+from ..errors import NbliftError
 from ..runs.events import EventKind, append_event
 from ..runs.model import SPEC_FILE
 from ..runs.records import OUTPUT_DIR
-from ..store import hash_file
+from ..store import ObjectStore, hash_file
 from .base import HostFacts, RunHandle, RunRequest, Target
-from .remote import RemoteBackend, parse_targets, runtime_files
+from .remote import RemoteBackend, runtime_files
+from .ssh_connect import (
+    SSHTarget,
+    check_output,
+    remote_root,
+    retrying,
+    run_ssh,
+    ssh_targets,
+    target_named,
+)
 
 if TYPE_CHECKING:
     from ..environment.api_check import Probe
 
-T = TypeVar("T")
-CONNECT_TIMEOUT_S = 15.0
-COMMAND_TIMEOUT_S = 120.0
 ENV_BUILD_TIMEOUT_S = 3600.0
-_KEYS = {
-    "host": str,
-    "port": int,
-    "user": str,
-    "identity_file": str,
-    "known_hosts": str,
-    "python": str,
-    "uv": str,
-    "root": str,
-    "gpus": str,
-    "offline": bool,
-}
-_SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-
-
-@dataclasses.dataclass(frozen=True)
-class SSHTarget:
-    """One SSH host runs can go to."""
-
-    name: str
-    host: str
-    port: int | None = None
-    user: str | None = None
-    identity_file: str | None = None
-    known_hosts: str | None = None
-    python: str = "python3"
-    uv: str = "uv"
-    root: str = ".nblift-remote"
-    gpus: str = ""
-    offline: bool = False
-
-
-def ssh_targets(project: Project) -> dict[str, SSHTarget]:
-    """The targets the project's settings name (`[tool.nblift.ssh_hosts.NAME]`)."""
-    tables = parse_targets(dict(project.settings.ssh_hosts), _KEYS, "ssh_hosts")
-    return {name: SSHTarget(name=name, **{"host": name, **values}) for name, values in tables.items()}
-
-
-def target_named(project: Project, name: str) -> SSHTarget:
-    """A configured target, or a host alias of `~/.ssh/config` with the defaults."""
-    if not name:
-        raise InvalidInput(
-            "the ssh backend needs a target", hint="use --backend ssh:HOST (a host from ~/.ssh/config)"
-        )
-    configured = ssh_targets(project)
-    if name in configured:
-        return configured[name]
-    if not _SAFE_NAME.fullmatch(name):
-        raise InvalidInput(
-            f"{name!r} is not a host name", hint="name a [tool.nblift.ssh_hosts] table or an ssh alias"
-        )
-    return SSHTarget(name=name, host=name)
-
-
-# -- one event loop for every SSH connection of this process ---------------------------------------------
-
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_lock = threading.Lock()
-_connections: dict[SSHTarget, Any] = {}
-
-
-def _run(coro: Coroutine[Any, Any, T], timeout: float = COMMAND_TIMEOUT_S) -> T:
-    """Run `coro` on the SSH thread's loop (callers may be in a kernel or a server with their own loop)."""
-    global _loop
-    with _loop_lock:
-        if _loop is None:
-            _loop = asyncio.new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="nblift-ssh", daemon=True).start()
-    return asyncio.run_coroutine_threadsafe(coro, _loop).result(timeout)
-
-
-async def _connect(target: SSHTarget) -> Any:
-    import asyncssh
-
-    conn = _connections.get(target)
-    if conn is not None and not conn.is_closed():
-        return conn
-    options: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, "keepalive_interval": 15}
-    if target.port:
-        options["port"] = target.port
-    if target.user:
-        options["username"] = target.user
-    if target.identity_file:
-        options["client_keys"] = [str(Path(target.identity_file).expanduser())]
-    if target.known_hosts:
-        options["known_hosts"] = str(Path(target.known_hosts).expanduser())
-    try:
-        conn = await asyncssh.connect(target.host, **options)
-    except (OSError, asyncssh.Error) as exc:
-        raise NbliftError(
-            f"cannot reach ssh target {target.name!r} ({type(exc).__name__}: {exc})",
-            hint="check that `ssh` to it works (host key in known_hosts, key loaded, host up)",
-        ) from None
-    _connections[target] = conn
-    return conn
-
-
-async def _retrying(target: SSHTarget, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
-    """`work(connection)`, reconnecting once when the connection dropped (a host still unreachable after
-    that is an NbliftError, which followers treat as "try again later")."""
-    import asyncssh
-
-    for attempt in (1, 2):
-        conn = await _connect(target)
-        try:
-            return await work(conn)
-        except (asyncssh.Error, OSError) as exc:
-            dropped = _connections.pop(target, None)
-            if dropped is not None:
-                dropped.abort()
-            if attempt == 2:
-                raise NbliftError(
-                    f"lost the connection to ssh target {target.name!r} ({type(exc).__name__}: {exc})",
-                    hint="the run goes on on the host; nblift reconnects at the next look",
-                ) from None
-    raise AssertionError("unreachable")
-
-
-async def _check(conn: Any, command: str, stdin: str | None = None) -> str:
-    result = await conn.run(command, input=stdin, check=False)
-    if result.exit_status != 0:
-        raise NbliftError(
-            f"a command on the ssh host failed ({result.exit_status}): {str(result.stderr).strip()[-400:]}",
-            hint="see the message; the host needs a POSIX shell, Python 3.11+ and uv",
-        )
-    return str(result.stdout)
-
-
 # -- what is sent -------------------------------------------------------------------------------------------
 
 
@@ -208,14 +82,6 @@ def _digest(*parts: Any) -> str:
 def _env_key(target: SSHTarget, locks: list[str], strategy: str | None) -> str:
     """The host's environment for the lock's requirements (object ids) and the runner's packages."""
     return _digest(target.python, locks, _runner_packages(), strategy)
-
-
-async def _remote_root(conn: Any, target: SSHTarget) -> str:
-    """The target's root folder as an absolute path on the host."""
-    if target.root.startswith("/"):
-        return target.root
-    home = (await _check(conn, 'printf %s "$HOME"')).strip()
-    return posixpath.join(home, target.root)
 
 
 #: Run by the host's Python with the index URLs as arguments: `index=URL ok` for one that answers.
@@ -276,9 +142,69 @@ def _parse_facts(out: str, target: SSHTarget) -> HostFacts:
     )
 
 
+async def missing_objects(
+    conn: Any, target: SSHTarget, agent: str, objects: str, oids: list[str]
+) -> list[str]:
+    """The objects among `oids` the host's store folder `objects` lacks (each once)."""
+    q = shlex.quote
+    asked = f"{q(target.python)} {q(agent)} missing {q(objects)}"
+    return list(dict.fromkeys((await check_output(conn, asked, "\n".join(oids))).split()))
+
+
+async def send_objects(sftp: Any, store: ObjectStore, objects: str, oids: list[str]) -> int:
+    """Copy `oids` from the local store into the host's store folder `objects` (each published by a rename
+    once complete); the bytes sent."""
+    sent = 0
+    for oid in oids:
+        folder = posixpath.join(objects, oid[:2])
+        await sftp.makedirs(posixpath.join(objects, "tmp"), exist_ok=True)
+        await sftp.makedirs(folder, exist_ok=True)
+        temp = posixpath.join(objects, "tmp", f"{oid}.{secrets.token_hex(4)}")
+        await sftp.put(str(store.path_of(oid)), temp)
+        await sftp.posix_rename(temp, posixpath.join(folder, oid[2:]))
+        sent += store.path_of(oid).stat().st_size
+    return sent
+
+
+async def send_runtime(sftp: Any, root: str) -> str:
+    """nblift's own Python files on the host under `root/runtime/KEY` (sent once per content); the folder."""
+    files = runtime_files()
+    key = _digest(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items()))
+    runtime = posixpath.join(root, "runtime", key)
+    if await sftp.exists(posixpath.join(runtime, "ready")):
+        return runtime
+    for rel, data in files.items():
+        path = posixpath.join(runtime, rel)
+        await sftp.makedirs(posixpath.dirname(path), exist_ok=True)
+        async with sftp.open(path, "wb") as fh:
+            await fh.write(data)
+    async with sftp.open(posixpath.join(runtime, "ready"), "w") as fh:
+        await fh.write(str(time.time()))
+    return runtime
+
+
+def env_plan(
+    target: SSHTarget, root: str, objects: str, requirements: str | None, strategy: str | None
+) -> dict[str, Any]:
+    """How the agent builds the environment for a lock's hashed `requirements` (an object id in the host's
+    store folder `objects`): installed with the index strategy it was resolved with, plus the runner's
+    packages; cached on the host under `root/envs/KEY`."""
+    locks = [requirements] if requirements else []
+    return {
+        "env": posixpath.join(root, "envs", _env_key(target, locks, strategy)),
+        "python": target.python,
+        "uv": target.uv,
+        "offline": target.offline,
+        "requirements": [posixpath.join(objects, oid[:2], oid[2:]) for oid in locks],
+        "index_strategy": strategy,
+        "packages": _runner_packages(),
+    }
+
+
 class SSHBackend(RemoteBackend):
     name = "ssh"
     cancel_poll_s = 0.3
+    target_table = "ssh_hosts"
 
     @classmethod
     def targets(cls, project: Any) -> list[Target]:
@@ -295,13 +221,16 @@ class SSHBackend(RemoteBackend):
         name = str(handle.details["target"]) if handle is not None else self.target_name
         return target_named(self.project, name)
 
+    def price(self) -> tuple[Priced, str]:
+        return self._target(), f"ssh_hosts.{self.target_name}"
+
     def _gpu_driver(self) -> str | None:
         return self._host_facts(()).driver
 
     def _host_facts(self, indexes: tuple[str, ...]) -> HostFacts:
         target = self._target()
         asked = () if target.offline else indexes  # an offline host installs from its cache
-        out = _run(_retrying(target, lambda conn: _check(conn, _facts_script(target, asked))))
+        out = run_ssh(retrying(target, lambda conn: check_output(conn, _facts_script(target, asked))))
         return _parse_facts(out, target)
 
     def environment_probe(self, requirements: Path, index_strategy: str | None) -> Probe:
@@ -312,7 +241,7 @@ class SSHBackend(RemoteBackend):
             from ..environment.api_check import ProbeFailed
 
             try:
-                return _run(_retrying(target, lambda conn: self._probe_on(conn, target, key, checks)))
+                return run_ssh(retrying(target, lambda conn: self._probe_on(conn, target, key, checks)))
             except NbliftError as exc:
                 raise ProbeFailed(f"ssh:{target.name}: {exc.message}", exc.hint or "") from None
 
@@ -324,7 +253,7 @@ class SSHBackend(RemoteBackend):
         from ..environment.api_check import PROBE_ENVIRON, ProbeFailed, probe_answer
 
         q = shlex.quote
-        root = await _remote_root(conn, target)
+        root = await remote_root(conn, target)
         env = posixpath.join(root, "envs", key)
         async with conn.start_sftp_client() as sftp:
             if not await sftp.exists(posixpath.join(env, "ready")):
@@ -333,8 +262,8 @@ class SSHBackend(RemoteBackend):
                     "the first run there builds it (then preflight checks the APIs in it); or pass "
                     "`--target-python` with the python of an environment built from the lock here",
                 )
-            await _check(conn, f"mkdir -p {q(root)}/runtime")
-            runtime = await self._send_runtime(sftp, conn, root)
+            await check_output(conn, f"mkdir -p {q(root)}/runtime")
+            runtime = await send_runtime(sftp, root)
         environ = " ".join(f"{k}={q(v)}" for k, v in PROBE_ENVIRON.items())
         probe = posixpath.join(runtime, "nblift", "target", "api_probe.py")
         done = await conn.run(
@@ -348,17 +277,16 @@ class SSHBackend(RemoteBackend):
 
     def _submit(self, request: RunRequest) -> RunHandle:
         target = self._target()
-        return _run(
-            _retrying(target, lambda conn: self._submit_on(conn, target, request)), ENV_BUILD_TIMEOUT_S
+        return run_ssh(
+            retrying(target, lambda conn: self._submit_on(conn, target, request)), ENV_BUILD_TIMEOUT_S
         )
 
     async def _submit_on(self, conn: Any, target: SSHTarget, request: RunRequest) -> RunHandle:
         from ..bundle import read_manifest
         from ..environment.lock import lock_in_bundle
-        from ..store import ObjectStore
 
         q = shlex.quote
-        root = await _remote_root(conn, target)
+        root = await remote_root(conn, target)
         run_dir = posixpath.join(root, "runs", request.run_id)
         store_dir = posixpath.join(root, "store")
         objects = posixpath.join(store_dir, "objects")
@@ -368,53 +296,34 @@ class SSHBackend(RemoteBackend):
             f"{root}/envs",
             f"{root}/runtime",
         ]
-        await _check(conn, "mkdir -p " + " ".join(q(f) for f in folders))
+        await check_output(conn, "mkdir -p " + " ".join(q(f) for f in folders))
         async with conn.start_sftp_client() as sftp:
-            runtime = await self._send_runtime(sftp, conn, root)
+            runtime = await send_runtime(sftp, root)
             agent = posixpath.join(runtime, "nblift", "target", "agent.py")
             store = ObjectStore(request.store_dir)
             manifest = read_manifest(store, request.bundle_id)
             wanted = [request.bundle_id, *(str(e["oid"]) for e in manifest.get("files", {}).values())]
-            lacking = (
-                await _check(conn, f"{q(target.python)} {q(agent)} missing {q(objects)}", "\n".join(wanted))
-            ).split()
-            sent = 0
-            for oid in dict.fromkeys(lacking):
-                folder = posixpath.join(objects, oid[:2])
-                await sftp.makedirs(folder, exist_ok=True)
-                temp = posixpath.join(objects, "tmp", f"{oid}.{secrets.token_hex(4)}")
-                await sftp.put(str(store.path_of(oid)), temp)
-                await sftp.posix_rename(temp, posixpath.join(folder, oid[2:]))
-                sent += store.path_of(oid).stat().st_size
+            lacking = await missing_objects(conn, target, agent, objects, wanted)
+            sent = await send_objects(sftp, store, objects, lacking)
             append_event(
                 request.record_dir,
                 EventKind.BUNDLE_SENT,
                 target=target.name,
-                objects=len(set(lacking)),
+                objects=len(lacking),
                 bytes=sent,
             )
-            # the hashed requirements the lock names, installed with the index strategy it was resolved with
             lock, requirements = lock_in_bundle(store, manifest)
-            locks = [requirements] if requirements else []
-            packages = _runner_packages()
-            strategy = lock.index_strategy if lock else None
-            env_key = _env_key(target, locks, strategy)
             remote_spec = request.spec.with_tracking(self.remote_tracking(run_dir))
             environ = {"MLFLOW_DISABLE_TELEMETRY": "true"}
             if target.gpus:
                 environ["CUDA_VISIBLE_DEVICES"] = target.gpus
             plan = {
-                "env": posixpath.join(root, "envs", env_key),
-                "python": target.python,
-                "uv": target.uv,
-                "offline": target.offline,
-                "requirements": [posixpath.join(objects, oid[:2], oid[2:]) for oid in locks],
-                "index_strategy": strategy,
-                "packages": packages,
+                **env_plan(target, root, objects, requirements, lock.index_strategy if lock else None),
                 "runtime": runtime,
                 "store": store_dir,
                 "environ": environ,
             }
+            env_key = posixpath.basename(plan["env"])
             for name, text in ((SPEC_FILE, remote_spec.dumps()), ("launch.json", json.dumps(plan))):
                 async with sftp.open(posixpath.join(run_dir, name), "w") as fh:
                     await fh.write(text)
@@ -425,14 +334,14 @@ class SSHBackend(RemoteBackend):
             target=target.name,
             key=env_key,
         )
-        started = await _check(
+        started = await check_output(
             conn,
             # only the agent goes to the background (`a && b &` would keep the channel open until b ends)
             f"cd {q(run_dir)} || exit 1; setsid nohup {q(target.python)} {q(agent)} launch {q(run_dir)} "
             ">> runner.log 2>&1 < /dev/null & echo $!",
         )
         pid = int(started.strip().splitlines()[-1])
-        start = (await _check(conn, f"{q(target.python)} {q(agent)} start {pid}")).strip()
+        start = (await check_output(conn, f"{q(target.python)} {q(agent)} start {pid}")).strip()
         details = {
             "target": target.name,
             "root": root,
@@ -446,21 +355,6 @@ class SSHBackend(RemoteBackend):
         }
         return RunHandle(f"{self.name}:{target.name}", request.run_id, str(pid), details)
 
-    async def _send_runtime(self, sftp: Any, conn: Any, root: str) -> str:
-        files = runtime_files()
-        key = _digest(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items()))
-        runtime = posixpath.join(root, "runtime", key)
-        if await sftp.exists(posixpath.join(runtime, "ready")):
-            return runtime
-        for rel, data in files.items():
-            path = posixpath.join(runtime, rel)
-            await sftp.makedirs(posixpath.dirname(path), exist_ok=True)
-            async with sftp.open(path, "wb") as fh:
-                await fh.write(data)
-        async with sftp.open(posixpath.join(runtime, "ready"), "w") as fh:
-            await fh.write(str(time.time()))
-        return runtime
-
     # -- follow --------------------------------------------------------------------------------------------
 
     def _poll(self, handle: RunHandle, offset: int) -> dict[str, Any]:
@@ -471,7 +365,7 @@ class SSHBackend(RemoteBackend):
             f"{q(str(d.get('start')))}"
         )
         target = self._target(handle)
-        out = _run(_retrying(target, lambda conn: _check(conn, command)))
+        out = run_ssh(retrying(target, lambda conn: check_output(conn, command)))
         reply: dict[str, Any] = json.loads(out)
         self._polled[handle.run_id] = (time.monotonic(), reply)
         return reply
@@ -492,7 +386,7 @@ class SSHBackend(RemoteBackend):
         q = shlex.quote
         d = handle.details
         command = f"{q(d['python'])} {q(d['agent'])} signal {int(d['pid'])} {name}"
-        _run(_retrying(self._target(handle), lambda conn: _check(conn, command)))
+        run_ssh(retrying(self._target(handle), lambda conn: check_output(conn, command)))
 
     def _terminate(self, handle: RunHandle) -> None:
         self._signal(handle, "SIGTERM")
@@ -518,8 +412,8 @@ class SSHBackend(RemoteBackend):
         remote = posixpath.join(handle.details["run_dir"], OUTPUT_DIR)
         with tempfile.TemporaryDirectory(dir=record_dir) as tmp:
             landed = Path(tmp) / OUTPUT_DIR
-            got = _run(
-                _retrying(self._target(handle), lambda conn: self._download(conn, remote, landed)), 600
+            got = run_ssh(
+                retrying(self._target(handle), lambda conn: self._download(conn, remote, landed)), 600
             )
             if got:
                 shutil.rmtree(output, ignore_errors=True)
@@ -528,5 +422,5 @@ class SSHBackend(RemoteBackend):
 
     def _download_tracking(self, handle: RunHandle, local: Path) -> str:
         remote = posixpath.join(handle.details["run_dir"], "tracking")
-        _run(_retrying(self._target(handle), lambda conn: self._download(conn, remote, local)), 600)
+        run_ssh(retrying(self._target(handle), lambda conn: self._download(conn, remote, local)), 600)
         return remote

@@ -11,7 +11,6 @@ inside the model folder so `load_model` can warn about drift.
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import importlib.metadata
 import json
 import os
@@ -195,8 +194,10 @@ def _target_run(project: Project, name: str) -> tuple[str, bool]:
 
 
 def actor() -> str:
-    """Who acts, outside the Jupyter server (which names its logged-in user)."""
-    return os.environ.get("NBLIFT_USER") or getpass.getuser()
+    """Who acts, outside the Jupyter server (see `nblift.identity`: one name in every door)."""
+    from ..identity import local_name
+
+    return local_name()
 
 
 @dataclasses.dataclass

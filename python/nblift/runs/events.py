@@ -44,6 +44,7 @@ class EventKind(enum.StrEnum):
     TRACKING = "tracking"
     TRACKING_ERROR = "tracking.error"
     ARTIFACTS = "artifacts"
+    BUDGET_WARNING = "budget.warning"
     RUN_FINISHED = "run.finished"
 
 
@@ -73,7 +74,8 @@ PAYLOADS: dict[EventKind, dict[str, str]] = {
     EventKind.TRACKING: {"run_id": _S, "experiment_id": _S, "tracking_uri": _S},
     EventKind.TRACKING_ERROR: {"message": _S},
     EventKind.ARTIFACTS: {"files": "array"},
-    EventKind.RUN_FINISHED: {"state": _S, "error": "object|null"},
+    EventKind.BUDGET_WARNING: {"spent": _N, "budget": _N, "hourly": _N},
+    EventKind.RUN_FINISHED: {"state": _S, "error": "object|null", "cost?": _N},
 }
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),

@@ -68,6 +68,13 @@ def create_run(client: Any, experiment_id: str, spec: RunSpec, start_ms: int | N
     params = [Param(str(k), str(v)[:PARAM_MAX]) for k, v in spec.parameters.items()]
     for start in range(0, len(params), 100):
         client.log_batch(run.info.run_id, params=params[start : start + 100])
+    if spec.data:  # the run's data inputs (`nblift.data`); trouble there never costs the run its record
+        from ..data.mlflow_inputs import log_data_inputs
+
+        try:
+            log_data_inputs(client, run.info.run_id, spec.data)
+        except Exception as exc:  # noqa: BLE001 - reported on the run, which goes on
+            client.set_tag(run.info.run_id, "nblift.data_error", f"{type(exc).__name__}: {exc}"[:TAG_MAX])
     return str(run.info.run_id)
 
 
@@ -98,11 +105,14 @@ def close_run(
     artifacts: Path | None,
     end_ms: int,
     error: str | None = None,
+    cost: float | None = None,
 ) -> str:
-    """Log the executed notebook and the run's artifacts, tag the final state (and why it failed) and end the
-    run; the MLflow status."""
+    """Log the executed notebook and the run's artifacts, tag the final state (and why it failed), log what
+    it cost (`nblift.cost`, USD) and end the run; the MLflow status."""
     if error:
         client.set_tag(run_id, "nblift.error", error[:TAG_MAX])
+    if cost is not None:
+        client.log_metric(run_id, "nblift.cost", float(cost), timestamp=end_ms)
     if notebook is not None and notebook.is_file():
         client.log_artifact(run_id, str(notebook), "notebook")
     if artifacts is not None and artifacts.is_dir() and any(artifacts.iterdir()):
@@ -135,7 +145,8 @@ def record_from_folder(record_dir: Path, output: Path, state: RunState) -> dict[
     executed = output / Path(spec.notebook).name
     finished = next((e for e in reversed(events) if e.get("kind") == EventKind.RUN_FINISHED), {})
     error = (finished.get("error") or {}).get("message")
-    status = close_run(client, run_id, state, executed, output / "artifacts", int(end * 1000), error)
+    cost = finished.get("cost")
+    status = close_run(client, run_id, state, executed, output / "artifacts", int(end * 1000), error, cost)
     info = {"run_id": run_id, "experiment_id": str(experiment_id), "tracking_uri": uri, "status": status}
     write_json(record_dir / MLFLOW_FILE, {**info, "recorded_at_home": True})
     return info

@@ -84,6 +84,50 @@ class TrackingSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class CostSpec:
+    """What the run costs by the hour where it goes (`hourly`, USD; None: unknown, with `source` saying why)
+    and the most it may cost (`budget`, USD): the runner stops it there (TIMED_OUT, reason "budget")."""
+
+    hourly: float | None = None
+    source: str = ""
+    as_of: str | None = None  # the price table's date, when the rate comes from it
+    budget: float | None = None
+    expected_seconds: float | None = None  # the estimate's duration, when one was made
+    estimate: str = ""  # the estimate as every door showed it at launch
+
+    @property
+    def budget_seconds(self) -> float | None:
+        """How long the run may go before the budget is spent (None: no budget, or free)."""
+        if self.budget is None or not self.hourly:
+            return None
+        return self.budget / self.hourly * 3600
+
+    def cost_of(self, seconds: float) -> float | None:
+        return None if self.hourly is None else round(self.hourly * max(seconds, 0.0) / 3600, 6)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> CostSpec | None:
+        if data is None:
+            return None
+        if not isinstance(data, Mapping):
+            raise SpecError("the run specification's 'cost' is not an object")
+        number = (int, float)
+        hourly, budget = _typed(data, "hourly", number, None), _typed(data, "budget", number, None)
+        expected = _typed(data, "expected_seconds", number, None)
+        return cls(
+            hourly=None if hourly is None else float(hourly),
+            source=_typed(data, "source", str, ""),
+            as_of=_typed(data, "as_of", str, None),
+            budget=None if budget is None else float(budget),
+            expected_seconds=None if expected is None else float(expected),
+            estimate=_typed(data, "estimate", str, ""),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class RunSpec:
     """Everything a runner needs to execute one run, and everything that was asked for it."""
 
@@ -99,6 +143,9 @@ class RunSpec:
     created: float = dataclasses.field(default_factory=time.time)
     bundle_new_bytes: int = 0
     submission_id: str | None = None
+    cost: CostSpec | None = None
+    #: The data manifest of the run's inputs (`nblift.data.manifest`, JSON) when it was launched.
+    data: dict[str, Any] | None = None
 
     def with_tracking(self, tracking: TrackingSpec) -> RunSpec:
         """The same run, recorded elsewhere (a backend's copy for its target)."""
@@ -108,6 +155,7 @@ class RunSpec:
         return {
             **dataclasses.asdict(self),
             "tracking": self.tracking.to_json(),
+            "cost": self.cost.to_json() if self.cost else None,
         }
 
     @classmethod
@@ -128,6 +176,8 @@ class RunSpec:
             created=float(_typed(data, "created", (int, float), 0.0)),
             bundle_new_bytes=int(_typed(data, "bundle_new_bytes", int, 0)),
             submission_id=_typed(data, "submission_id", str, None),
+            cost=CostSpec.from_json(data.get("cost")),
+            data=_typed(data, "data", dict, None),
         )
 
     def dumps(self) -> str:
@@ -177,6 +227,9 @@ class RunInfo:
     executed: str | None
     bundle: str
     timeout: float | None
+    #: USD: `hourly` rate and its `source`, `budget`, the `estimate` made at launch, and what it `spent`
+    #: (the final cost once it ended, else so far); None: nothing known of its price.
+    cost: dict[str, Any] | None = None
 
     @property
     def duration(self) -> float | None:

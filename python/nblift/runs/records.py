@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import InvalidInput, NotFound
 from ..fsutil import atomic_write, ensure_dir, file_lock
 from .events import EventKind, append_event, read_events
-from .model import SPEC_FILE, RunHandle, RunInfo, RunSpec, RunState, SpecError
+from .model import SPEC_FILE, CostSpec, RunHandle, RunInfo, RunSpec, RunState, SpecError
 
 RUNS_DIR = "runs"
 REQUEST_FILE = SPEC_FILE
@@ -196,7 +196,27 @@ class RunRecord:
             executed=state.get("executed"),
             bundle=spec.bundle,
             timeout=spec.timeout,
+            cost=_cost(spec.cost, state),
         )
+
+
+def _cost(cost: CostSpec | None, state: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What a run costs as the doors show it: its rate, budget, estimate and what it spent."""
+    if cost is None or not cost.hourly:  # unknown, or free (a local run by default)
+        return None
+    spent = state.get("cost")
+    if spent is None and state.get("started") is not None:
+        spent = cost.cost_of((state.get("finished") or time.time()) - float(state["started"]))
+    estimate = cost.cost_of(cost.expected_seconds) if cost.expected_seconds is not None else None
+    return {
+        "hourly": cost.hourly,
+        "source": cost.source,
+        "as_of": cost.as_of,
+        "budget": cost.budget,
+        "estimate": estimate,
+        "estimate_text": cost.estimate,
+        "spent": spent,
+    }
 
 
 def run_info(folder: Path) -> RunInfo:

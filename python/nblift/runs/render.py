@@ -30,12 +30,26 @@ def mlflow_link(info: RunInfo) -> str | None:
     return None
 
 
+def cost_line(cost: dict[str, Any], finished: bool) -> str:
+    """`cost: $0.42 at $2.50/h (ssh_hosts.box hourly_cost); estimate ~$0.40; budget $5.00`."""
+    spent = cost.get("spent")
+    line = f"cost: ${spent:.2f}" if spent is not None else "cost:"
+    line += f"{'' if finished else ' so far'} at ${cost['hourly']:.2f}/h ({cost.get('source')})"
+    if cost.get("estimate") is not None:
+        line += f"; estimate ~${cost['estimate']:.2f}"
+    if cost.get("budget") is not None:
+        line += f"; budget ${cost['budget']:.2f}"
+    return line
+
+
 def _run_lines(info: RunInfo) -> list[str]:
     lines = [f"run {info.id}: {info.state} ({info.notebook} on {info.backend})"]
     if info.parameters:
         lines.append("parameters: " + json.dumps(info.parameters))
     if info.duration is not None:
         lines.append(f"duration: {seconds(info.duration)}")
+    if info.cost:
+        lines.append(cost_line(info.cost, finished=info.finished is not None))
     if info.error:
         lines.append(f"error: {info.error.get('message')}")
         if info.error.get("traceback") and info.error.get("ename"):

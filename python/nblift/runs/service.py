@@ -71,13 +71,20 @@ def launch(
     backend: str | None = None,
     timeout: float | None = None,
     submission_id: str | None = None,
+    budget: float | None = None,
+    user: str | None = None,
 ) -> RunInfo:
     """Bundle the notebook, record the run and start it on `backend` (default: the project's setting).
 
     A caller that may retry (a browser after a dropped connection) passes a `submission_id` of its own: a
-    second launch with the same id returns the first run instead of starting another.
+    second launch with the same id returns the first run instead of starting another. `budget` (USD,
+    default: the target's `max_cost`) stops the run when its cost reaches it (`nblift.costs.estimate`);
+    `user` is who launches it (default: this process's user, `nblift.identity`).
     """
     from ..bundle import build_bundle
+    from ..costs.estimate import estimate
+    from ..data.inputs import for_run as run_inputs
+    from ..identity import local_name
 
     if submission_id is not None:
         submission_id = check_submission_id(submission_id)
@@ -92,10 +99,12 @@ def launch(
     if timeout is not None and timeout <= 0:
         raise InvalidInput(f"timeout {timeout} is not positive", hint="give a duration such as 30m or 2h")
     bundle = build_bundle(project, notebook)
+    data = run_inputs(project, notebook)  # a missing or unusable input stops the launch, naming it
     root = project.root.resolve()
     notebook_rel = (
         (notebook if notebook.is_absolute() else root / notebook).absolute().relative_to(root).as_posix()
     )
+    cost = estimate(project, notebook_rel, name, budget).spec()
     run_id = secrets.token_hex(6)
     spec = RunSpec(
         id=run_id,
@@ -105,10 +114,15 @@ def launch(
         parameters=check_parameters(parameters or {}),
         timeout=timeout,
         run_name=f"{Path(notebook_rel).stem} {run_id}",
-        tags=_lineage_tags(project, notebook_rel, bundle, name, run_id),
+        tags={
+            **_lineage_tags(project, notebook_rel, bundle, name, run_id),
+            "mlflow.user": user or local_name(),
+        },
         tracking=TrackingSpec(project=str(root)),
         bundle_new_bytes=bundle.new_bytes,
         submission_id=submission_id,
+        cost=cost,
+        data=data,
     )
     record = new_record(project.ensure_state_dir(), spec)
     record.append(EventKind.RUN_SUBMITTED, backend=name, bundle=bundle.id, new_bytes=bundle.new_bytes)
@@ -124,17 +138,20 @@ def launch(
 
 def launch_targets(project: Project) -> list[dict[str, Any]]:
     """Where a run can go, as the launch dialog lists them: each backend, with the targets it finds in the
-    settings (`ssh:NAME`, `ray:NAME`, and their GPUs) in place of the bare kind."""
+    settings (`ssh:NAME`, `ray:NAME`, and their GPUs) in place of the bare kind. A kind that runs only on a
+    configured target and has none is listed as not `launchable`, with `setup` saying how to add one."""
     import dataclasses
 
     from ..backends.registry import available_backends
 
     listed: list[dict[str, Any]] = []
     for info in available_backends():
-        entry = {**dataclasses.asdict(info), "gpus": None}
-        targets = get_backend_class(info.name).targets(project) if info.available else []
+        entry = {**dataclasses.asdict(info), "gpus": None, "launchable": info.available, "setup": None}
+        kind = get_backend_class(info.name) if info.available else None
+        targets = kind.targets(project) if kind is not None else []
         if not targets:
-            listed.append(entry)
+            setup = kind.target_setup() if kind is not None else None
+            listed.append({**entry, "launchable": entry["launchable"] and setup is None, "setup": setup})
         for target in targets:
             listed.append({**entry, "name": target.name, "source": "settings", "gpus": target.gpus})
     return listed

@@ -32,6 +32,13 @@ def run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", default=None, metavar="DURATION", help="stop the run after e.g. 90s, 30m, 2h"
     )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="stop the run when it has cost this much at its target's hourly rate (default: max_cost)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--wait", action="store_true", default=None, help="block until the run ends")
     mode.add_argument("--detach", dest="wait", action="store_false", help="start the run and return at once")
@@ -70,8 +77,12 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
     if not notebook.is_file():
         raise InvalidInput(f"no notebook at {notebook}", hint="check the path; save the notebook first")
     project = Project.discover(ctx.project_path or notebook)
-    info = service.launch(project, notebook, parameters, backend=args.backend, timeout=timeout)
+    info = service.launch(
+        project, notebook, parameters, backend=args.backend, timeout=timeout, budget=args.budget
+    )
     total = code_cells(notebook)
+    if info.cost and info.cost.get("estimate_text"):
+        print(f"estimate: {info.cost['estimate_text']}", file=sys.stdout if ctx.shell else sys.stderr)
     if ctx.shell is not None:
         from .widget import RunView
 

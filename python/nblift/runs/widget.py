@@ -119,6 +119,7 @@ class RunView(widgets.VBox):  # type: ignore[misc]
         self.info = info
         self._render_header()
         self.cancel_button.disabled = True
+        self.cancel_button.layout.display = "none"  # nothing left to cancel: no bright button after the end
         parts = []
         if self.info.executed:
             try:

@@ -32,6 +32,7 @@ class LaunchBody:
     backend: str | None = None
     timeout: str | int | float | None = None
     submission_id: str | None = None
+    budget: str | int | float | None = None  # USD: what a person typed, or a number
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
 from .. import __version__
-from ..errors import InvalidInput, NbliftError, TooLarge
+from ..errors import InvalidInput, NbliftError, NotFound, TooLarge
 from ..project import Project
 from .bodies import EmptyBody, KernelBody, LaunchBody, read_body
 from .paths import resolve_inside
@@ -371,6 +371,8 @@ class RunsHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self) -> None:
+        from ..costs.prices import parse_budget
+        from ..identity import actor
         from ..runs import service
         from ..runs.params import check_parameters, parse_duration, parse_texts
 
@@ -379,10 +381,19 @@ class RunsHandler(BaseHandler):
         parameters = check_parameters(body.parameters or {}) | parse_texts(body.parameter_text or {})
         timeout = parse_duration(body.timeout)
         backend, submission = body.backend or None, body.submission_id
+        budget = parse_budget(body.budget)
         project = Project.discover(notebook)
+        user = actor(self.current_user)
         info = await self.off_loop(
             lambda: service.launch(
-                project, notebook, parameters, backend=backend, timeout=timeout, submission_id=submission
+                project,
+                notebook,
+                parameters,
+                backend=backend,
+                timeout=timeout,
+                submission_id=submission,
+                budget=budget,
+                user=user,
             )
         )
         self.set_status(201)
@@ -401,6 +412,25 @@ class RunParametersHandler(BaseHandler):
 
         notebook = self.notebook(self.get_argument("notebook", ""))
         self.reply({"parameters": await self.off_loop(lambda: service.notebook_parameters(notebook))})
+
+
+class RunEstimateHandler(BaseHandler):
+    """What a run of a notebook on a target would cost, for the launch dialog (`nblift.costs.estimate`)."""
+
+    auth_resource = "nblift:runs"
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..costs.estimate import estimate_for
+        from ..costs.prices import parse_budget
+
+        notebook = self.notebook(self.get_argument("notebook", ""))
+        backend = self.get_argument("backend", "") or None
+        budget = parse_budget(self.get_argument("budget", ""))
+        project = Project.discover(notebook)
+        found = await self.off_loop(lambda: estimate_for(project, notebook, backend, budget))
+        self.reply(found.to_json())
 
 
 class RunHandler(BaseHandler):
@@ -507,6 +537,11 @@ class RunFetchHandler(BaseHandler):
         self.body()
         project = self.project()
         path = await self.off_loop(lambda: service.fetch(project, run_id))
+        if not path.is_file():  # the outputs folder: the run has not brought its notebook back (yet)
+            raise NotFound(
+                f"run {run_id} has no executed notebook yet",
+                hint="it comes back when the run ends; open it then",
+            )
         root = Path(self.settings["server_root_dir"]).expanduser().resolve()
         resolved = path.resolve()
         relative = resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else None
@@ -616,6 +651,7 @@ def route_table() -> list[tuple[str, type[BaseHandler]]]:
         (rf"{PREFIX}/env/pin", PinHandler),
         (rf"{PREFIX}/runs", RunsHandler),
         (rf"{PREFIX}/runs/parameters", RunParametersHandler),
+        (rf"{PREFIX}/runs/estimate", RunEstimateHandler),
         (rf"{PREFIX}/runs/{_RUN}", RunHandler),
         (rf"{PREFIX}/runs/{_RUN}/events", RunEventsHandler),
         (rf"{PREFIX}/runs/{_RUN}/events/stream", RunEventStreamHandler),

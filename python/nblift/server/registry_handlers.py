@@ -16,8 +16,10 @@ class RegistryHandler(BaseHandler):
     auth_resource = "nblift:registry"
 
     def who(self) -> str:
-        user = self.current_user
-        return str(getattr(user, "username", None) or getattr(user, "name", None) or user or "anonymous")
+        """Jupyter's real identity of the user, else the name the magics and the CLI record."""
+        from ..identity import actor
+
+        return actor(self.current_user)
 
 
 class ModelsHandler(RegistryHandler):

@@ -12,7 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..store import hash_file
+from ..data.hashcache import HashCache
+from ..data.local import hash_path
 from ..tracking import redact_uri
 
 GIT_TIMEOUT_S = 5
@@ -132,7 +133,7 @@ TRACKED_FILE = "tracked.json"
 
 
 def set_tracked(project_root: Path, state_dir: Path, add: list[str], remove: list[str]) -> list[str]:
-    """Add or remove data files the snapshots hash; each must be a file inside the project."""
+    """Add or remove data files or folders the snapshots hash; each must be inside the project."""
     from ..errors import InvalidInput
     from ..fsutil import atomic_write, ensure_dir
 
@@ -144,8 +145,8 @@ def set_tracked(project_root: Path, state_dir: Path, add: list[str], remove: lis
             raise InvalidInput(
                 f"{raw} is outside the project {root}", hint="track files inside the project folder"
             )
-        if not path.is_file():
-            raise InvalidInput(f"{raw} is not a file", hint="track existing data files")
+        if not (path.is_file() or path.is_dir()):
+            raise InvalidInput(f"{raw} is not a file or folder", hint="track existing data files or folders")
         paths.add(path.relative_to(root).as_posix())
     for raw in remove:
         path = (root / raw).resolve()
@@ -156,29 +157,31 @@ def set_tracked(project_root: Path, state_dir: Path, add: list[str], remove: lis
 
 
 def tracked_paths(state_dir: Path) -> list[str]:
-    """Data files the project tracks (paths relative to the project), from `.nblift/tracked.json`."""
+    """Data files and folders the project tracks (relative to the project), from `.nblift/tracked.json`."""
     try:
         return list(json.loads((state_dir / TRACKED_FILE).read_text())["paths"])
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return []
 
 
-_hash_cache: dict[tuple[int, int, int, int], str] = {}
+_hash_cache = HashCache(None)  # this process's, for callers that name no state folder
 
 
-def data_hashes(root: Path, paths: list[str]) -> list[dict[str, Any]]:
-    """BLAKE3 of each tracked file, cached by (device, inode, mtime, size) as DVC does."""
-    out = []
+def data_hashes(root: Path, paths: list[str], cache: HashCache | None = None) -> list[dict[str, Any]]:
+    """BLAKE3 of each tracked file (a folder: its tree hash, `nblift.data.local`), cached by (device, inode,
+    mtime, size): in `cache` (the project's persistent one, saved here) or else in this process."""
+    cache = cache if cache is not None else _hash_cache
+    out: list[dict[str, Any]] = []
     for rel in paths:
-        path = root / rel
         try:
-            st = path.stat()
+            digest = hash_path(root / rel, cache)
         except OSError:
             out.append({"path": rel, "hash": None, "size": None})
             continue
-        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
-        digest = _hash_cache.get(key)
-        if digest is None:
-            digest = _hash_cache[key] = hash_file(path)
-        out.append({"path": rel, "hash": digest, "size": st.st_size})
+        item: dict[str, Any] = {"path": rel, "hash": digest.hash.removeprefix("blake3:"), "size": digest.size}
+        if digest.files is not None:
+            item["files"] = digest.files
+        out.append(item)
+    if cache.folder is not None and cache.folder.parent.is_dir():
+        cache.save()
     return out

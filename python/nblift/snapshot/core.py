@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ..data import inputs as data_inputs
+from ..data.hashcache import HashCache
 from ..errors import NbliftError, ObjectCorrupt
 from ..kernel_session import kernel_notebook
 from ..project import Project
@@ -207,6 +209,7 @@ class Snapshotter:
                 foreground_because = fork_hazard()
                 if foreground_because is None:
                     preload()
+                    data_inputs.preload(self.project)  # what the data manifest needs, imported here
                     if context.cached_environment(stamps) is None:
                         context.prepare_environment_read()  # the child reads it; the kernel keeps it
                     forked = _fork_snapshot(self, message, full, auto, sid, start, pins, stamps)
@@ -381,6 +384,7 @@ class Snapshotter:
 
         nb_bytes, nb_path = _notebook_bytes()
         warnings = [note] if note else []
+        data_cache = HashCache(project.state_dir, one_pass=True)  # tracked files are hashed once for both
         warnings += hidden_state_warnings(history, defining, ns, nb_bytes)
         for name, var in variables.items():
             if var["status"] == "unstorable":
@@ -408,7 +412,8 @@ class Snapshotter:
             "git": None,
             "git_diff_object": None,
             "environment": _environment(),
-            "data": data_hashes(project.root, tracked_paths(project.state_dir)),
+            "data": data_hashes(project.root, tracked_paths(project.state_dir), data_cache),
+            "data_manifest": data_inputs.for_snapshot(project, warnings, data_cache),
             "warnings": warnings,
             "summary": {"added": added, "removed": removed, "changed": changed, "redacted": sorted(redacted)},
         }

@@ -1,4 +1,4 @@
-"""Compare two snapshots: variables, code that ran, environment and git."""
+"""Compare two snapshots: variables, code that ran, environment, git and data inputs."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ class SnapshotDiff:
     packages: list[dict[str, str | None]]
     python: tuple[str, str] | None
     git: tuple[str | None, str | None] | None
+    #: Data inputs whose hash differs (`nblift.data`): {"uri", "a", "b"}, a hash or None where absent.
+    data: list[dict[str, str | None]] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -40,6 +42,19 @@ def _history(store: ObjectStore, manifest: dict[str, Any]) -> list[dict[str, Any
         return list(json.loads(store.get_bytes(oid)))
     except Exception:  # noqa: BLE001 - a missing history makes the code diff empty, not the whole diff fail
         return []
+
+
+def _data_changes(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, str | None]]:
+    from ..data.report import manifest_of_snapshot
+
+    da, db = manifest_of_snapshot(a), manifest_of_snapshot(b)
+    ha = {e.uri: e.hash for e in da.entries} if da else {}
+    hb = {e.uri: e.hash for e in db.entries} if db else {}
+    return [
+        {"uri": uri, "a": ha.get(uri), "b": hb.get(uri)}
+        for uri in sorted(set(ha) | set(hb))
+        if ha.get(uri) != hb.get(uri)
+    ]
 
 
 def diff_snapshots(store: ObjectStore, a_id: str, b_id: str) -> SnapshotDiff:
@@ -79,4 +94,5 @@ def diff_snapshots(store: ObjectStore, a_id: str, b_id: str) -> SnapshotDiff:
         packages=packages,
         python=(py_a, py_b) if py_a != py_b else None,
         git=(ga, gb) if ga != gb else None,
+        data=_data_changes(a, b),
     )

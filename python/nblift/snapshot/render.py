@@ -5,10 +5,12 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from ..data.render import short_hash
 from ..render import grid_html, grid_text, human_bytes, lines_html, when
 from .bundle import BundleResult
 from .core import RestoreResult, SnapshotResult
 from .diff import SnapshotDiff
+from .plan import RestorePlan
 from .verify import VerifyResult
 
 
@@ -67,12 +69,12 @@ def _restore_lines(r: RestoreResult) -> list[str]:
     return lines
 
 
-def restore_text(r: RestoreResult) -> str:
-    return "\n".join(_restore_lines(r))
+def restore_text(r: RestoreResult | RestorePlan) -> str:
+    return "\n".join(r.lines() if isinstance(r, RestorePlan) else _restore_lines(r))
 
 
-def restore_html(r: RestoreResult) -> str:
-    return lines_html(_restore_lines(r), "nblift-restore")
+def restore_html(r: RestoreResult | RestorePlan) -> str:
+    return lines_html(r.lines() if isinstance(r, RestorePlan) else _restore_lines(r), "nblift-restore")
 
 
 LIST_HEADERS = ("id", "time", "message", "variables", "size", "what changed")
@@ -170,6 +172,7 @@ def diff_lines(d: SnapshotDiff) -> list[str]:
     if d.python:
         lines.append(f"python: {d.python[0]} -> {d.python[1]}")
     lines += [f"package {p['name']}: {p['a'] or '-'} -> {p['b'] or '-'}" for p in d.packages]
+    lines += [f"data {x['uri']}: {short_hash(x['a'])} -> {short_hash(x['b'])}" for x in d.data]
     if d.git:
         lines.append(f"git commit: {d.git[0]} -> {d.git[1]}")
     return lines

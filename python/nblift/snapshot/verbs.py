@@ -71,11 +71,21 @@ def restore_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="re-run the cells that made variables which could not be stored (generators, ...)",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="change nothing: list the variables a restore would overwrite in this kernel and add",
+    )
 
 
 def restore(ctx: Context, args: argparse.Namespace) -> Any:
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-    return _bound(ctx, "restore").restore(args.id, only=only, lazy=not args.eager, rerun=args.rerun)
+    snap = _bound(ctx, "restore")
+    if args.dry_run:
+        from .plan import plan_restore
+
+        return plan_restore(ctx.project.state_dir, snap.shell.user_ns, args.id, only=only)
+    return snap.restore(args.id, only=only, lazy=not args.eager, rerun=args.rerun)
 
 
 def autosnapshot_args(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..runs.events import RUN_DIR_ENV, EventKind, append_event
-from ..runs.model import RunSpec, RunState
+from ..runs.model import CostSpec, RunSpec, RunState
 from ..runs.records import OUTPUT_DIR, beat, update_state
 
 HEARTBEAT_S = 1.0
@@ -36,37 +36,50 @@ TRACKING_WAIT_S = 120.0
 #: Text that makes a bundle a user of MLflow (its kernel must log into the run's MLflow run).
 _USES_MLFLOW = (b"mlflow", b"transformers", b"lightning")
 ARTIFACTS_DIR = "artifacts"
+#: The share of a run's budget at which it says so (`budget.warning`).
+BUDGET_WARN_AT = 0.8
 WORK_DIR = "work"
 
 
 class Stop(BaseException):
     """Raised in the main thread by a signal: the run ends in `state`."""
 
-    def __init__(self, state: RunState, reason: str) -> None:
+    def __init__(self, state: RunState, reason: str, why: str) -> None:
         super().__init__(reason)
         self.state = state
         self.reason = reason
+        self.why = why  # "time limit", "budget" or "cancelled"
 
 
 class _Signals:
-    """SIGTERM/SIGINT cancel, SIGALRM times out; only the first one counts."""
+    """SIGTERM/SIGINT cancel, SIGALRM times out (the time limit, or the budget spent at the run's hourly
+    rate, whichever comes first); only the first one counts."""
 
-    def __init__(self, timeout: float | None) -> None:
+    def __init__(self, timeout: float | None, cost: CostSpec | None = None) -> None:
         self.armed = True
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the client going away never stops a run
         signal.signal(signal.SIGTERM, self._handle)
         signal.signal(signal.SIGINT, self._handle)
         signal.signal(signal.SIGALRM, self._handle)
-        if timeout:
-            signal.setitimer(signal.ITIMER_REAL, timeout)
+        self.alarm = ("time limit", "the run went over its time limit")
+        limit = timeout or None
+        budget_s = cost.budget_seconds if cost is not None else None
+        if cost is not None and budget_s is not None and (limit is None or budget_s <= limit):
+            limit = budget_s
+            self.alarm = (
+                "budget",
+                f"the run reached its budget of ${cost.budget:.2f} (at ${cost.hourly:.2f}/h)",
+            )
+        if limit:
+            signal.setitimer(signal.ITIMER_REAL, limit)
 
     def _handle(self, signum: int, _frame: Any) -> None:
         if not self.armed:
             return
         self.armed = False
         if signum == signal.SIGALRM:
-            raise Stop(RunState.TIMED_OUT, "the run went over its time limit")
-        raise Stop(RunState.CANCELLED, f"cancelled ({signal.Signals(signum).name})")
+            raise Stop(RunState.TIMED_OUT, self.alarm[1], self.alarm[0])
+        raise Stop(RunState.CANCELLED, f"cancelled ({signal.Signals(signum).name})", "cancelled")
 
     def disarm(self) -> None:
         self.armed = False
@@ -186,11 +199,28 @@ def _execute(run_dir: Path, spec: RunSpec, unpacked: Unpacked, emit: Any, tracke
     return executed
 
 
+def _budget_warning(spec: RunSpec, emit: Any) -> threading.Timer | None:
+    """A timer that says when 80% of the run's budget is spent (the Runs view warns)."""
+    cost = spec.cost
+    seconds = cost.budget_seconds if cost is not None else None
+    if cost is None or seconds is None or cost.budget is None or cost.hourly is None:
+        return None
+    spent = round(cost.budget * BUDGET_WARN_AT, 6)
+    timer = threading.Timer(
+        seconds * BUDGET_WARN_AT,
+        lambda: emit(EventKind.BUDGET_WARNING, spent=spent, budget=cost.budget, hourly=cost.hourly),
+    )
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def run(run_dir: Path, store_dir: Path) -> RunState:
     _heartbeat(run_dir)
     spec = RunSpec.read(run_dir)
-    signals = _Signals(spec.timeout)
-    started = update_state(run_dir, state=RunState.RUNNING.value, pid=os.getpid(), started=time.time())
+    signals = _Signals(spec.timeout, spec.cost)
+    started_at = time.time()
+    started = update_state(run_dir, state=RunState.RUNNING.value, pid=os.getpid(), started=started_at)
     if RunState(started["state"]).terminal:
         return RunState(started["state"])  # cancelled before it began
     from .tracker import Tracker
@@ -206,13 +236,14 @@ def run(run_dir: Path, store_dir: Path) -> RunState:
             tracker.start()
 
     emit(EventKind.RUN_STARTED, notebook=spec.notebook, parameters=dict(spec.parameters), pid=os.getpid())
+    warning = _budget_warning(spec, emit)
     state, error, executed = RunState.SUCCEEDED, None, None
     unpacked: Unpacked | None = None
     try:
         unpacked = _unpack(run_dir, spec, store_dir)
         executed = _execute(run_dir, spec, unpacked, emit, tracker)
     except Stop as stop:
-        state, error = stop.state, {"message": stop.reason}
+        state, error = stop.state, {"message": stop.reason, "reason": stop.why}
     except Exception as exc:  # noqa: BLE001 - every failure ends as a FAILED run with its reason
         state = RunState.FAILED
         if failure:
@@ -221,6 +252,8 @@ def run(run_dir: Path, store_dir: Path) -> RunState:
         else:
             error = {"message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     signals.disarm()
+    if warning is not None:
+        warning.cancel()
     _stop_group()
     output = run_dir / OUTPUT_DIR
     if executed is None and (output / Path(spec.notebook).name).is_file():
@@ -233,16 +266,18 @@ def run(run_dir: Path, store_dir: Path) -> RunState:
             emit(EventKind.ARTIFACTS, files=moved)
     shutil.rmtree(work, ignore_errors=True)
     finished = time.time()
-    emit(EventKind.RUN_FINISHED, state=state.value, error=error)
+    cost = spec.cost.cost_of(finished - started_at) if spec.cost is not None else None
+    emit(EventKind.RUN_FINISHED, state=state.value, error=error, **({} if cost is None else {"cost": cost}))
     update_state(
         run_dir,
         state=state.value,
         finished=finished,
         error=error,
         executed=executed.relative_to(run_dir).as_posix() if executed else None,
+        cost=cost,
     )
     tracker.start()  # a run that never reached a cell still gets its MLflow run (here or at home)
-    tracker.finish(state, executed, artifacts, TRACKING_CLOSE_S, (error or {}).get("message"))
+    tracker.finish(state, executed, artifacts, TRACKING_CLOSE_S, (error or {}).get("message"), cost)
     return state
 
 

@@ -100,6 +100,7 @@ class Tracker:
         artifacts: Path | None,
         timeout: float,
         error: str | None = None,
+        cost: float | None = None,
     ) -> None:
         """Close the MLflow run: remaining metrics, the executed notebook, artifacts, final status."""
         if self.at_home:
@@ -120,7 +121,7 @@ class Tracker:
         try:
             self._forward_metrics()
             end = int(time.time() * 1000)
-            status = close_run(self._client, self.run_id, state, notebook, artifacts, end, error)
+            status = close_run(self._client, self.run_id, state, notebook, artifacts, end, error, cost)
             write_json(self.run_dir / MLFLOW_FILE, {**self._info, "status": status})
         except Exception as exc:  # noqa: BLE001
             append_event(self.run_dir, EventKind.TRACKING_ERROR, message=f"{type(exc).__name__}: {exc}")

@@ -364,6 +364,12 @@ test.describe('nblift experiments view, from a notebook', () => {
     await detail
       .getByRole('button', { name: "Restore into this notebook's kernel" })
       .click();
+    // x is live in the kernel: the restore names it and asks first.
+    const dialog = page.locator('.jp-Dialog');
+    await expect(
+      dialog.getByRole('list', { name: 'variables overwritten' })
+    ).toContainText('x');
+    await dialog.getByRole('button', { name: 'Overwrite and restore' }).click();
     await expect(detail.getByTestId('nblift-restore-message')).toContainText(
       'restored',
       { timeout: 60000 }

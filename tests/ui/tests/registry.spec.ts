@@ -29,6 +29,8 @@ test.describe('nblift registry view', () => {
         'model = LogisticRegression(max_iter=300).fit(X, y)\n' +
         'nblift.log(accuracy=float(model.score(X, y)))'
     );
+    // The data scientist registers from the kernel; the reviewer approves from the Registry view.
+    await runLast(page, '%env NBLIFT_USER=data-scientist');
     // A snapshot of the trained kernel: the version's lineage links to it.
     const snapshot = await runLast(page, '%lift snapshot --wait -m "trained"');
     await expect
@@ -105,7 +107,8 @@ test.describe('nblift registry view', () => {
     );
     await expect(approvals).toContainText('rejected by');
 
-    // The server's user (not the kernel's, who registered it) approves; then the promotion goes through.
+    // The server's user (not the kernel's, who registered it) approves under a real name, never Jupyter's
+    // anonymous hex id; then the promotion goes through.
     await version.getByRole('button', { name: 'Approve', exact: true }).click();
     await expect(approvals).toHaveAttribute('data-passed', 'true');
     await expect(approvals).toContainText('1 of 1');
@@ -124,7 +127,13 @@ test.describe('nblift registry view', () => {
     const promoted = audit.getByTestId('nblift-audit-promote');
     await expect(promoted).toContainText('champion');
     await expect(audit.getByTestId('nblift-audit-approve')).toHaveCount(1);
+    await expect(audit.getByTestId('nblift-audit-approve')).not.toContainText(
+      /[0-9a-f]{32}/
+    );
     await expect(audit.getByTestId('nblift-audit-register')).toHaveCount(1);
+    await expect(audit.getByTestId('nblift-audit-register')).toContainText(
+      'data-scientist'
+    );
 
     // An ungated alias is set and removed from the panel; a gated one only moves by promotion.
     const aliases = version.getByTestId('nblift-version-aliases');

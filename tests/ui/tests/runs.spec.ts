@@ -1,6 +1,8 @@
 import { expect, test } from '@jupyterlab/galata';
 import * as path from 'path';
 
+import { openNewNotebook, runLast } from './notebook';
+
 const SIDEBAR = 'nblift-sidebar';
 const EXAMPLE = path.resolve(__dirname, '../../../examples/runs.ipynb');
 /** Code cells in examples/runs.ipynb; a run adds the injected parameters cell to them. */
@@ -25,10 +27,21 @@ test.describe('nblift runs view', () => {
     await page.getByRole('button', { name: 'Run on…' }).click();
     const dialog = page.locator('.jp-Dialog');
     await expect(dialog.getByLabel('Backend')).toHaveValue('local');
+    // Only what a run can go to is offered: no host or cluster is configured, so no bare `ssh` or `ray`
+    // (which would fail); the dialog says how to add one instead.
+    await expect(dialog.getByLabel('Backend').locator('option')).toHaveText([
+      'local'
+    ]);
+    const toConfigure = dialog.getByRole('list', {
+      name: 'targets to configure'
+    });
+    await expect(toConfigure).toContainText('[tool.nblift.ssh_hosts.NAME]');
+    await expect(toConfigure).toContainText('[tool.nblift.ray_clusters.NAME]');
     const epochs = dialog.getByLabel('epochs');
     await expect(epochs).toHaveValue('5'); // the notebook's default
     await epochs.fill('3');
     await dialog.screenshot({ path: test.info().outputPath('dialog.png') });
+    await dialog.screenshot({ path: '/tmp/nblift-run-dialog.png' });
     await dialog.getByRole('button', { name: 'Launch' }).click();
     await expect(dialog).toHaveCount(0);
 
@@ -62,7 +75,9 @@ test.describe('nblift runs view', () => {
       run.getByRole('button', { name: 'copy MLflow run id' })
     ).toBeVisible({ timeout: 60000 });
     await run.scrollIntoViewIfNeeded();
+    await expect(run.getByRole('button', { name: 'Cancel' })).toHaveCount(0);
     await panel.screenshot({ path: test.info().outputPath('runs-panel.png') });
+    await panel.screenshot({ path: '/tmp/nblift-runs-view.png' });
     await panel.getByRole('region', { name: 'runs' }).scrollIntoViewIfNeeded();
     await panel
       .getByRole('list', { name: 'run list' })
@@ -83,6 +98,8 @@ test.describe('nblift runs view', () => {
         .locator('.jp-NotebookPanel .jp-OutputArea-output')
         .filter({ hasText: 'epoch 2:' })
     ).toBeVisible({ timeout: 60000 });
+    // A notebook tab in the main area: the nblift sidebar stays open beside it.
+    await expect(panel).toBeVisible();
   });
 
   test('a failing run names its cell; Re-run with other parameters starts from its values', async ({
@@ -164,12 +181,54 @@ test.describe('nblift runs view', () => {
     await expect(run.getByRole('table', { name: 'run' })).toContainText(
       'timeout 10m'
     );
+    // Nothing to open while the run goes on, and the button looks it.
+    const open = run.getByRole('button', { name: 'Open executed notebook' });
+    await expect(open).toBeDisabled();
+    await expect(open).toHaveCSS('cursor', 'not-allowed');
+    await expect(open).toHaveCSS('opacity', '0.5');
     await run.getByRole('button', { name: 'Cancel' }).click();
     await expect(
       run.locator('.jp-nblift-subtitle .jp-nblift-state')
     ).toHaveText('CANCELLED', { timeout: 60000 });
     await expect(run.getByRole('button', { name: 'Cancel' })).toHaveCount(0);
     await expect(run).toContainText('Cancelled.');
+  });
+
+  test('a run started with %lift run shows up without a Refresh', async ({
+    page,
+    tmpPath
+  }) => {
+    test.setTimeout(300000);
+    await page.contents.uploadContent(
+      JSON.stringify({
+        cells: [
+          {
+            cell_type: 'code',
+            source: 'print("from the magic")',
+            metadata: {},
+            outputs: [],
+            execution_count: null
+          }
+        ],
+        metadata: {
+          kernelspec: { name: 'python3', display_name: 'Python 3' }
+        },
+        nbformat: 4,
+        nbformat_minor: 5
+      }),
+      'text',
+      `${tmpPath}/magic-target.ipynb`
+    );
+    await openNewNotebook(page, `${tmpPath}/driver.ipynb`);
+    await page.sidebar.openTab(SIDEBAR);
+    const list = page
+      .locator(`#${SIDEBAR}`)
+      .getByRole('list', { name: 'run list' });
+    await runLast(page, '%load_ext nblift\n%lift run magic-target.ipynb');
+    // No Refresh pressed: the view polls while the kernel works, and reads again once the cell finished.
+    await expect(
+      list.getByRole('listitem').filter({ hasText: 'magic-target.ipynb' })
+    ).toHaveCount(1, { timeout: 120000 });
   });
 
   test('follows a run by polling its events when the event stream is unavailable', async ({

@@ -1,5 +1,7 @@
 import { expect, test } from '@jupyterlab/galata';
 
+import { cellText, openNewNotebook, runLast } from './notebook';
+
 const SIDEBAR = 'nblift-sidebar';
 
 test.describe('nblift snapshots view', () => {
@@ -32,11 +34,25 @@ test.describe('nblift snapshots view', () => {
     await expect(diff).toContainText('added: y');
     await expect(diff).toContainText('changed: x');
 
+    // Restore asks first, naming the live variables it would overwrite; Cancel changes nothing.
+    const restoreOlder = list.getByRole('button', { name: /^restore / }).nth(1);
+    await restoreOlder.click();
+    const dialog = page.locator('.jp-Dialog');
+    const overwritten = dialog.getByRole('list', {
+      name: 'variables overwritten'
+    });
+    await expect(overwritten.getByRole('listitem')).toHaveText(['x']);
+    await dialog.screenshot({ path: '/tmp/nblift-restore-dialog.png' });
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await expect(dialog).toHaveCount(0);
+    const unchanged = await runLast(page, 'print(len(x))');
+    await expect
+      .poll(async () => page.notebook.getCellTextOutput(unchanged))
+      .toEqual(['4\n']);
+
     // Restore the older snapshot: x goes back to three elements.
-    await list
-      .getByRole('button', { name: /^restore / })
-      .nth(1)
-      .click();
+    await restoreOlder.click();
+    await dialog.getByRole('button', { name: 'Overwrite and restore' }).click();
     await expect(panel.getByTestId('nblift-snapshot-message')).toContainText(
       'restored'
     );
@@ -46,5 +62,29 @@ test.describe('nblift snapshots view', () => {
     await expect
       .poll(async () => page.notebook.getCellTextOutput(last))
       .toEqual(['3\n']);
+  });
+
+  test('a snapshot taken in a cell shows up without a Refresh', async ({
+    page,
+    tmpPath
+  }) => {
+    await openNewNotebook(page, `${tmpPath}/follow.ipynb`);
+    await page.sidebar.openTab(SIDEBAR);
+    const panel = page.locator(`#${SIDEBAR}`);
+    const list = panel.getByRole('list', { name: 'snapshot list' });
+    const before = await list.getByRole('listitem').count();
+
+    const cell = await runLast(
+      page,
+      '%load_ext nblift\nz = 42\n%lift snapshot -m "taken in a cell"'
+    );
+    await expect
+      .poll(() => cellText(page, cell), { timeout: 60000 })
+      .toMatch(/snapshot [0-9a-f]+/);
+    // No button pressed: the view reads again after the cell ran, and on its timer.
+    await expect(list.getByRole('listitem')).toHaveCount(before + 1, {
+      timeout: 20000
+    });
+    await expect(list).toContainText('taken in a cell');
   });
 });
