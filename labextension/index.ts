@@ -24,6 +24,7 @@ import { ExperimentsModel } from './components/ExperimentsModel';
 import { RegistryModel } from './components/RegistryModel';
 import { columnStore } from './components/columns';
 import { KernelFollower } from './follow';
+import { isMovedKernel, moveSession } from './move';
 import { nbliftIcon, runOnIcon } from './icons';
 
 const PLUGIN_ID = 'nblift:plugin';
@@ -31,7 +32,8 @@ const PLUGIN_ID = 'nblift:plugin';
 /** Open the nblift sidebar; run the current notebook in a fresh kernel (the toolbar's "Run on…"). */
 export const CommandIDs = {
   open: 'nblift:open-sidebar',
-  runNotebook: 'nblift:run-notebook'
+  runNotebook: 'nblift:run-notebook',
+  moveNotebook: 'nblift:move-notebook'
 };
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -166,6 +168,39 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     palette?.addItem({ command: CommandIDs.runNotebook, category: 'nblift' });
 
+    const kernelName = (): string | null =>
+      notebooks?.currentWidget?.sessionContext.session?.kernel?.name ?? null;
+    app.commands.addCommand(CommandIDs.moveNotebook, {
+      label: () => (isMovedKernel(kernelName()) ? 'Move back' : 'Move to…'),
+      caption: () =>
+        isMovedKernel(kernelName())
+          ? 'Bring this session home: its variables come back into a kernel here'
+          : 'Move this live session (variables, files, environment) to an SSH host; the notebook goes on there',
+      isEnabled: () =>
+        !!notebooks?.currentWidget?.sessionContext.session?.kernel,
+      execute: async () => {
+        const current = notebooks?.currentWidget;
+        if (!current) {
+          return;
+        }
+        try {
+          await current.context.save();
+        } catch (error) {
+          void showErrorMessage(
+            'Cannot save the notebook before moving it',
+            describeError(error)
+          );
+          return;
+        }
+        await moveSession(
+          current.context.path,
+          kernelName(),
+          kernelRunner(current)
+        );
+      }
+    });
+    palette?.addItem({ command: CommandIDs.moveNotebook, category: 'nblift' });
+
     const follow = (path: string): void => {
       model.path = path;
       snapshots.path = path;
@@ -188,6 +223,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       experiments.runner = current ? kernelRunner(current) : null;
       current?.context.pathChanged.connect(onRename);
       app.commands.notifyCommandChanged(CommandIDs.runNotebook);
+      app.commands.notifyCommandChanged(CommandIDs.moveNotebook);
+      current?.sessionContext.kernelChanged.connect(() =>
+        app.commands.notifyCommandChanged(CommandIDs.moveNotebook)
+      );
     });
 
     let refreshSeconds = 0;

@@ -113,6 +113,7 @@ _exp, _exp_render = _package("experiments")
 _reg, _reg_render = _package("registry")
 _data, _data_render = _package("data")
 _costs, _costs_render = _package("costs")
+_move, _move_render = _package("move")
 _snap_args, _env_args, _runs_args, _exp_args, _reg_args = _snap, _env, _runs, _exp, _reg
 
 
@@ -275,6 +276,16 @@ VERBS: dict[str, Verb] = {
             _runs_render("runs_html"),
             _runs_render("runs_json"),
             add_arguments=_runs_args("runs_args"),
+        ),
+        Verb(
+            "move",
+            "Move this notebook's live session to an SSH host (`move ssh:NAME`: its variables, files and "
+            "environment; the same tab goes on there) and home again (`move back`).",
+            _move("move"),
+            _move_render("move_text"),
+            _move_render("move_html"),
+            _to_json,
+            add_arguments=_move("move_args"),
         ),
         Verb(
             "costs",

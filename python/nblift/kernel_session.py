@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 #: How long an answer of the server is reused, and how long one server may take to answer.
 REUSE_S = 2.0
@@ -23,7 +24,7 @@ ASK_TIMEOUT_S = 0.5
 _answer: tuple[float, Path | None] | None = None
 
 
-def _kernel_id() -> str | None:
+def kernel_id() -> str | None:
     """This kernel's id (from its connection file), or None outside a kernel ipykernel started."""
     if "ipykernel" not in sys.modules:
         return None
@@ -36,8 +37,9 @@ def _kernel_id() -> str | None:
     return name.removeprefix("kernel-").removesuffix(".json") if name.startswith("kernel-") else None
 
 
-def _ask_servers(kernel_id: str) -> Path | None:
-    """The notebook of `kernel_id`'s session on a server of this machine, or None."""
+def find_session(kernel_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(server, session) for `kernel_id`: the Jupyter server of this machine that runs it (its
+    `jpserver-*.json`: url, token, root_dir) and the session model it keeps for it; None when none answers."""
     import urllib.request
 
     from jupyter_core.paths import jupyter_runtime_dir
@@ -56,11 +58,18 @@ def _ask_servers(kernel_id: str) -> Path | None:
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a stale file of a server that is gone, or one that does not answer
         for session in sessions if isinstance(sessions, list) else []:
-            if (session.get("kernel") or {}).get("id") == kernel_id and str(session.get("path", "")).endswith(
-                ".ipynb"
-            ):
-                return Path(str(info.get("root_dir") or Path.cwd())).expanduser() / str(session["path"])
+            if (session.get("kernel") or {}).get("id") == kernel_id:
+                return info, session
     return None
+
+
+def _ask_servers(kernel_id: str) -> Path | None:
+    """The notebook of `kernel_id`'s session on a server of this machine, or None."""
+    found = find_session(kernel_id)
+    if found is None or not str(found[1].get("path", "")).endswith(".ipynb"):
+        return None
+    info, session = found
+    return Path(str(info.get("root_dir") or Path.cwd())).expanduser() / str(session["path"])
 
 
 def kernel_notebook(environ: Mapping[str, str] | None = None, *, ask: bool = True) -> Path | None:
@@ -69,10 +78,10 @@ def kernel_notebook(environ: Mapping[str, str] | None = None, *, ask: bool = Tru
 
     `ask=False` uses the last answer without asking (a forked snapshot child: no import, no socket)."""
     global _answer
-    if ask and (kernel_id := _kernel_id()) is not None:
+    if ask and (kid := kernel_id()) is not None:
         now = time.monotonic()
         if _answer is None or now - _answer[0] > REUSE_S:
-            _answer = (now, _ask_servers(kernel_id))
+            _answer = (now, _ask_servers(kid))
     if _answer is not None and _answer[1] is not None:
         return _answer[1]
     environ = os.environ if environ is None else environ

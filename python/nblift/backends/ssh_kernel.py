@@ -60,12 +60,15 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
     project = Unicode("", config=True, help="the project folder whose settings name the target")
     python = Unicode("", config=True, help="the interpreter on the host (default: the target's python)")
     cwd = Unicode("", config=True, help="the kernel's working folder on the host (default: the root)")
+    session_folder = Unicode("", config=True, help="a moved session's project copy on the host")
+    home_kernel = Unicode("", config=True, help="the kernel spec a moved session goes back to")
 
     pid: int | None = None
     remote_ports: dict[str, int] | None = None
     remote_file: str = ""
     _listeners: list[Any] | None = None
     _conn: Any = None  # the connection the listeners forward through
+    _going_home: asyncio.Task[None] | None = None
     _env: dict[str, str] | None = None
 
     # -- where ---------------------------------------------------------------------------------------------
@@ -124,10 +127,12 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         cwd = self.cwd or root
         env = " ".join(f"{k}={q(v)}" for k, v in (self._env or {}).items())
         log = posixpath.join(folder, f"{posixpath.basename(self.remote_file)}.log")
+        # a moved session's variables are restored by a startup file: they stay the user's, not hidden
+        shown = " --IPKernelApp.hide_initial_ns=False" if self.session_folder else ""
         started = await check_output(
             conn,
             f"mkdir -p {q(cwd)} && cd {q(cwd)} || exit 1; "
-            f"env {env} setsid nohup {q(python)} -m ipykernel_launcher -f {q(self.remote_file)} "
+            f"env {env} setsid nohup {q(python)} -m ipykernel_launcher -f {q(self.remote_file)}{shown} "
             f">> {q(log)} 2>&1 < /dev/null & echo $!",
         )
         self.pid = int(started.split()[-1])
@@ -158,21 +163,48 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         target = self._target()
         previous = self._listeners[0].get_port() if self._listeners else None
 
-        async def look() -> bool:
+        request = self._back_request()
+
+        async def look() -> tuple[bool, str]:
             conn = await connect(target)
             if self._listeners is not None and conn is not self._conn:  # a new connection: forward again
                 await self._forward(conn)
                 self._conn = conn
-            done = await conn.run(f"kill -0 {int(self.pid or 0)}", check=False)
-            return done.exit_status == 0
+            asked = f"; cat {shlex.quote(request)} 2>/dev/null" if request else ""
+            done = await conn.run(f"kill -0 {int(self.pid or 0)} && echo alive{asked}", check=False)
+            out = str(done.stdout)
+            return out.startswith("alive"), out.removeprefix("alive").strip()
 
         try:
-            return bool(await self._on_ssh(look()))
+            alive, back = await self._on_ssh(look())
+            if back and self._going_home is None:
+                self._going_home = asyncio.get_running_loop().create_task(self._bring_home(back))
+            return alive
         except NbliftError:
             self.log.warning(
                 "ssh kernel %s: %s unreachable (had port %s)", self.kernel_id, target.name, previous
             )
             return None
+
+    def _back_request(self) -> str:
+        """Where a moved kernel asks to go home (`%lift move back`); empty for a kernel that was not moved."""
+        if not self.session_folder:
+            return ""
+        from ..move.back import request_path
+
+        return request_path(posixpath.join(self.session_folder, self._state_dir()))
+
+    def _state_dir(self) -> str:
+        return Project.discover(self.project or None).settings.state_dir
+
+    async def _bring_home(self, text: str) -> None:
+        from ..move.back import bring_home
+
+        try:
+            await bring_home(self, json.loads(text))
+        except Exception:
+            self.log.exception("ssh kernel %s: moving home failed", self.kernel_id)
+            self._going_home = None
 
     async def poll(self) -> int | None:
         if self.pid is None:
@@ -214,7 +246,7 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
 
             async def remove() -> None:
                 conn = await connect(target)
-                await conn.run(f"rm -f {shlex.quote(path)} {shlex.quote(path + '.log')}", check=False)
+                await conn.run(f"rm -f {shlex.quote(path)}", check=False)  # the log stays, to read
 
             try:
                 await self._on_ssh(remove())

@@ -5,6 +5,7 @@
     agent.py poll RUN_DIR OFFSET PID START  JSON: state, heartbeat age, new events, MLflow info, liveness
     agent.py start PID                    the process's start time (clock ticks since boot)
     agent.py signal PGID SIGNAME          signal a process group (no error when it is gone)
+    agent.py build PLAN                   build (or find) the environment PLAN (JSON) names; print its python
 
 `launch` reads `RUN_DIR/launch.json` (written by the client: environment key, requirement files, runtime
 folder, environment variables for the runner). It beats the run's heartbeat while it builds the environment
@@ -155,6 +156,20 @@ def launch(run_dir: str) -> None:
     os.execve(python, runner, environ)  # noqa: S606 - become the runner: same pid, same process group
 
 
+def build(plan_file: str) -> None:
+    """The environment a plan names, built as a run's is (a moved kernel runs in it); its python on stdout,
+    uv's reason on stderr and exit status 1 when the build fails."""
+    plan = json.loads(Path(plan_file).read_text())
+    env = Path(plan["env"])
+    with Path(plan_file + ".log").open("a") as log:
+        try:
+            _build(env, plan, log)
+        except (OSError, BuildError) as exc:
+            print(f"could not build the environment: {exc}", file=sys.stderr)
+            sys.exit(1)
+    print(env / "bin" / "python")
+
+
 def send(pgid: str, name: str) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(int(pgid), getattr(signal, name))
@@ -172,6 +187,8 @@ def main(argv: list[str]) -> None:
         print(_start(int(args[0])))
     elif verb == "signal":
         send(*args)
+    elif verb == "build":
+        build(*args)
     else:
         raise SystemExit(f"unknown verb {verb!r}")
 

@@ -1,0 +1,152 @@
+"""`%lift move back`: the kernel on the host asks to go home; the provisioner at home brings it home.
+
+In the moved kernel: a snapshot on the host and a request (`moves/back.json` in the session's state folder:
+the snapshot id and its manifest's SHA-256). At home, the `nblift-ssh` provisioner reads the request at its
+next look and, on the Jupyter server's loop: copies the manifest and the objects home lacks, trusts the
+manifest only with that SHA-256, starts a kernel of the notebook's former kind, restores the snapshot in it,
+switches the notebook's session to it and stops the kernel on the host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import posixpath
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInput, NbliftError
+from ..project import Project
+from .to_host import MOVED_ENV
+
+REQUEST_FILE = "back.json"
+RESTORE_TIMEOUT_S = 600.0
+
+
+@dataclasses.dataclass
+class MoveBackResult:
+    snapshot: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def move_back(shell: Any, project: Project) -> MoveBackResult:
+    """Ask home to take this moved kernel's state back (run in the kernel on the host)."""
+    from ..fsutil import atomic_write
+    from ..snapshot import manifest as mf
+    from ..snapshot.verbs import snapshotter
+    from ..target.kernel_restore import MOVES_DIR
+
+    moved = os.environ.get(MOVED_ENV)
+    if not moved:
+        raise InvalidInput(
+            "this kernel was not moved by nblift: there is no home to go back to",
+            hint="`%lift move ssh:NAME` moves a notebook's kernel to a host",
+        )
+    snap = snapshotter(shell)
+    snap.bind(project)
+    taken = snap.snapshot("moving back home", background=False)
+    manifest = mf.snapshots_dir(project.state_dir) / f"{taken.id}.json"
+    request = {
+        "snapshot": taken.id,
+        "sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "at": time.time(),
+    }
+    atomic_write(project.state_dir / MOVES_DIR / REQUEST_FILE, json.dumps(request).encode())
+    return MoveBackResult(
+        taken.id,
+        f"moving home: snapshot {taken.id} ({taken.variables} variables) goes back; the notebook's kernel "
+        "switches to one at home within seconds",
+    )
+
+
+def request_path(state: str) -> str:
+    from ..target.kernel_restore import MOVES_DIR
+
+    return posixpath.join(state, MOVES_DIR, REQUEST_FILE)
+
+
+async def _fetch(target: Any, state: str, project: Project, request: dict[str, Any]) -> str:
+    """Copy the requested snapshot's manifest and the objects home lacks; trust it by its SHA-256."""
+    from ..backends.ssh_connect import connect
+    from ..fsutil import atomic_write
+    from ..snapshot import manifest as mf
+    from ..store import ObjectStore, hash_file
+
+    sid = mf.check_id(str(request["snapshot"]))
+    conn = await connect(target)
+    store = ObjectStore(project.ensure_state_dir())
+    async with conn.start_sftp_client() as sftp:
+        async with sftp.open(posixpath.join(state, "snapshots", f"{sid}.json"), "rb") as fh:
+            data = await fh.read()
+        if hashlib.sha256(data).hexdigest() != request.get("sha256"):
+            raise NbliftError(
+                f"snapshot {sid} on {target.name} is not the one the kernel there asked to bring"
+            )
+        manifest = json.loads(data)
+        for oid in sorted(mf.manifest_objects(manifest)):
+            if store.has(oid):
+                continue
+            local = store.path_of(oid)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            temp = local.with_name(f".{local.name}.part")
+            await sftp.get(posixpath.join(state, "objects", oid[:2], oid[2:]), str(temp))
+            if hash_file(temp) != oid:  # published only as what its name says it is
+                temp.unlink(missing_ok=True)
+                raise NbliftError(f"object {oid} from {target.name} is damaged", hint="move back again")
+            temp.replace(local)
+    atomic_write(mf.snapshots_dir(project.state_dir) / f"{sid}.json", data)
+    mf.trust(store, sid)
+    return sid
+
+
+async def bring_home(provisioner: Any, request: dict[str, Any]) -> None:
+    """The home half of `%lift move back`, on the Jupyter server's loop (see the module docstring)."""
+    from jupyter_server.serverapp import ServerApp
+
+    from ..backends.ssh_connect import connect
+
+    target = provisioner._target()
+    project = Project.discover(provisioner.project or None)
+    state = posixpath.join(provisioner.session_folder, project.settings.state_dir)
+    sid = await provisioner._on_ssh(_fetch(target, state, project, request), RESTORE_TIMEOUT_S)
+    app = ServerApp.instance()
+    sessions, kernels = app.session_manager, app.kernel_manager
+    session = next(
+        s
+        for s in await sessions.list_sessions()
+        if (s.get("kernel") or {}).get("id") == provisioner.kernel_id
+    )
+    kernel = await kernels.start_kernel(
+        kernel_name=provisioner.home_kernel or "python3", path=str(Path(session["path"]).parent)
+    )
+    await sessions.update_session(session["id"], kernel_id=kernel)
+    client = kernels.get_kernel(kernel).client()
+    client.start_channels()
+    said: list[str] = []
+    try:
+        await client.wait_for_ready(timeout=120)
+        reply = await client.execute_interactive(
+            f"%load_ext nblift\n%lift restore {sid}",
+            timeout=RESTORE_TIMEOUT_S,
+            store_history=False,
+            output_hook=lambda m: said.append(str(m["content"].get("text") or m["content"].get("data", ""))),
+        )
+    finally:
+        client.stop_channels()
+    app.log.info("moving home: %s", " ".join(said).strip()[:500])
+    if reply["content"]["status"] != "ok":
+        app.log.error("moving home: restoring %s failed: %s", sid, reply["content"])
+
+    async def done() -> None:
+        conn = await connect(target)
+        await conn.run(f"rm -f {shlex.quote(request_path(state))}", check=False)
+
+    await provisioner._on_ssh(done())
+    await kernels.shutdown_kernel(provisioner.kernel_id)

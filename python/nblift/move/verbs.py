@@ -1,0 +1,34 @@
+"""The `move` verb: `%lift move ssh:NAME` takes this notebook's session to a host, `%lift move back` home."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..commands import Context
+from ..errors import InvalidInput
+
+
+def move_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("where", metavar="ssh:NAME|back", help="the SSH target to move to, or `back` (home)")
+    parser.add_argument("--plan", action="store_true", help="show what the move would do; move nothing")
+    parser.add_argument(
+        "--gpu", default=None, metavar="N", help="the host's GPUs the kernel sees (e.g. 0 or 0,1)"
+    )
+    parser.add_argument("--force", action="store_true", help="move although preflight found errors")
+
+
+def move(ctx: Context, args: argparse.Namespace) -> Any:
+    shell = ctx.require_shell("move")
+    if args.where == "back":
+        from .back import move_back
+
+        return move_back(shell, ctx.project)
+    kind, _, name = args.where.partition(":")
+    if kind != "ssh" or not name:
+        raise InvalidInput(
+            f"cannot move to {args.where!r}", hint="name an SSH target (`ssh:gpu1`), or `back` to come home"
+        )
+    from .to_host import move_to
+
+    return move_to(shell, ctx.project, name, plan_only=args.plan, gpus=args.gpu, force=args.force)

@@ -1,0 +1,61 @@
+"""Run in a moved kernel as it starts (an IPython startup file on the host): restore the snapshot it was moved
+with, once.
+
+The kernel spec of a moved session sets `NBLIFT_MOVE_RESTORE=SID:SHA256`. The snapshot's manifest and objects
+are already in the state folder of the session's project copy on the host. The manifest was signed at home
+with a key the host does not have, so it is trusted here only when its bytes have the SHA-256 the mover sent
+on its own channel; it is then signed with the host's key and restored like any snapshot. What happened is
+written beside it (`moves/SID.restored.json`) for the mover to report, and a restart of the kernel starts
+fresh instead of restoring again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+RESTORE_ENV = "NBLIFT_MOVE_RESTORE"
+MOVES_DIR = "moves"
+
+
+def outcome_file(state_dir: Path, sid: str) -> Path:
+    return state_dir / MOVES_DIR / f"{sid}.restored.json"
+
+
+def restore_at_start() -> None:
+    request = os.environ.pop(RESTORE_ENV, "")
+    if not request or ":" not in request:
+        return
+    sid, digest = request.split(":", 1)
+    from ..fsutil import atomic_write
+    from ..project import Project
+    from ..snapshot import manifest as mf
+    from ..store import ObjectStore
+
+    project = Project.discover(Path.cwd())
+    done = outcome_file(project.state_dir, sid)
+    if done.exists():
+        return  # a restart: the moved state was restored once already
+    outcome: dict[str, object] = {"id": sid, "at": time.time()}
+    try:
+        path = mf.snapshots_dir(project.state_dir) / f"{sid}.json"
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            raise ValueError("the snapshot's manifest is not the one that was sent (its SHA-256 differs)")
+        mf.trust(ObjectStore(project.state_dir), sid)
+        shell = get_ipython()  # type: ignore[name-defined] # noqa: F821 - an IPython startup file
+        shell.run_line_magic("load_ext", "nblift")
+        from ..snapshot.verbs import snapshotter
+
+        snap = snapshotter(shell)
+        snap.bind(project)
+        outcome["result"] = snap.restore(sid).to_json()
+    except Exception as exc:  # noqa: BLE001 - reported to the mover, never a kernel that does not start
+        outcome["error"] = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc(file=sys.stderr)
+    done.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(done, json.dumps(outcome).encode())

@@ -1,0 +1,199 @@
+"""Moving a live session to an SSH host and back, end to end: a real `jupyter server` on loopback with a
+notebook session, a real sshd standing for the GPU host (its own root folder and an environment built there
+from the lock), `%lift move ssh:box` typed in the notebook's kernel, then `%lift move back` typed in the
+kernel on the host. The session's kernel switches each way and the variables come along."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client import BlockingKernelClient
+from run_helpers import until
+from sshd_server import SSHD, Sshd, free_port
+from test_kernel_session import TOKEN, _api
+from test_ssh_backend import project_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    if not Path(SSHD).exists() or shutil.which("ssh-keygen") is None:
+        pytest.fail("OpenSSH server not installed: run ./dev test (it installs openssh-server)")
+    server = Sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def lab(sshd, tmp_path):
+    """A project with an ssh target `box` and a lock, served by a real Jupyter server."""
+    root, runtime, data = tmp_path / "work", tmp_path / "runtime", tmp_path / "data"
+    root.mkdir()
+    project_for(root, sshd, tmp_path / "host-root")
+    (root / "pylock.toml").write_text('lock-version = "1.0"\ncreated-by = "uv"\nrequires-python = ">=3.11"\n')
+    (root / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+        "JUPYTER_DATA_DIR": str(data),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            f"--ServerApp.port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={TOKEN}",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.open_browser=False",
+            "--ServerApp.allow_root=True",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "server.log", "wb"),  # noqa: SIM115 - the server keeps it open
+    )
+    until(lambda: _reachable(port), 60, "the Jupyter server")
+    yield port, root, runtime, tmp_path / "host-root"
+    process.terminate()
+    process.wait(timeout=60)
+
+
+def _reachable(port: int) -> bool:
+    try:
+        _api(port, "status")
+        return True
+    except OSError:
+        return False
+
+
+def run_in(runtime: Path, kernel_id: str, code: str, timeout: float = 300) -> str:
+    client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{kernel_id}.json"))
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        out: list[str] = []
+
+        def keep(message: dict) -> None:
+            content = message["content"]
+            out.append(content.get("text") or (content.get("data") or {}).get("text/plain", ""))
+
+        reply = client.execute_interactive(code, timeout=timeout, output_hook=keep)
+        assert reply["content"]["status"] == "ok", (reply["content"], "".join(out))
+        return "".join(out)
+    finally:
+        client.stop_channels()
+
+
+def session_kernel(port: int, session_id: str) -> str:
+    return str(_api(port, f"sessions/{session_id}")["kernel"]["id"])
+
+
+def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
+    port, root, runtime, host_root = lab
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from helpers import double\ncounter = 41")]
+    nbformat.write(nb, root / "train.ipynb")
+    session = _api(
+        port,
+        "sessions",
+        "POST",
+        {"path": "train.ipynb", "type": "notebook", "name": "", "kernel": {"name": "python3"}},
+    )
+    home_kernel = session["kernel"]["id"]
+    run_in(
+        runtime,
+        home_kernel,
+        "%load_ext nblift\nfrom helpers import double\ncounter = 41\ntable = {'a': [1, 2, 3]}\n"
+        "numbers = (i for i in range(3))",
+    )
+
+    plan = run_in(runtime, home_kernel, "%lift move ssh:box --plan")
+    assert "move to ssh:box" in plan and "the host lacks" in plan and "environment: to build" in plan
+    assert "not moved: numbers" in plan  # a generator cannot be stored: the plan says so first
+    assert session_kernel(port, session["id"]) == home_kernel  # a plan moves nothing
+
+    moved = run_in(runtime, home_kernel, "%lift move ssh:box")
+    assert "moved to box: 3 variable(s) restored there" in moved, moved
+    remote_kernel = until(
+        lambda: (k := session_kernel(port, session["id"])) != home_kernel and k, 60, "the session to switch"
+    )
+    # the same session now runs on the host, in the session's copy of the project, with the variables
+    where = run_in(
+        runtime,
+        remote_kernel,
+        "import os\nprint(bool(os.environ.get('SSH_CONNECTION')), os.getcwd())\n"
+        "print(double(counter), table)",
+    )
+    folder = next((host_root / "sessions").iterdir())
+    assert where.splitlines() == [f"True {folder}", "82 {'a': [1, 2, 3]}"]
+    assert (folder / "helpers.py").is_file() and (folder / "train.ipynb").is_file()
+    until(lambda: not _alive_kernel(port, home_kernel), 30, "the home kernel to stop")
+    spec = json.loads((root.parent / "data" / "kernels" / "nblift-ssh-box" / "kernel.json").read_text())
+    assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "nblift-ssh"
+
+    # work goes on on the host, then the session comes home with it
+    run_in(runtime, remote_kernel, "counter += 1\ntable['b'] = 'from the host'")
+    back = run_in(runtime, remote_kernel, "%lift move back")
+    assert "moving home: snapshot" in back
+    home_again = until(
+        lambda: (k := session_kernel(port, session["id"])) != remote_kernel and k,
+        120,
+        "the session to come home",
+    )
+    assert home_again != home_kernel
+    here = until(
+        lambda: _try(
+            runtime, home_again, "import os\nprint(bool(os.environ.get('SSH_CONNECTION')), counter, table)"
+        ),
+        60,
+        "the variables at home",
+    )
+    assert here.strip() == "False 42 {'a': [1, 2, 3], 'b': 'from the host'}"
+    until(lambda: not _alive_kernel(port, remote_kernel), 60, "the kernel on the host to stop")
+    assert not list((folder / ".nblift" / "moves").glob("back.json"))
+
+
+def _alive_kernel(port: int, kernel_id: str) -> bool:
+    return any(k["id"] == kernel_id for k in _api(port, "kernels"))
+
+
+def _try(runtime: Path, kernel_id: str, code: str) -> str | None:
+    try:
+        return run_in(runtime, kernel_id, code, timeout=30)
+    except (AssertionError, RuntimeError, OSError, TimeoutError):
+        time.sleep(1)
+        return None
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("move back", "this kernel was not moved by nblift"),
+        ("move gpu1", "cannot move to 'gpu1'"),
+        ("move ssh:box", "moves a notebook's kernel that a Jupyter server on this machine runs"),
+    ],
+)
+def test_a_move_that_cannot_happen_says_why(tmp_path, line, says):
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "nblift")
+    try:
+        with pytest.raises(UsageError, match=says):
+            shell.run_line_magic("lift", f"-C {tmp_path} {line}")
+    finally:
+        shell.run_line_magic("unload_ext", "nblift")
