@@ -39,6 +39,15 @@ def lab(sshd, tmp_path):
     root, runtime, data = tmp_path / "work", tmp_path / "runtime", tmp_path / "data"
     root.mkdir()
     project_for(root, sshd, tmp_path / "host-root")
+    wrong = tmp_path / "wrong_known_hosts"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    key = (tmp_path / "other.pub").read_text().split()
+    wrong.write_text(f"[127.0.0.1]:{sshd.port} {key[0]} {key[1]}\n")
+    with (root / "pyproject.toml").open("a") as fh:
+        fh.write(
+            f'\n[tool.nblift.ssh_hosts.evil]\nhost = "127.0.0.1"\nport = {sshd.port}\n'
+            f'identity_file = "{sshd.folder / "client"}"\nknown_hosts = "{wrong}"\n'
+        )
     (root / "pylock.toml").write_text('lock-version = "1.0"\ncreated-by = "uv"\nrequires-python = ">=3.11"\n')
     (root / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
     env = {
@@ -97,6 +106,28 @@ def run_in(runtime: Path, kernel_id: str, code: str, timeout: float = 300) -> st
         client.stop_channels()
 
 
+#: State of the kinds a session holds: an array, a DataFrame, a fitted model, an instance of a class the
+#: notebook defines.
+STATE = """
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LinearRegression
+arr = np.arange(10.0)
+frame = pd.DataFrame({'x': range(5)})
+model = LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+class Point:
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+    def total(self):
+        return self.x + self.y
+p = Point(1, 2)
+"""
+CHECK = (
+    "print(float(arr.sum()), int(frame.x.sum()), round(float(model.predict([[3.0]])[0]), 3), "
+    "type(p).__name__, p.x, p.y, p.total())"
+)
+
+
 def session_kernel(port: int, session_id: str) -> str:
     return str(_api(port, f"sessions/{session_id}")["kernel"]["id"])
 
@@ -119,14 +150,21 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
         "%load_ext nblift\nfrom helpers import double\ncounter = 41\ntable = {'a': [1, 2, 3]}\n"
         "numbers = (i for i in range(3))",
     )
+    run_in(runtime, home_kernel, STATE)
+
+    # a host whose key is not the one known_hosts holds is refused before anything is sent
+    refused = run_in(
+        runtime, home_kernel, "try:\n    %lift move ssh:evil --plan\nexcept Exception as e:\n    print(e)"
+    )
+    assert "cannot reach ssh target 'evil'" in refused and "known_hosts" in refused, refused
 
     plan = run_in(runtime, home_kernel, "%lift move ssh:box --plan")
     assert "move to ssh:box" in plan and "the host lacks" in plan and "environment: to build" in plan
-    assert "not moved: numbers" in plan  # a generator cannot be stored: the plan says so first
+    assert "not moved: numbers (cannot pickle" in plan and "cell [1] makes it again" in plan  # said first
     assert session_kernel(port, session["id"]) == home_kernel  # a plan moves nothing
 
     moved = run_in(runtime, home_kernel, "%lift move ssh:box")
-    assert "moved to box: 3 variable(s) restored there" in moved, moved
+    assert "moved to box: 9 variable(s) restored there" in moved, moved
     remote_kernel = until(
         lambda: (k := session_kernel(port, session["id"])) != home_kernel and k, 60, "the session to switch"
     )
@@ -139,13 +177,19 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
     )
     folder = next((host_root / "sessions").iterdir())
     assert where.splitlines() == [f"True {folder}", "82 {'a': [1, 2, 3]}"]
+    assert run_in(runtime, remote_kernel, CHECK).strip() == "45.0 10 7.0 Point 1 2 3"
     assert (folder / "helpers.py").is_file() and (folder / "train.ipynb").is_file()
     until(lambda: not _alive_kernel(port, home_kernel), 30, "the home kernel to stop")
     spec = json.loads((root.parent / "data" / "kernels" / "nblift-ssh-box" / "kernel.json").read_text())
     assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "nblift-ssh"
 
     # work goes on on the host, then the session comes home with it
-    run_in(runtime, remote_kernel, "counter += 1\ntable['b'] = 'from the host'")
+    run_in(
+        runtime,
+        remote_kernel,
+        "counter += 1\ntable['b'] = 'from the host'\narr = arr * 2\nframe['x'] = frame.x + 1\n"
+        "p = Point(10, 20)",
+    )
     back = run_in(runtime, remote_kernel, "%lift move back")
     assert "moving home: snapshot" in back
     home_again = until(
@@ -162,6 +206,7 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
         "the variables at home",
     )
     assert here.strip() == "False 42 {'a': [1, 2, 3], 'b': 'from the host'}"
+    assert run_in(runtime, home_again, CHECK).strip() == "90.0 15 7.0 Point 10 20 30"
     until(lambda: not _alive_kernel(port, remote_kernel), 60, "the kernel on the host to stop")
     assert not list((folder / ".nblift" / "moves").glob("back.json"))
 

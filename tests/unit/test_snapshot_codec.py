@@ -1208,3 +1208,24 @@ def test_a_matplotlib_figure_is_left_out_with_the_reason(store: ObjectStore) -> 
         assert store.bytes_written == 0
     finally:
         plt.close(fig)
+
+
+def test_notebook_classes_are_stored_by_value_where_dill_is_not_installed():
+    """A moved kernel's or a runner's environment may lack dill: cloudpickle still stores a class the
+    notebook defined (by value), instead of a reference to `__main__` that no other kernel could load."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nsys.modules['dill'] = None\n"  # `import dill` fails, as where it is not installed
+        "import __main__\n"
+        "class Point:\n    def __init__(self, x):\n        self.x = x\n"
+        "__main__.Point = Point\n"
+        "from nblift.snapshot.codec_pickle import pickled\n"
+        "serializer, main, _, _ = pickled(Point(3), vars(__main__))\n"
+        "print(serializer, b'_make_skeleton_class' in main)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.split() == ["cloudpickle", "True"]

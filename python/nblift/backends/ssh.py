@@ -61,7 +61,7 @@ ENV_BUILD_TIMEOUT_S = 3600.0
 
 
 #: What the runner and its kernel import besides the notebook's own packages.
-RUNNER_NEEDS = ("blake3", "ipykernel", "ipywidgets", "mlflow", "nbformat", "papermill")
+RUNNER_NEEDS = ("blake3", "cloudpickle", "dill", "ipykernel", "ipywidgets", "mlflow", "nbformat", "papermill")
 
 
 def _runner_packages() -> list[str]:

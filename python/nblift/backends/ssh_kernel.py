@@ -20,6 +20,7 @@ checked as for runs (`ssh_connect`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import posixpath
 import secrets
@@ -203,8 +204,20 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         try:
             await bring_home(self, json.loads(text))
         except Exception:
+            # said in the server's log; the kernel on the host goes on, and asks again with `%lift move back`
             self.log.exception("ssh kernel %s: moving home failed", self.kernel_id)
+            await self._forget_request()
             self._going_home = None
+
+    async def _forget_request(self) -> None:
+        target, path = self._target(), self._back_request()
+
+        async def remove() -> None:
+            conn = await connect(target)
+            await conn.run(f"rm -f {shlex.quote(path)}", check=False)
+
+        with contextlib.suppress(NbliftError):
+            await self._on_ssh(remove())
 
     async def poll(self) -> int | None:
         if self.pid is None:

@@ -16,7 +16,6 @@ import os
 import posixpath
 import shlex
 import time
-from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput, NbliftError
@@ -108,6 +107,7 @@ async def _fetch(target: Any, state: str, project: Project, request: dict[str, A
 
 async def bring_home(provisioner: Any, request: dict[str, Any]) -> None:
     """The home half of `%lift move back`, on the Jupyter server's loop (see the module docstring)."""
+    from jupyter_core.utils import ensure_async
     from jupyter_server.serverapp import ServerApp
 
     from ..backends.ssh_connect import connect
@@ -118,31 +118,34 @@ async def bring_home(provisioner: Any, request: dict[str, Any]) -> None:
     sid = await provisioner._on_ssh(_fetch(target, state, project, request), RESTORE_TIMEOUT_S)
     app = ServerApp.instance()
     sessions, kernels = app.session_manager, app.kernel_manager
-    session = next(
-        s
-        for s in await sessions.list_sessions()
-        if (s.get("kernel") or {}).get("id") == provisioner.kernel_id
-    )
+    listed = await sessions.list_sessions()
+    session = next(s for s in listed if (s.get("kernel") or {}).get("id") == provisioner.kernel_id)
+    # a kernel as the session would start it (its folder and JPY_SESSION_NAME), restored before the switch:
+    # a cell the notebook runs meanwhile still goes to the kernel on the host
+    path = await ensure_async(app.contents_manager.get_kernel_path(path=session["path"]))
     kernel = await kernels.start_kernel(
-        kernel_name=provisioner.home_kernel or "python3", path=str(Path(session["path"]).parent)
+        kernel_name=provisioner.home_kernel or "python3",
+        path=path,
+        env=sessions.get_kernel_env(session["path"], session.get("name")),
     )
-    await sessions.update_session(session["id"], kernel_id=kernel)
     client = kernels.get_kernel(kernel).client()
     client.start_channels()
     said: list[str] = []
     try:
         await client.wait_for_ready(timeout=120)
         reply = await client.execute_interactive(
-            f"%load_ext nblift\n%lift restore {sid}",
+            f"%load_ext nblift\n%lift -C {shlex.quote(str(project.root))} restore {sid}",
             timeout=RESTORE_TIMEOUT_S,
             store_history=False,
             output_hook=lambda m: said.append(str(m["content"].get("text") or m["content"].get("data", ""))),
         )
     finally:
         client.stop_channels()
-    app.log.info("moving home: %s", " ".join(said).strip()[:500])
     if reply["content"]["status"] != "ok":
-        app.log.error("moving home: restoring %s failed: %s", sid, reply["content"])
+        await kernels.shutdown_kernel(kernel)
+        raise NbliftError(f"restoring {sid} at home failed: {reply['content'].get('evalue') or said}")
+    app.log.info("moving home: %s", " ".join(said).strip()[:500])
+    await sessions.update_session(session["id"], kernel_id=kernel)
 
     async def done() -> None:
         conn = await connect(target)

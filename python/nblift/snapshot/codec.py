@@ -51,7 +51,8 @@ from .codec_fingerprint import fingerprint_value
 from .codec_numpy import decode_numpy, encode_numpy, views_of
 from .codec_partial import prune
 from .codec_pickle import (
-    _picklers,
+    _cloud_picklers,
+    _dill_pickler,
     decode_pickled,
     pickled,
     process_bound,
@@ -167,7 +168,9 @@ def _encode_pickled(
 def preload_serializers() -> None:
     """Import now what encoding may import later (cloudpickle, dill, pandas' Arrow types), so that a
     forked snapshot child never imports."""
-    _picklers()
+    _cloud_picklers()
+    with contextlib.suppress(ImportError):  # an environment without dill stores without it
+        _dill_pickler()
     if "pandas" in sys.modules:
         with contextlib.suppress(ImportError):
             import pandas.core.arrays.arrow.extension_types  # noqa: F401

@@ -147,11 +147,11 @@ def _without_caches(reduced: Any) -> Any:
 
 
 @functools.cache
-def _picklers() -> tuple[type, type, type]:
-    """cloudpickle picklers (plain, and one that references the namespace) and a dill pickler, all
-    refusing process-bound objects anywhere in the graph and keeping read-only arrays read-only."""
+def _cloud_picklers() -> tuple[type, type]:
+    """cloudpickle picklers (plain, and one that references the namespace), refusing process-bound objects
+    anywhere in the graph and keeping read-only arrays read-only. (dill is imported only when it is the
+    serializer tried: an environment without it still stores notebook classes and functions.)"""
     import cloudpickle
-    import dill
 
     class CloudPickler(cloudpickle.Pickler):  # type: ignore[misc, name-defined]
         nblift_bound: Bound = []
@@ -192,6 +192,14 @@ def _picklers() -> tuple[type, type, type]:
                 return NAMESPACE_ID
             return None
 
+    return CloudPickler, NamespaceCloudPickler
+
+
+@functools.cache
+def _dill_pickler() -> type:
+    """A dill pickler refusing process-bound objects and keeping arrays out of band."""
+    import dill
+
     class DillPickler(dill.Pickler):  # type: ignore[misc, name-defined]
         nblift_bound: Bound = []
 
@@ -202,7 +210,7 @@ def _picklers() -> tuple[type, type, type]:
                 return view_reduce(obj) or readonly_reduce(obj) or obj.__reduce_ex__(PICKLE_PROTOCOL)
             return readonly_reduce(obj) or NotImplemented
 
-    return CloudPickler, NamespaceCloudPickler, DillPickler
+    return DillPickler
 
 
 def _plain_dump(value: object, on_buffer: Callable[[pickle.PickleBuffer], None]) -> bytes:
@@ -224,9 +232,12 @@ def _dump_with(
     """(bytes, whether they reference the namespace) from one serializer."""
     if name == "pickle":
         return _plain_dump(value, on_buffer), False
-    cloud, cloud_ns, dill = _picklers()
+    if name == "dill":
+        kind = _dill_pickler()
+    else:
+        cloud, cloud_ns = _cloud_picklers()
+        kind = cloud if namespace is None else cloud_ns
     out = io.BytesIO()
-    kind = dill if name == "dill" else (cloud if namespace is None else cloud_ns)
     pickler = kind(out, protocol=PICKLE_PROTOCOL, buffer_callback=on_buffer)
     pickler.nblift_bound = _process_bound()
     if name == "cloudpickle":
