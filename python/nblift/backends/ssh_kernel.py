@@ -34,7 +34,7 @@ from traitlets import Unicode
 
 from ..errors import NbliftError
 from ..project import Project
-from .ssh_connect import SSHTarget, check_output, connect, remote_root, run_ssh, target_named
+from .ssh_connect import SSHTarget, check_output, connect, remote_root, retrying, run_ssh, target_named
 
 PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 #: Environment variables a kernel gets from the server that started it (never the server's whole environment).
@@ -166,8 +166,7 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
 
         request = self._back_request()
 
-        async def look() -> tuple[bool, str]:
-            conn = await connect(target)
+        async def look(conn: Any) -> tuple[bool, str]:
             if self._listeners is not None and conn is not self._conn:  # a new connection: forward again
                 await self._forward(conn)
                 self._conn = conn
@@ -176,8 +175,8 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
             out = str(done.stdout)
             return out.startswith("alive"), out.removeprefix("alive").strip()
 
-        try:
-            alive, back = await self._on_ssh(look())
+        try:  # a connection found dropped is made again (and forwarded through) in the same look
+            alive, back = await self._on_ssh(retrying(target, look))
             if back and self._going_home is None:
                 self._going_home = asyncio.get_running_loop().create_task(self._bring_home(back))
             return alive

@@ -1,0 +1,231 @@
+"""Moving a live session to an SSH host and back with nblift, beside the manual route, in one run.
+
+The session of the snapshot benchmark (a 200 MB array, a 1M-row DataFrame, small variables) in a real
+notebook kernel of a real `jupyter server`; the host is an OpenSSH server on loopback with its own root folder
+(so the numbers are nblift's own work, not a network's). Measured:
+- nblift: `%lift move ssh:bench` typed in the kernel, until a cell runs in the kernel on the host with the
+  variables there ("time to the first remote cell"); `%lift move back` until a cell at home sees them; then a
+  small change at home and the move again: its time and the bytes it sent.
+- manual: `dill.dump_session()` in the kernel, `scp` of the file, then on the host a Python that
+  `dill.load_session()`s it and runs a cell (a kernel started there, without the kernel's own start-up).
+Targets (issue 14): the first remote cell in at most half the manual route's time; moving again after a small
+change sends under 1 MB and takes under 3 s.
+
+    python benchmarks/bench_move.py [--mb 200] [--rows 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import nbformat  # noqa: E402
+from jupyter_client import BlockingKernelClient  # noqa: E402
+from sshd_server import Sshd, free_port  # noqa: E402
+from test_kernel_session import TOKEN, _api  # noqa: E402
+
+from bench_snapshot import SETUP  # noqa: E402
+
+
+def configure(root: Path, sshd: Sshd, remote: Path) -> None:
+    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    python = getattr(sys, "_base_executable", sys.executable)
+    (root / "pyproject.toml").write_text(
+        "[tool.nblift.ssh_hosts.bench]\n"
+        f'host = "127.0.0.1"\nport = {sshd.port}\nidentity_file = "{sshd.folder / "client"}"\n'
+        f'known_hosts = "{sshd.folder / "known_hosts"}"\nroot = "{remote}"\npython = "{python}"\n'
+        f'uv = "{uv}"\noffline = true\n'
+    )
+    (root / "pylock.toml").write_text('lock-version = "1.0"\ncreated-by = "uv"\nrequires-python = ">=3.11"\n')
+
+
+def start_server(root: Path, work: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    runtime = work / "runtime"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_DATA_DIR": str(work / "data")}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["NBLIFT_SNAPSHOT_MLFLOW"] = "false"
+    port = free_port()
+    args = [sys.executable, "-m", "jupyter_server", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1"]
+    args += [f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}"]
+    args += ["--ServerApp.open_browser=False", "--ServerApp.allow_root=True"]
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            _api(port, "status")
+            return process, port, runtime
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise SystemExit("jupyter server did not start") from None
+            time.sleep(0.2)
+
+
+def run_in(runtime: Path, kernel: str, code: str) -> str:
+    client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{kernel}.json"))
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=120)
+        out: list[str] = []
+
+        def keep(message: dict) -> None:
+            content = message["content"]
+            out.append(content.get("text") or (content.get("data") or {}).get("text/plain", ""))
+
+        reply = client.execute_interactive(code, timeout=1200, output_hook=keep)
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError("".join(out) or str(reply["content"]))
+        return "".join(out)
+    finally:
+        client.stop_channels()
+
+
+def session_kernel(port: int, session: str) -> str:
+    return str(_api(port, f"sessions/{session}")["kernel"]["id"])
+
+
+def switched(port: int, session: str, old: str, timeout: float = 600) -> str:
+    deadline = time.monotonic() + timeout
+    while (kernel := session_kernel(port, session)) == old:
+        if time.monotonic() > deadline:
+            raise SystemExit("the session did not switch")
+        time.sleep(0.05)
+    return kernel
+
+
+def first_cell(runtime: Path, kernel: str) -> str:
+    """Run a cell that uses the moved state, retrying while the kernel's channels come up."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return run_in(runtime, kernel, "print(len(df), big.shape[0], step)")
+        except (RuntimeError, OSError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def manual(runtime: Path, kernel: str, sshd: Sshd, remote: Path, work: Path) -> float:
+    """dill.dump_session, scp, and a Python on the host that loads it and runs the cell."""
+    dump = work / "session.pkl"
+    start = time.perf_counter()
+    run_in(runtime, kernel, f"import dill\ndill.dump_session({str(dump)!r})")
+    ssh = ["-i", str(sshd.folder / "client"), "-o", f"UserKnownHostsFile={sshd.folder / 'known_hosts'}"]
+    target = remote / "manual.pkl"
+    subprocess.run(["scp", "-q", "-P", str(sshd.port), *ssh, str(dump), f"127.0.0.1:{target}"], check=True)
+    code = f"import dill; dill.load_session({str(target)!r}); print(len(df), big.shape[0], step)"
+    subprocess.run(
+        ["ssh", "-p", str(sshd.port), *ssh, "127.0.0.1", f"{sys.executable} -c {json.dumps(code)}"],
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - start
+
+
+def warm_up(port: int, runtime: Path) -> None:
+    """A small session moved there and back first: the host then has the lock's environment (built once,
+    cached as runs' are) and nblift's runtime, as it has after a user's first move."""
+    session = _api(
+        port,
+        "sessions",
+        "POST",
+        {"path": "warmup.ipynb", "type": "notebook", "name": "", "kernel": {"name": "python3"}},
+    )
+    home = session["kernel"]["id"]
+    run_in(runtime, home, "%load_ext nblift\nstep = 0\nbig = [0]\ndf = [0]")
+    run_in(runtime, home, "%lift move ssh:bench")
+    there = switched(port, session["id"], home)
+    first_cell(runtime, there)
+    run_in(runtime, there, "%lift move back")
+    switched(port, session["id"], there)
+    _api(port, f"sessions/{session['id']}", "DELETE")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--mb", type=int, default=200)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="nblift-bench-move-"))
+    (work / "sshd").mkdir()
+    sshd = Sshd(work / "sshd")
+    root, remote = work / "project", work / "host"
+    root.mkdir()
+    remote.mkdir()
+    configure(root, sshd, remote)
+    for name in ("warmup.ipynb", "session.ipynb"):
+        nbformat.write(nbformat.v4.new_notebook(), root / name)
+    server, port, runtime = start_server(root, work)
+    try:
+        warm_up(port, runtime)
+        session = _api(
+            port,
+            "sessions",
+            "POST",
+            {"path": "session.ipynb", "type": "notebook", "name": "", "kernel": {"name": "python3"}},
+        )
+        home = session["kernel"]["id"]
+        setup = SETUP.format(n_floats=args.mb * 1024 * 1024 // 8, rows=args.rows)
+        run_in(runtime, home, "%load_ext nblift\n" + setup)
+
+        manual_s = manual(runtime, home, sshd, remote, work)
+
+        start = time.perf_counter()
+        said = run_in(runtime, home, "%lift move ssh:bench")
+        remote_kernel = switched(port, session["id"], home)
+        first_cell(runtime, remote_kernel)
+        moved_s = time.perf_counter() - start
+        sent_first = re.search(r"send (\d+) object\(s\), ([\d.]+ \w+)", said)
+
+        start = time.perf_counter()
+        run_in(runtime, remote_kernel, "%lift move back")
+        home = switched(port, session["id"], remote_kernel)
+        first_cell(runtime, home)
+        back_s = time.perf_counter() - start
+
+        run_in(runtime, home, "step = step + 1")
+        start = time.perf_counter()
+        said = run_in(runtime, home, "%lift move ssh:bench")
+        remote_kernel = switched(port, session["id"], home)
+        first_cell(runtime, remote_kernel)
+        again_s = time.perf_counter() - start
+        sent_again = re.search(r"send (\d+) object\(s\), ([\d.]+ \w+)", said)
+        run_in(runtime, remote_kernel, "%lift move back")
+        switched(port, session["id"], remote_kernel)
+    finally:
+        server.terminate()
+        server.wait(60)
+        sshd.stop()
+    print(f"session: {args.mb} MB array, {args.rows:,}-row DataFrame, small variables")
+    print(f"manual route (dill.dump_session, scp, dill.load_session, a cell): {manual_s:.2f} s")
+    first_sent = sent_first.group(2) if sent_first else "?"
+    print(
+        f"nblift move to the host, to the first remote cell (environment cached): {moved_s:.2f} s"
+        f"  ratio {moved_s / manual_s:.2f}x (target <= 0.5x); sent {first_sent}"
+    )
+    print(f"nblift move back, to the first cell at home: {back_s:.2f} s")
+    again_sent = f"{sent_again.group(2)} in {sent_again.group(1)} object(s)" if sent_again else "?"
+    print(
+        f"nblift move again after a small change: {again_s:.2f} s (target < 3 s), sent {again_sent} (< 1 MB)"
+    )
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
