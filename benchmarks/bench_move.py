@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -33,69 +32,21 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import nbformat  # noqa: E402
-from jupyter_client import BlockingKernelClient  # noqa: E402
-from sshd_server import Sshd, free_port  # noqa: E402
-from test_kernel_session import TOKEN, _api  # noqa: E402
+from jupyter_server_proc import api, new_session, run_in_kernel, start_server, stop_server  # noqa: E402
+from sshd_server import Sshd  # noqa: E402
 
 from bench_snapshot import SETUP  # noqa: E402
+from bench_ssh import configure as configure_host  # noqa: E402
 
 
 def configure(root: Path, sshd: Sshd, remote: Path) -> None:
-    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    python = getattr(sys, "_base_executable", sys.executable)
-    (root / "pyproject.toml").write_text(
-        "[tool.nblift.ssh_hosts.bench]\n"
-        f'host = "127.0.0.1"\nport = {sshd.port}\nidentity_file = "{sshd.folder / "client"}"\n'
-        f'known_hosts = "{sshd.folder / "known_hosts"}"\nroot = "{remote}"\npython = "{python}"\n'
-        f'uv = "{uv}"\noffline = true\n'
-    )
+    """The host as `ssh:bench` (bench_ssh's settings) and a lock for the project."""
+    configure_host(root, sshd, remote)
     (root / "pylock.toml").write_text('lock-version = "1.0"\ncreated-by = "uv"\nrequires-python = ">=3.11"\n')
 
 
-def start_server(root: Path, work: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
-    runtime = work / "runtime"
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_DATA_DIR": str(work / "data")}
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    env["NBLIFT_SNAPSHOT_MLFLOW"] = "false"
-    port = free_port()
-    args = [sys.executable, "-m", "jupyter_server", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1"]
-    args += [f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}"]
-    args += ["--ServerApp.open_browser=False", "--ServerApp.allow_root=True"]
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            _api(port, "status")
-            return process, port, runtime
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise SystemExit("jupyter server did not start") from None
-            time.sleep(0.2)
-
-
-def run_in(runtime: Path, kernel: str, code: str) -> str:
-    client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{kernel}.json"))
-    client.load_connection_file()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=120)
-        out: list[str] = []
-
-        def keep(message: dict) -> None:
-            content = message["content"]
-            out.append(content.get("text") or (content.get("data") or {}).get("text/plain", ""))
-
-        reply = client.execute_interactive(code, timeout=1200, output_hook=keep)
-        if reply["content"]["status"] != "ok":
-            raise RuntimeError("".join(out) or str(reply["content"]))
-        return "".join(out)
-    finally:
-        client.stop_channels()
-
-
 def session_kernel(port: int, session: str) -> str:
-    return str(_api(port, f"sessions/{session}")["kernel"]["id"])
+    return str(api(port, f"sessions/{session}")["kernel"]["id"])
 
 
 def switched(port: int, session: str, old: str, timeout: float = 600) -> str:
@@ -112,8 +63,8 @@ def first_cell(runtime: Path, kernel: str) -> str:
     deadline = time.monotonic() + 120
     while True:
         try:
-            return run_in(runtime, kernel, "print(len(df), big.shape[0], step)")
-        except (RuntimeError, OSError, TimeoutError):
+            return run_in_kernel(runtime, kernel, "print(len(df), big.shape[0], step)")
+        except (AssertionError, RuntimeError, OSError, TimeoutError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
@@ -123,7 +74,7 @@ def manual(runtime: Path, kernel: str, sshd: Sshd, remote: Path, work: Path) -> 
     """dill.dump_session, scp, and a Python on the host that loads it and runs the cell."""
     dump = work / "session.pkl"
     start = time.perf_counter()
-    run_in(runtime, kernel, f"import dill\ndill.dump_session({str(dump)!r})")
+    run_in_kernel(runtime, kernel, f"import dill\ndill.dump_session({str(dump)!r})", timeout=1200)
     ssh = ["-i", str(sshd.folder / "client"), "-o", f"UserKnownHostsFile={sshd.folder / 'known_hosts'}"]
     target = remote / "manual.pkl"
     subprocess.run(["scp", "-q", "-P", str(sshd.port), *ssh, str(dump), f"127.0.0.1:{target}"], check=True)
@@ -139,20 +90,15 @@ def manual(runtime: Path, kernel: str, sshd: Sshd, remote: Path, work: Path) -> 
 def warm_up(port: int, runtime: Path) -> None:
     """A small session moved there and back first: the host then has the lock's environment (built once,
     cached as runs' are) and nblift's runtime, as it has after a user's first move."""
-    session = _api(
-        port,
-        "sessions",
-        "POST",
-        {"path": "warmup.ipynb", "type": "notebook", "name": "", "kernel": {"name": "python3"}},
-    )
+    session = new_session(port, "warmup.ipynb")
     home = session["kernel"]["id"]
-    run_in(runtime, home, "%load_ext nblift\nstep = 0\nbig = [0]\ndf = [0]")
-    run_in(runtime, home, "%lift move ssh:bench")
+    run_in_kernel(runtime, home, "%load_ext nblift\nstep = 0\nbig = [0]\ndf = [0]")
+    run_in_kernel(runtime, home, "%lift move ssh:bench", timeout=1200)
     there = switched(port, session["id"], home)
     first_cell(runtime, there)
-    run_in(runtime, there, "%lift move back")
+    run_in_kernel(runtime, there, "%lift move back", timeout=1200)
     switched(port, session["id"], there)
-    _api(port, f"sessions/{session['id']}", "DELETE")
+    api(port, f"sessions/{session['id']}", "DELETE")
 
 
 def main() -> None:
@@ -171,46 +117,42 @@ def main() -> None:
     configure(root, sshd, remote)
     for name in ("warmup.ipynb", "session.ipynb"):
         nbformat.write(nbformat.v4.new_notebook(), root / name)
-    server, port, runtime = start_server(root, work)
+    runtime = work / "runtime"
+    environ = {"JUPYTER_DATA_DIR": str(work / "data"), "NBLIFT_SNAPSHOT_MLFLOW": "false"}
+    server, port = start_server(root, runtime, **environ)
     try:
         warm_up(port, runtime)
-        session = _api(
-            port,
-            "sessions",
-            "POST",
-            {"path": "session.ipynb", "type": "notebook", "name": "", "kernel": {"name": "python3"}},
-        )
+        session = new_session(port, "session.ipynb")
         home = session["kernel"]["id"]
         setup = SETUP.format(n_floats=args.mb * 1024 * 1024 // 8, rows=args.rows)
-        run_in(runtime, home, "%load_ext nblift\n" + setup)
+        run_in_kernel(runtime, home, "%load_ext nblift\n" + setup, timeout=1200)
 
         manual_s = manual(runtime, home, sshd, remote, work)
 
         start = time.perf_counter()
-        said = run_in(runtime, home, "%lift move ssh:bench")
+        said = run_in_kernel(runtime, home, "%lift move ssh:bench", timeout=1200)
         remote_kernel = switched(port, session["id"], home)
         first_cell(runtime, remote_kernel)
         moved_s = time.perf_counter() - start
         sent_first = re.search(r"send (\d+) object\(s\), ([\d.]+ \w+)", said)
 
         start = time.perf_counter()
-        run_in(runtime, remote_kernel, "%lift move back")
+        run_in_kernel(runtime, remote_kernel, "%lift move back", timeout=1200)
         home = switched(port, session["id"], remote_kernel)
         first_cell(runtime, home)
         back_s = time.perf_counter() - start
 
-        run_in(runtime, home, "step = step + 1")
+        run_in_kernel(runtime, home, "step = step + 1")
         start = time.perf_counter()
-        said = run_in(runtime, home, "%lift move ssh:bench")
+        said = run_in_kernel(runtime, home, "%lift move ssh:bench", timeout=1200)
         remote_kernel = switched(port, session["id"], home)
         first_cell(runtime, remote_kernel)
         again_s = time.perf_counter() - start
         sent_again = re.search(r"send (\d+) object\(s\), ([\d.]+ \w+)", said)
-        run_in(runtime, remote_kernel, "%lift move back")
+        run_in_kernel(runtime, remote_kernel, "%lift move back", timeout=1200)
         switched(port, session["id"], remote_kernel)
     finally:
-        server.terminate()
-        server.wait(60)
+        stop_server(server)
         sshd.stop()
     print(f"session: {args.mb} MB array, {args.rows:,}-row DataFrame, small variables")
     print(f"manual route (dill.dump_session, scp, dill.load_session, a cell): {manual_s:.2f} s")

@@ -6,35 +6,21 @@ kernel on the host. The session's kernel switches each way and the variables com
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_client import BlockingKernelClient
+from jupyter_server_proc import api, new_session, run_in_kernel, start_server, stop_server
 from run_helpers import until
-from sshd_server import SSHD, Sshd, free_port
-from test_kernel_session import TOKEN, _api
-from test_ssh_backend import project_for
+from test_ssh_backend import project_for, sshd  # noqa: F401 - a fixture: the sshd standing for the host
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    if not Path(SSHD).exists() or shutil.which("ssh-keygen") is None:
-        pytest.fail("OpenSSH server not installed: run ./dev test (it installs openssh-server)")
-    server = Sshd(tmp_path_factory.mktemp("sshd"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def lab(sshd, tmp_path):
+def lab(sshd, tmp_path):  # noqa: F811 - the sshd fixture
     """A project with an ssh target `box` and a lock, served by a real Jupyter server."""
     root, runtime, data = tmp_path / "work", tmp_path / "runtime", tmp_path / "data"
     root.mkdir()
@@ -50,60 +36,9 @@ def lab(sshd, tmp_path):
         )
     (root / "pylock.toml").write_text('lock-version = "1.0"\ncreated-by = "uv"\nrequires-python = ">=3.11"\n')
     (root / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
-    env = {
-        **os.environ,
-        "JUPYTER_RUNTIME_DIR": str(runtime),
-        "JUPYTER_DATA_DIR": str(data),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            f"--ServerApp.port={port}",
-            "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={TOKEN}",
-            f"--ServerApp.root_dir={root}",
-            "--ServerApp.open_browser=False",
-            "--ServerApp.allow_root=True",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "server.log", "wb"),  # noqa: SIM115 - the server keeps it open
-    )
-    until(lambda: _reachable(port), 60, "the Jupyter server")
+    process, port = start_server(root, runtime, tmp_path / "server.log", JUPYTER_DATA_DIR=str(data))
     yield port, root, runtime, tmp_path / "host-root"
-    process.terminate()
-    process.wait(timeout=60)
-
-
-def _reachable(port: int) -> bool:
-    try:
-        _api(port, "status")
-        return True
-    except OSError:
-        return False
-
-
-def run_in(runtime: Path, kernel_id: str, code: str, timeout: float = 300) -> str:
-    client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{kernel_id}.json"))
-    client.load_connection_file()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
-        out: list[str] = []
-
-        def keep(message: dict) -> None:
-            content = message["content"]
-            out.append(content.get("text") or (content.get("data") or {}).get("text/plain", ""))
-
-        reply = client.execute_interactive(code, timeout=timeout, output_hook=keep)
-        assert reply["content"]["status"] == "ok", (reply["content"], "".join(out))
-        return "".join(out)
-    finally:
-        client.stop_channels()
+    stop_server(process)
 
 
 #: State of the kinds a session holds: an array, a DataFrame, a fitted model, an instance of a class the
@@ -129,7 +64,7 @@ CHECK = (
 
 
 def session_kernel(port: int, session_id: str) -> str:
-    return str(_api(port, f"sessions/{session_id}")["kernel"]["id"])
+    return str(api(port, f"sessions/{session_id}")["kernel"]["id"])
 
 
 def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
@@ -137,39 +72,37 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("from helpers import double\ncounter = 41")]
     nbformat.write(nb, root / "train.ipynb")
-    session = _api(
-        port,
-        "sessions",
-        "POST",
-        {"path": "train.ipynb", "type": "notebook", "name": "", "kernel": {"name": "python3"}},
-    )
+    session = new_session(port, "train.ipynb")
     home_kernel = session["kernel"]["id"]
-    run_in(
+    run_in_kernel(
         runtime,
         home_kernel,
         "%load_ext nblift\nfrom helpers import double\ncounter = 41\ntable = {'a': [1, 2, 3]}\n"
         "numbers = (i for i in range(3))",
     )
-    run_in(runtime, home_kernel, STATE)
+    run_in_kernel(runtime, home_kernel, STATE, timeout=300)
 
     # a host whose key is not the one known_hosts holds is refused before anything is sent
-    refused = run_in(
-        runtime, home_kernel, "try:\n    %lift move ssh:evil --plan\nexcept Exception as e:\n    print(e)"
+    refused = run_in_kernel(
+        runtime,
+        home_kernel,
+        "try:\n    %lift move ssh:evil --plan\nexcept Exception as e:\n    print(e)",
+        timeout=300,
     )
     assert "cannot reach ssh target 'evil'" in refused and "known_hosts" in refused, refused
 
-    plan = run_in(runtime, home_kernel, "%lift move ssh:box --plan")
+    plan = run_in_kernel(runtime, home_kernel, "%lift move ssh:box --plan", timeout=300)
     assert "move to ssh:box" in plan and "the host lacks" in plan and "environment: to build" in plan
     assert "not moved: numbers (cannot pickle" in plan and "cell [1] makes it again" in plan  # said first
     assert session_kernel(port, session["id"]) == home_kernel  # a plan moves nothing
 
-    moved = run_in(runtime, home_kernel, "%lift move ssh:box")
+    moved = run_in_kernel(runtime, home_kernel, "%lift move ssh:box", timeout=600)
     assert "moved to box: 9 variable(s) restored there" in moved, moved
     remote_kernel = until(
         lambda: (k := session_kernel(port, session["id"])) != home_kernel and k, 60, "the session to switch"
     )
     # the same session now runs on the host, in the session's copy of the project, with the variables
-    where = run_in(
+    where = run_in_kernel(
         runtime,
         remote_kernel,
         "import os\nprint(bool(os.environ.get('SSH_CONNECTION')), os.getcwd())\n"
@@ -177,20 +110,20 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
     )
     folder = next((host_root / "sessions").iterdir())
     assert where.splitlines() == [f"True {folder}", "82 {'a': [1, 2, 3]}"]
-    assert run_in(runtime, remote_kernel, CHECK).strip() == "45.0 10 7.0 Point 1 2 3"
+    assert run_in_kernel(runtime, remote_kernel, CHECK).strip() == "45.0 10 7.0 Point 1 2 3"
     assert (folder / "helpers.py").is_file() and (folder / "train.ipynb").is_file()
     until(lambda: not _alive_kernel(port, home_kernel), 30, "the home kernel to stop")
     spec = json.loads((root.parent / "data" / "kernels" / "nblift-ssh-box" / "kernel.json").read_text())
     assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "nblift-ssh"
 
     # work goes on on the host, then the session comes home with it
-    run_in(
+    run_in_kernel(
         runtime,
         remote_kernel,
         "counter += 1\ntable['b'] = 'from the host'\narr = arr * 2\nframe['x'] = frame.x + 1\n"
         "p = Point(10, 20)",
     )
-    back = run_in(runtime, remote_kernel, "%lift move back")
+    back = run_in_kernel(runtime, remote_kernel, "%lift move back", timeout=300)
     assert "moving home: snapshot" in back
     home_again = until(
         lambda: (k := session_kernel(port, session["id"])) != remote_kernel and k,
@@ -206,18 +139,18 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
         "the variables at home",
     )
     assert here.strip() == "False 42 {'a': [1, 2, 3], 'b': 'from the host'}"
-    assert run_in(runtime, home_again, CHECK).strip() == "90.0 15 7.0 Point 10 20 30"
+    assert run_in_kernel(runtime, home_again, CHECK).strip() == "90.0 15 7.0 Point 10 20 30"
     until(lambda: not _alive_kernel(port, remote_kernel), 60, "the kernel on the host to stop")
     assert not list((folder / ".nblift" / "moves").glob("back.json"))
 
 
 def _alive_kernel(port: int, kernel_id: str) -> bool:
-    return any(k["id"] == kernel_id for k in _api(port, "kernels"))
+    return any(k["id"] == kernel_id for k in api(port, "kernels"))
 
 
 def _try(runtime: Path, kernel_id: str, code: str) -> str | None:
     try:
-        return run_in(runtime, kernel_id, code, timeout=30)
+        return run_in_kernel(runtime, kernel_id, code, timeout=30)
     except (AssertionError, RuntimeError, OSError, TimeoutError):
         time.sleep(1)
         return None

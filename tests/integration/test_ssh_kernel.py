@@ -7,30 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from run_helpers import until
-from sshd_server import SSHD, Sshd
-from test_ssh_backend import project_for
+from test_ssh_backend import project_for, sshd  # noqa: F401 - a fixture: the sshd standing for the host
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    if not Path(SSHD).exists() or shutil.which("ssh-keygen") is None:
-        pytest.fail("OpenSSH server not installed: run ./dev test (it installs openssh-server)")
-    server = Sshd(tmp_path_factory.mktemp("sshd"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def kernel_spec(sshd, tmp_path, monkeypatch):
+def kernel_spec(sshd, tmp_path, monkeypatch):  # noqa: F811 - the sshd fixture
     """A kernel spec `nblift-ssh-box` in a private Jupyter data folder, naming the provisioner."""
     remote = tmp_path / "remote"
     project = project_for(tmp_path, sshd, remote)
@@ -95,7 +84,7 @@ def process_exists(pid: int) -> bool:
     return True
 
 
-def test_a_kernel_on_the_host_works_like_any_kernel_and_survives_a_dropped_connection(sshd, kernel_spec):
+def test_a_kernel_on_the_host_works_like_any_kernel_and_survives_a_dropped_connection(sshd, kernel_spec):  # noqa: F811
     from jupyter_client.manager import KernelManager
 
     manager = KernelManager(kernel_name="nblift-ssh-box")
