@@ -92,7 +92,7 @@ def warm_up(port: int, runtime: Path) -> None:
     cached as runs' are) and nblift's runtime, as it has after a user's first move."""
     session = new_session(port, "warmup.ipynb")
     home = session["kernel"]["id"]
-    run_in_kernel(runtime, home, "%load_ext nblift\nstep = 0\nbig = [0]\ndf = [0]")
+    run_in_kernel(runtime, home, "%load_ext nblift\nimport numpy\nstep = 0\nbig = numpy.zeros(1)\ndf = [0]")
     run_in_kernel(runtime, home, "%lift move ssh:bench", timeout=1200)
     there = switched(port, session["id"], home)
     first_cell(runtime, there)

@@ -23,7 +23,7 @@ MOVED_ENV = "NBLIFT_MOVED"
 #: How long the new kernel may take to start and restore the snapshot.
 START_TIMEOUT_S = 600.0
 #: How long the notebook's old kernel waits before the session switches (its cell's reply goes out first).
-SWITCH_DELAY_S = 1.0
+SWITCH_DELAY_S = 0.2
 _STARTUP = (
     "import nblift.target.kernel_restore as _nblift_restore\n"
     "_nblift_restore.restore_at_start()\ndel _nblift_restore\n"
@@ -226,7 +226,7 @@ def _wait_for_restore(server: dict[str, Any], kernel: str, mover: _Mover, sid: s
                 f"the kernel on {mover.target.name} did not start",
                 hint=f"see the kernel's log under {mover.root}/kernels on the host",
             )
-        time.sleep(0.5)
+        time.sleep(0.1)
 
 
 def _switch(server: dict[str, Any], session_id: str, kernel: str) -> None:
