@@ -36,7 +36,7 @@ def dvc(cwd: Path, *args: str) -> None:
 def template(tmp_path_factory) -> Path:
     """A DVC project (no git): a folder of 30 files and a single file, each `dvc add`ed; made once."""
     if not DVC.exists():
-        pytest.skip("dvc is not installed (it is in the test extra: pip install -e '.[test]')")
+        pytest.fail("dvc is not installed: run ./dev test (it installs the test extra, dvc included)")
     root = tmp_path_factory.mktemp("dvc") / "project"
     root.mkdir()
     (root / "data" / "sub").mkdir(parents=True)
@@ -173,7 +173,8 @@ def test_dvc_lock_outputs_are_inputs(project):
 
 
 def test_a_dvc_2_record_is_checked_with_dos2unix_md5(project):
-    file_md5 = pytest.importorskip("dvc_data.hashfile.hash").file_md5
+    from dvc_data.hashfile.hash import file_md5  # a test dependency (dvc brings it)
+
     text = project / "notes.txt"
     text.write_bytes(b"line one\r\nline two\r\n")
     legacy = {"outs": [{"md5": file_md5(str(text), name="md5-dos2unix"), "size": 20, "path": "notes.txt"}]}

@@ -220,7 +220,8 @@ def test_large_files_are_memory_mapped_and_hashed_like_small_ones(tmp_path):
 
 
 def test_dos2unix_md5_is_dvc_2s(tmp_path):
-    file_md5 = pytest.importorskip("dvc_data.hashfile.hash").file_md5
+    from dvc_data.hashfile.hash import file_md5  # a test dependency (dvc brings it)
+
     text, binary = tmp_path / "t.csv", tmp_path / "b.bin"
     text.write_bytes(b"a,b\r\n1,2\r\n" * 1000)
     binary.write_bytes(b"\x00\x01\r\n" * 1000)

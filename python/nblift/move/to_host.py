@@ -9,6 +9,7 @@ import posixpath
 import shlex
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any

@@ -574,16 +574,8 @@ class Snapshotter:
             self.collect(wait=True)
         project = self.project
         store = ObjectStore(project.state_dir)
-        manifest = mf.load(project.state_dir, sid)
-        mf.require_trusted(manifest)
+        manifest, wanted = mf.load_wanted(project.state_dir, sid, only)
         variables: dict[str, dict[str, Any]] = manifest["variables"]
-        wanted = list(variables) if only is None else list(only)
-        unknown = [n for n in wanted if n not in variables]
-        if unknown:
-            raise NbliftError(
-                f"snapshot {manifest['id']} has no variable {', '.join(unknown)}",
-                hint=f"it holds: {', '.join(sorted(variables)) or 'nothing'}",
-            )
         restored: list[str] = []
         failed: dict[str, str] = {}
         unstorable: dict[str, str] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,24 @@ def load(state_dir: Path, sid: str) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise NbliftError(f"snapshot {full}: unknown manifest format", hint="upgrade nblift")
     return manifest
+
+
+def load_wanted(
+    state_dir: Path, sid: str, only: Iterable[str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """A trusted snapshot's manifest and the variables asked of it (all, or `only` these); a name it does
+    not hold is an error listing what it holds. What restoring and planning a restore both start from."""
+    manifest = load(state_dir, sid)
+    require_trusted(manifest)
+    variables: dict[str, Any] = manifest["variables"]
+    wanted = list(variables) if only is None else list(only)
+    unknown = [n for n in wanted if n not in variables]
+    if unknown:
+        raise NbliftError(
+            f"snapshot {manifest['id']} has no variable {', '.join(unknown)}",
+            hint=f"it holds: {', '.join(sorted(variables)) or 'nothing'}",
+        )
+    return manifest, wanted
 
 
 def load_with_trust(state_dir: Path, sid: str) -> dict[str, Any]:

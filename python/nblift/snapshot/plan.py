@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import NbliftError
 from . import manifest as mf
 from .namespace import split_module_key
 
@@ -60,16 +59,9 @@ def plan_restore(
     state_dir: Path, user_ns: Mapping[str, Any], sid: str, *, only: Iterable[str] | None = None
 ) -> RestorePlan:
     """What restoring snapshot `sid` (all, or `only` some) into `user_ns` would overwrite and add."""
-    manifest = mf.load(state_dir, sid)
-    mf.require_trusted(manifest)  # the refusal a restore would give, before anyone is asked to confirm
+    # the refusals a restore would give, before anyone is asked to confirm
+    manifest, wanted = mf.load_wanted(state_dir, sid, only)
     variables: dict[str, dict[str, Any]] = manifest["variables"]
-    wanted = list(variables) if only is None else list(only)
-    unknown = [n for n in wanted if n not in variables]
-    if unknown:
-        raise NbliftError(
-            f"snapshot {manifest['id']} has no variable {', '.join(unknown)}",
-            hint=f"it holds: {', '.join(sorted(variables)) or 'nothing'}",
-        )
     restorable = [n for n in wanted if variables[n]["status"] not in ("redacted", "unstorable")]
     return RestorePlan(
         id=manifest["id"],
