@@ -63,6 +63,54 @@ def _lineage_tags(
     return tags
 
 
+def new_spec(
+    project: Project,
+    notebook: Path,
+    parameters: Mapping[str, Any] | None,
+    backend: str,
+    *,
+    timeout: float | None = None,
+    budget: float | None = None,
+    user: str | None = None,
+    submission_id: str | None = None,
+) -> RunSpec:
+    """A new run of `notebook` on `backend`: its bundle (stored), data inputs, cost estimate and lineage tags.
+
+    Nothing is recorded or started (`launch` does that; `nblift export` hands the spec to another launcher).
+    """
+    from ..bundle import build_bundle
+    from ..costs.estimate import estimate
+    from ..data.inputs import for_run as run_inputs
+    from ..identity import local_name
+
+    bundle = build_bundle(project, notebook)
+    data = run_inputs(project, notebook)  # a missing or unusable input stops the launch, naming it
+    root = project.root.resolve()
+    notebook_rel = (
+        (notebook if notebook.is_absolute() else root / notebook).absolute().relative_to(root).as_posix()
+    )
+    cost = estimate(project, notebook_rel, backend, budget).spec()
+    run_id = secrets.token_hex(6)
+    return RunSpec(
+        id=run_id,
+        notebook=notebook_rel,
+        backend=backend,
+        bundle=bundle.id,
+        parameters=check_parameters(parameters or {}),
+        timeout=timeout,
+        run_name=f"{Path(notebook_rel).stem} {run_id}",
+        tags={
+            **_lineage_tags(project, notebook_rel, bundle, backend, run_id),
+            "mlflow.user": user or local_name(),
+        },
+        tracking=TrackingSpec(project=str(root)),
+        bundle_new_bytes=bundle.new_bytes,
+        submission_id=submission_id,
+        cost=cost,
+        data=data,
+    )
+
+
 def launch(
     project: Project,
     notebook: Path,
@@ -81,11 +129,6 @@ def launch(
     default: the target's `max_cost`) stops the run when its cost reaches it (`nblift.costs.estimate`);
     `user` is who launches it (default: this process's user, `nblift.identity`).
     """
-    from ..bundle import build_bundle
-    from ..costs.estimate import estimate
-    from ..data.inputs import for_run as run_inputs
-    from ..identity import local_name
-
     if submission_id is not None:
         submission_id = check_submission_id(submission_id)
         for folder in iter_records(project.state_dir):
@@ -98,34 +141,18 @@ def launch(
     backend_obj = backend_for(project, name)
     if timeout is not None and timeout <= 0:
         raise InvalidInput(f"timeout {timeout} is not positive", hint="give a duration such as 30m or 2h")
-    bundle = build_bundle(project, notebook)
-    data = run_inputs(project, notebook)  # a missing or unusable input stops the launch, naming it
-    root = project.root.resolve()
-    notebook_rel = (
-        (notebook if notebook.is_absolute() else root / notebook).absolute().relative_to(root).as_posix()
-    )
-    cost = estimate(project, notebook_rel, name, budget).spec()
-    run_id = secrets.token_hex(6)
-    spec = RunSpec(
-        id=run_id,
-        notebook=notebook_rel,
-        backend=name,
-        bundle=bundle.id,
-        parameters=check_parameters(parameters or {}),
+    spec = new_spec(
+        project,
+        notebook,
+        parameters,
+        name,
         timeout=timeout,
-        run_name=f"{Path(notebook_rel).stem} {run_id}",
-        tags={
-            **_lineage_tags(project, notebook_rel, bundle, name, run_id),
-            "mlflow.user": user or local_name(),
-        },
-        tracking=TrackingSpec(project=str(root)),
-        bundle_new_bytes=bundle.new_bytes,
+        budget=budget,
+        user=user,
         submission_id=submission_id,
-        cost=cost,
-        data=data,
     )
     record = new_record(project.ensure_state_dir(), spec)
-    record.append(EventKind.RUN_SUBMITTED, backend=name, bundle=bundle.id, new_bytes=bundle.new_bytes)
+    record.append(EventKind.RUN_SUBMITTED, backend=name, bundle=spec.bundle, new_bytes=spec.bundle_new_bytes)
     try:
         backend_obj.submit(RunRequest(spec, record.folder, project.state_dir))
     except Exception as exc:
