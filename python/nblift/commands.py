@@ -114,6 +114,7 @@ _reg, _reg_render = _package("registry")
 _data, _data_render = _package("data")
 _costs, _costs_render = _package("costs")
 _move, _move_render = _package("move")
+_export, _export_render = _package("export")
 _snap_args, _env_args, _runs_args, _exp_args, _reg_args = _snap, _env, _runs, _exp, _reg
 
 
@@ -295,6 +296,16 @@ VERBS: dict[str, Verb] = {
             _costs_render("costs_html"),
             _to_json,
             add_arguments=_costs("costs_args"),
+        ),
+        Verb(
+            "export",
+            "Write a SkyPilot task (`sky launch task.yaml`) that runs a notebook or an earlier run's bundle "
+            "with nblift's runner.",
+            _export("export"),
+            _export_render("export_text"),
+            _export_render("export_html"),
+            _to_json,
+            add_arguments=_export("export_args"),
         ),
         Verb(
             "logs",

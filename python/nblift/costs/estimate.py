@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ConfigError, InvalidInput, NotFound
 from ..project import Project
 from ..runs.model import CostSpec
-from .prices import Rate, check_budget, rate_of
+from .prices import Priced, Rate, check_budget, rate_of
 
 #: Earlier runs an estimate looks at (the newest of them).
 HISTORY = 20
@@ -117,13 +117,21 @@ def expected_seconds(project: Project, notebook: str, backend: str) -> tuple[flo
     return statistics.median(newest), f"median of {count} earlier run{'s' if count > 1 else ''}"
 
 
-def estimate(project: Project, notebook: str, backend: str, budget: float | None = None) -> Estimate:
+def estimate(
+    project: Project,
+    notebook: str,
+    backend: str,
+    budget: float | None = None,
+    *,
+    priced: tuple[Priced, str] | None = None,
+) -> Estimate:
     """The estimate for a run of `notebook` (relative to the project) on `backend` with `budget` (USD;
     default: the target's `max_cost`). A budget needs a rate: without one it is an error that says how to
-    give the target a price."""
+    give the target a price. `priced`: the price and where it is set, for a launcher that is not one of
+    nblift's backends (default: the backend's target)."""
     from ..runs.service import backend_for
 
-    priced, where = backend_for(project, backend).price()
+    priced, where = priced or backend_for(project, backend).price()
     rate, no_rate = rate_of(priced, where)
     budget = check_budget(budget)
     if budget is None and priced.max_cost is not None:

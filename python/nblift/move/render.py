@@ -5,13 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
+from ..render import human_bytes
 
 
 def _lines(result: Any) -> list[str]:
@@ -20,7 +14,7 @@ def _lines(result: Any) -> list[str]:
         return [result.message]
     lines = [
         f"move to {plan.target} (snapshot {plan.snapshot}):",
-        f"  send {plan.objects} object(s), {_size(plan.bytes)} the host lacks",
+        f"  send {plan.objects} object(s), {human_bytes(plan.bytes)} the host lacks",
         f"  environment: {plan.environment}",
     ]
     for var in plan.unstorable:

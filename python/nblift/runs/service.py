@@ -19,6 +19,7 @@ from typing import Any
 
 from ..backends.base import Backend, RunRequest
 from ..backends.registry import get_backend_class
+from ..costs.prices import Priced
 from ..errors import InvalidInput, NotFound
 from ..project import Project
 from .events import EventKind
@@ -73,10 +74,12 @@ def new_spec(
     budget: float | None = None,
     user: str | None = None,
     submission_id: str | None = None,
+    priced: tuple[Priced, str] | None = None,
 ) -> RunSpec:
     """A new run of `notebook` on `backend`: its bundle (stored), data inputs, cost estimate and lineage tags.
 
-    Nothing is recorded or started (`launch` does that; `nblift export` hands the spec to another launcher).
+    Nothing is recorded or started (`launch` does that; `nblift export` hands the spec to another launcher,
+    priced by `priced` instead of a backend's target).
     """
     from ..bundle import build_bundle
     from ..costs.estimate import estimate
@@ -89,7 +92,7 @@ def new_spec(
     notebook_rel = (
         (notebook if notebook.is_absolute() else root / notebook).absolute().relative_to(root).as_posix()
     )
-    cost = estimate(project, notebook_rel, backend, budget).spec()
+    cost = estimate(project, notebook_rel, backend, budget, priced=priced).spec()
     run_id = secrets.token_hex(6)
     return RunSpec(
         id=run_id,

@@ -126,9 +126,25 @@ def _build(env: Path, plan: dict[str, Any], log: Any) -> None:
     (env / "ready").write_text(str(time.time()))
 
 
+def _read_plan(plan_file: Path) -> dict[str, Any]:
+    """A plan (JSON); its relative paths are relative to the folder above the plan's own (an exported task's
+    folder, wherever a launcher puts it), and `~` is this user's home."""
+    plan = json.loads(plan_file.read_text())
+    base = plan_file.resolve().parent.parent
+
+    def where(path: str) -> str:
+        return str(base / Path(path).expanduser())  # an absolute path stays as it is
+
+    for key in ("env", "runtime", "store"):
+        if key in plan:
+            plan[key] = where(plan[key])
+    plan["requirements"] = [where(p) for p in plan.get("requirements", [])]
+    return plan
+
+
 def launch(run_dir: str) -> None:
     folder = Path(run_dir)
-    plan = json.loads((folder / "launch.json").read_text())
+    plan = _read_plan(folder / "launch.json")
     env = Path(plan["env"])
     stop = threading.Event()
     beater = threading.Thread(target=_beat, args=(folder, stop), daemon=True)
@@ -159,7 +175,7 @@ def launch(run_dir: str) -> None:
 def build(plan_file: str) -> None:
     """The environment a plan names, built as a run's is (a moved kernel runs in it); its python on stdout,
     uv's reason on stderr and exit status 1 when the build fails."""
-    plan = json.loads(Path(plan_file).read_text())
+    plan = _read_plan(Path(plan_file))
     env = Path(plan["env"])
     with Path(plan_file + ".log").open("a") as log:
         try:
