@@ -56,7 +56,11 @@ class Verb:
 def _status(ctx: Context, _: argparse.Namespace) -> Any:
     from .status import collect_status
 
-    return collect_status(ctx.project)
+    if ctx.shell is None:
+        return collect_status(ctx.project)
+    from .move.where import this_kernel
+
+    return collect_status(ctx.project, this_kernel())
 
 
 def _fsck(ctx: Context, _: argparse.Namespace) -> Any:

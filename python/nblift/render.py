@@ -47,6 +47,7 @@ def _status_rows(status: Status) -> list[tuple[str, str]]:
         ("tracking", status.tracking_uri + (" (embedded)" if status.tracking_embedded else "")),
         ("store", f"{status.store.objects} objects, {human_bytes(status.store.bytes)}"),
         ("fsck", fsck_summary(status.fsck)),
+        *([("kernel runs on", str(status.kernel["text"]))] if status.kernel else []),
     ]
 
 

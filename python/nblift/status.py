@@ -24,6 +24,8 @@ class Status:
     store: StoreStats
     fsck: FsckReport | None
     backends: list[BackendInfo]
+    #: Where the notebook's kernel runs (`nblift.move.where`): asked from a kernel or for one (REST).
+    kernel: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,11 +39,13 @@ class Status:
             "store": dataclasses.asdict(self.store),
             "fsck": None if self.fsck is None else self.fsck.to_json(),
             "backends": [dataclasses.asdict(b) for b in self.backends],
+            "kernel": self.kernel,
         }
 
 
-def collect_status(project: Project) -> Status:
-    """Gather status without writing anything and without importing mlflow or any backend."""
+def collect_status(project: Project, kernel: dict[str, Any] | None = None) -> Status:
+    """Gather status without writing anything and without importing mlflow or any backend; `kernel`: where
+    the notebook's kernel runs, when the caller knows (`nblift.move.where`)."""
     target = target_for(project)
     return Status(
         version=__version__,
@@ -53,4 +57,5 @@ def collect_status(project: Project) -> Status:
         store=ObjectStore(project.state_dir).stats(),
         fsck=last_report(project.state_dir),
         backends=available_backends(),
+        kernel=kernel,
     )

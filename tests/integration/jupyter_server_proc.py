@@ -18,10 +18,10 @@ from sshd_server import free_port
 TOKEN = "test-token-for-loopback"
 
 
-def api(port: int, path: str, method: str = "GET", body: Any = None) -> Any:
-    """A call to the server's REST API (`/api/PATH`) with the token."""
+def api(port: int, path: str, method: str = "GET", body: Any = None, root: str = "api") -> Any:
+    """A call to the server's REST API (`/api/PATH`; `root="nblift/api"`: nblift's) with the token."""
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/{path}",
+        f"http://127.0.0.1:{port}/{root}/{path}",
         data=None if body is None else json.dumps(body).encode(),
         method=method,
         headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},

@@ -6,6 +6,7 @@ kernel on the host. The session's kernel switches each way and the variables com
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -96,7 +97,9 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
     assert "not moved: numbers (cannot pickle" in plan and "cell [1] makes it again" in plan  # said first
     assert session_kernel(port, session["id"]) == home_kernel  # a plan moves nothing
 
-    moved = run_in_kernel(runtime, home_kernel, "%lift move ssh:box", timeout=600)
+    # --device cuda reaches the host (whose environment has no torch: no tensors to place, nothing to say)
+    moved = run_in_kernel(runtime, home_kernel, "%lift move ssh:box --device cuda", timeout=600)
+    assert "note:" not in moved
     assert "moved to box: 9 variable(s) restored there" in moved, moved
     remote_kernel = until(
         lambda: (k := session_kernel(port, session["id"])) != home_kernel and k, 60, "the session to switch"
@@ -115,6 +118,21 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
     until(lambda: not _alive_kernel(port, home_kernel), 30, "the home kernel to stop")
     spec = json.loads((root.parent / "data" / "kernels" / "nblift-ssh-box" / "kernel.json").read_text())
     assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "nblift-ssh"
+    # the kernel, the server and the Status view say where it runs
+    said = run_in_kernel(runtime, remote_kernel, "%lift status")
+    sid = re.search(r"\(snapshot (\w+)\)", moved).group(1)
+    assert f"kernel runs on  box (moved there with snapshot {sid}" in said, said
+    status = api(port, f"status?kernel={remote_kernel}&path=train.ipynb", root="nblift/api")
+    assert status["kernel"]["where"] == "ssh:box" and status["kernel"]["moved"] is True
+
+    # a restart there starts fresh (the moved state is restored once, as the kernel first starts), and the
+    # moved snapshot stays restorable on the host
+    api(port, f"kernels/{remote_kernel}/restart", "POST")
+    fresh = until(lambda: _try(runtime, remote_kernel, "print('arr' in globals())"), 60, "a restart")
+    assert fresh.strip() == "False"
+    restored = run_in_kernel(runtime, remote_kernel, f"%load_ext nblift\n%lift restore {sid}", timeout=120)
+    assert "restored" in restored, restored
+    assert run_in_kernel(runtime, remote_kernel, CHECK).strip() == "45.0 10 7.0 Point 1 2 3"
 
     # work goes on on the host, then the session comes home with it
     run_in_kernel(

@@ -392,3 +392,26 @@ def test_a_dry_run_restore_names_what_it_would_overwrite_and_changes_nothing(ker
         f"get_ipython().run_line_magic('lift', '--json restore {sid} --only gone --dry-run').data"
     )
     assert only["overwritten"] == [] and only["added"] == ["gone"]
+
+
+def test_restore_places_torch_tensors_and_modules_on_the_asked_device(kernel: Kernel) -> None:
+    """`%lift restore --device cuda` (and `%lift move --device cuda`) put tensors and modules on the GPU."""
+    kernel.run("%load_ext nblift\nimport importlib.util as _u\n_torch = _u.find_spec('torch') is not None")
+    if not kernel.value("_torch"):
+        pytest.skip("torch is not installed here (not a test dependency: its CUDA build is several GB)")
+    if not kernel.value("__import__('torch').cuda.is_available()"):
+        pytest.skip("no CUDA device here: placing on the GPU needs one (the device machine's check)")
+    kernel.run("import torch\nt = torch.arange(6.0)\nnet = torch.nn.Linear(3, 2)")
+    sid = _snapshot(kernel, "tensors")
+    kernel.run(f"%lift restore {sid} --device cuda")
+    assert kernel.value("(t.device.type, next(net.parameters()).device.type)") == ["cuda", "cuda"]
+    assert kernel.value("t.cpu().tolist()") == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_a_device_that_is_not_one_is_refused_before_restoring(kernel: Kernel) -> None:
+    kernel.run("%load_ext nblift\nx = 1")
+    sid = _snapshot(kernel, "one")
+    kernel.run("x = 2")
+    said = kernel.run(f"try:\n    %lift restore {sid} --device gpu0\nexcept Exception as e:\n    print(e)")
+    assert "--device 'gpu0' is not a torch device" in str(said)
+    assert kernel.value("x") == 2  # nothing was restored

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import InvalidInput, NbliftError
 from ..project import Project
-from .to_host import MOVED_ENV
+from .where import MOVED_ENV
 
 REQUEST_FILE = "back.json"
 RESTORE_TIMEOUT_S = 600.0

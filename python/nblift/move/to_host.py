@@ -16,11 +16,9 @@ from typing import Any
 
 from ..errors import InvalidInput, NbliftError, NotFound
 from ..project import Project
+from ..target.kernel_restore import DEVICE_ENV
+from .where import MOVED_ENV, PROVISIONER, SPEC_PREFIX
 
-#: The kernel spec a move writes (one per target), in this user's Jupyter data folder.
-SPEC_PREFIX = "nblift-ssh-"
-#: Environment of a moved kernel: what it was moved from (JSON), for `%lift move back`.
-MOVED_ENV = "NBLIFT_MOVED"
 #: How long the new kernel may take to start and restore the snapshot.
 START_TIMEOUT_S = 600.0
 #: How long the notebook's old kernel waits before the session switches (its cell's reply goes out first).
@@ -107,7 +105,7 @@ def write_kernel_spec(name: str, display: str, config: dict[str, Any], env: dict
         "display_name": display,
         "language": "python",
         "env": env,
-        "metadata": {"kernel_provisioner": {"provisioner_name": "nblift-ssh", "config": config}},
+        "metadata": {"kernel_provisioner": {"provisioner_name": PROVISIONER, "config": config}},
     }
     atomic_write(folder / "kernel.json", json.dumps(spec, indent=1).encode())
     return folder
@@ -129,6 +127,7 @@ def move_to(
     plan_only: bool = False,
     gpus: str | None = None,
     force: bool = False,
+    device: str | None = None,
 ) -> MoveResult:
     """Move this kernel's session to the SSH target `target_name` (see the package docstring)."""
     from ..backends.ssh import ENV_BUILD_TIMEOUT_S
@@ -186,6 +185,7 @@ def move_to(
         MOVED_ENV: json.dumps({"target": target.name, "folder": mover.folder, "snapshot": taken.id}),
         "MLFLOW_DISABLE_TELEMETRY": "true",
         **({"CUDA_VISIBLE_DEVICES": gpus} if gpus else {}),
+        **({DEVICE_ENV: device} if device else {}),
     }
     config = {
         "target": target.name,
@@ -209,6 +209,8 @@ def move_to(
     )
     if restored and restored.get("error"):
         message = f"moved to {target.name}, but restoring there failed: {restored['error']}"
+    elif restored and restored.get("warning"):
+        message += f" (note: {restored['warning']})"
     return MoveResult(plan, True, message, spec, restored)
 
 

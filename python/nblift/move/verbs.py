@@ -15,6 +15,12 @@ def move_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gpu", default=None, metavar="N", help="the host's GPUs the kernel sees (e.g. 0 or 0,1)"
     )
+    parser.add_argument(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help="where torch tensors and modules go on the host (cuda, cuda:1; default: cuda when it has one)",
+    )
     parser.add_argument("--force", action="store_true", help="move although preflight found errors")
 
 
@@ -29,6 +35,10 @@ def move(ctx: Context, args: argparse.Namespace) -> Any:
         raise InvalidInput(
             f"cannot move to {args.where!r}", hint="name an SSH target (`ssh:gpu1`), or `back` to come home"
         )
+    from ..snapshot.verbs import check_device
     from .to_host import move_to
 
-    return move_to(shell, ctx.project, name, plan_only=args.plan, gpus=args.gpu, force=args.force)
+    device = check_device(args.device)
+    return move_to(
+        shell, ctx.project, name, plan_only=args.plan, gpus=args.gpu, force=args.force, device=device
+    )

@@ -144,9 +144,12 @@ class StatusHandler(BaseHandler):
     @authorized
     async def get(self) -> None:
         from ..status import collect_status
+        from .kernels import kernel_location
 
         project = self.project()
-        self.reply((await self.off_loop(lambda: collect_status(project))).to_json())
+        kernel_id = self.get_query_argument("kernel", None)
+        where = None if kernel_id is None else kernel_location(self.kernel_manager, kernel_id)
+        self.reply((await self.off_loop(lambda: collect_status(project, where))).to_json())
 
 
 class FsckHandler(BaseHandler):

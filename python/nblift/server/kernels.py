@@ -19,16 +19,33 @@ if TYPE_CHECKING:
 _KERNEL_ID = re.compile(r"[0-9a-fA-F-]{8,64}")
 
 
-def kernel_python(kernel_manager: Any, kernel_id: str) -> str:
-    """The Python executable the kernel `kernel_id` runs in, or a 4xx saying why there is none."""
+def _spec(kernel_manager: Any, kernel_id: str) -> Any:
     if not _KERNEL_ID.fullmatch(kernel_id):
         raise InvalidInput(
             f"kernel={kernel_id[:80]!r} is not a kernel id", hint="pass the notebook's kernel id"
         )
     if kernel_id not in kernel_manager:
         raise NotFound(f"no running kernel {kernel_id}", hint="start the notebook's kernel first")
-    manager = kernel_manager.get_kernel(kernel_id)
-    spec = manager.kernel_spec
+    return kernel_manager.get_kernel(kernel_id).kernel_spec
+
+
+def kernel_location(kernel_manager: Any, kernel_id: str) -> dict[str, Any]:
+    """Where the kernel `kernel_id` runs (`nblift.move.where`), or a 4xx saying why it cannot be told."""
+    from ..move.where import of_kernel_spec
+
+    spec = _spec(kernel_manager, kernel_id)
+    return of_kernel_spec(getattr(spec, "metadata", None))
+
+
+def kernel_python(kernel_manager: Any, kernel_id: str) -> str:
+    """The Python executable the kernel `kernel_id` runs in, or a 4xx saying why there is none."""
+    spec = _spec(kernel_manager, kernel_id)
+    where = kernel_location(kernel_manager, kernel_id)
+    if where["where"] != "home":
+        raise InvalidInput(
+            f"the notebook's kernel runs on {where['where']}, not here",
+            hint="its environment is the one built there from the lock: `%lift env` in the notebook shows it",
+        )
     if spec is None or (spec.language or "").lower() != "python" or not spec.argv:
         raise InvalidInput("the kernel is not a Python kernel", hint="nblift reads Python kernels")
     executable = str(spec.argv[0])

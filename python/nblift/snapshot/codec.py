@@ -117,6 +117,18 @@ def _encode_torch(value: Any, store: ObjectStore) -> Encoded | None:
     return _encoded(value, "torch", [_put(store, buffer.getbuffer())], meta)
 
 
+def place_modules(values: dict[str, Any], device: str) -> None:
+    """Move restored torch modules (`nn.Module`: their parameters and buffers) to `device`, in place; tensors
+    are placed as they are decoded. Tensors held inside other objects stay where they were stored."""
+    torch = sys.modules.get("torch")
+    module = getattr(getattr(torch, "nn", None), "Module", None)
+    if module is None:
+        return
+    for value in values.values():
+        if isinstance(value, module):
+            value.to(device)
+
+
 def _decode_torch(enc: EncodedLike, store: ObjectStore, device: str | None) -> Any:
     import torch
 

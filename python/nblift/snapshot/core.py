@@ -36,6 +36,7 @@ from .codec import (
     encode_group,
     encode_value,
     fingerprint_value,
+    place_modules,
 )
 from .context import data_hashes, environment_fingerprint, git_state, tracked_paths
 from .groups import group_variables
@@ -567,8 +568,10 @@ class Snapshotter:
         lazy: bool = True,
         rerun: bool = False,
         progress: Progress | None = None,
+        device: str | None = None,
     ) -> RestoreResult:
-        """Bring a snapshot's variables back into this kernel (all, or `only` some)."""
+        """Bring a snapshot's variables back into this kernel (all, or `only` some); `device`: where torch
+        tensors and modules go (default: tensors on cuda when there is one, else the cpu)."""
         start = time.perf_counter()
         with contextlib.suppress(NbliftError):  # a failed background snapshot never blocks restoring another
             self.collect(wait=True)
@@ -600,7 +603,7 @@ class Snapshotter:
             # come back as distinct objects, each decoded on its own; a group keeps its sharing.
             for name in names[:1] if group else names:
                 try:
-                    value = decode(encoded, store, lazy=lazy, namespace=self.shell.user_ns)
+                    value = decode(encoded, store, lazy=lazy, device=device, namespace=self.shell.user_ns)
                 except (ObjectCorrupt, NbliftError, Exception) as exc:  # noqa: BLE001 - one bad value never stops the rest
                     reason = exc.message if isinstance(exc, NbliftError) else f"{type(exc).__name__}: {exc}"
                     for other in names if group else [name]:
@@ -610,6 +613,8 @@ class Snapshotter:
                     decoded.update({other: value[other] for other in names})
                 else:
                     decoded[name] = value
+        if device:
+            place_modules(decoded, device)
         failed.update(put_back(self.shell.user_ns, decoded))
         restored = sorted(n for n in decoded if n not in failed)
         rerun_done: list[str] = []

@@ -67,6 +67,12 @@ def restore_args(parser: argparse.ArgumentParser) -> None:
         "--eager", action="store_true", help="read large arrays into memory now instead of mapping"
     )
     parser.add_argument(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help="where torch tensors and modules go, e.g. cuda, cuda:1, cpu (default: cuda when there is one)",
+    )
+    parser.add_argument(
         "--rerun",
         action="store_true",
         help="re-run the cells that made variables which could not be stored (generators, ...)",
@@ -78,6 +84,15 @@ def restore_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_device(device: str | None) -> str | None:
+    """`cpu`, `cuda`, `cuda:N`, `mps`: a torch device name, checked before anything is restored."""
+    import re
+
+    if device is None or re.fullmatch(r"cpu|mps|cuda(:[0-9]{1,2})?", device):
+        return device
+    raise InvalidInput(f"--device {device!r} is not a torch device", hint="e.g. --device cuda or cuda:1")
+
+
 def restore(ctx: Context, args: argparse.Namespace) -> Any:
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     snap = _bound(ctx, "restore")
@@ -85,7 +100,8 @@ def restore(ctx: Context, args: argparse.Namespace) -> Any:
         from .plan import plan_restore
 
         return plan_restore(ctx.project.state_dir, snap.shell.user_ns, args.id, only=only)
-    return snap.restore(args.id, only=only, lazy=not args.eager, rerun=args.rerun)
+    device = check_device(args.device)
+    return snap.restore(args.id, only=only, lazy=not args.eager, rerun=args.rerun, device=device)
 
 
 def autosnapshot_args(parser: argparse.ArgumentParser) -> None:

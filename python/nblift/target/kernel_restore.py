@@ -20,6 +20,8 @@ import traceback
 from pathlib import Path
 
 RESTORE_ENV = "NBLIFT_MOVE_RESTORE"
+#: `%lift move --device cuda`: where torch tensors and modules go.
+DEVICE_ENV = "NBLIFT_MOVE_DEVICE"
 MOVES_DIR = "moves"
 
 
@@ -27,8 +29,22 @@ def outcome_file(state_dir: Path, sid: str) -> Path:
     return state_dir / MOVES_DIR / f"{sid}.restored.json"
 
 
+def _usable(device: str | None) -> tuple[str | None, str]:
+    """The device to restore onto, and a warning when the one asked for is not there (then the cpu)."""
+    if not device or not device.startswith("cuda"):
+        return device, ""
+    try:
+        import torch
+    except ImportError:
+        return None, ""  # no torch in the host's environment: the snapshot holds no tensors to place
+    if torch.cuda.is_available():
+        return device, ""
+    return "cpu", f"--device {device}: torch on the host sees no CUDA device, so tensors are on the cpu"
+
+
 def restore_at_start() -> None:
     request = os.environ.pop(RESTORE_ENV, "")
+    device = os.environ.pop(DEVICE_ENV, "") or None
     if not request or ":" not in request:
         return
     sid, digest = request.split(":", 1)
@@ -53,7 +69,8 @@ def restore_at_start() -> None:
 
         snap = snapshotter(shell)
         snap.bind(project)
-        outcome["result"] = snap.restore(sid).to_json()
+        device, outcome["warning"] = _usable(device)
+        outcome["result"] = snap.restore(sid, device=device).to_json()
     except Exception as exc:  # noqa: BLE001 - reported to the mover, never a kernel that does not start
         outcome["error"] = f"{type(exc).__name__}: {exc}"
         traceback.print_exc(file=sys.stderr)
