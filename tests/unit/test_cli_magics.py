@@ -281,3 +281,26 @@ def test_a_mistyped_command_gets_a_did_you_mean(capsys):
     with pytest.raises(SystemExit):
         main(["xyzzy"])
     assert "did you mean" not in capsys.readouterr().err
+
+
+def test_the_move_example_s_magics_parse() -> None:
+    """examples/move.ipynb needs a Jupyter server and an SSH host to run (tests/integration/test_move.py moves
+    a session end to end); here each `%lift` line it has parses as the magic would parse it."""
+    from pathlib import Path
+
+    import nbformat
+
+    from nblift.commands import build_parser
+
+    nb = nbformat.read(Path(__file__).resolve().parents[2] / "examples" / "move.ipynb", as_version=4)
+    lines = [
+        line[len("%lift ") :].replace("$TARGET", "gpu1")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for line in cell.source.splitlines()
+        if line.startswith("%lift ")
+    ]
+    assert lines == ["move ssh:gpu1 --plan", "move ssh:gpu1", "status", "move back"]
+    parser = build_parser("%lift")
+    for line in lines:
+        parser.parse_args(line.split())
