@@ -55,6 +55,12 @@ def _backend_rows(status: Status) -> list[tuple[str, str]]:
     rows = []
     for b in status.backends:
         state = "available" if b.available else f"missing {', '.join(b.missing)}: {b.install_hint}"
+        if b.available and b.targets is not None:
+            state = (
+                f"targets {', '.join(b.targets)}"
+                if b.targets
+                else f"no target: add one as [tool.nblift.{b.table}.NAME]"
+            )
         rows.append((b.name, f"{state} [{b.source}]"))
     return rows
 

@@ -56,6 +56,6 @@ def collect_status(project: Project, kernel: dict[str, Any] | None = None) -> St
         tracking_embedded=target.embedded,
         store=ObjectStore(project.state_dir).stats(),
         fsck=last_report(project.state_dir),
-        backends=available_backends(),
+        backends=available_backends(project.settings),
         kernel=kernel,
     )

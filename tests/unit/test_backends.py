@@ -234,3 +234,20 @@ def test_a_backend_whose_extra_is_missing_says_which_to_install(
         ["preflight", "--notebook", str(notebook), "--backend", f"{kind}:box"]
     )  # a finding that says what to install
     assert f'pip install "nblift[{extra}]"' in capsys.readouterr().out
+
+
+def test_status_names_each_backend_s_targets_or_how_to_add_one(tmp_path):
+    from nblift.project import Project
+    from nblift.render import status_text
+    from nblift.status import collect_status
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.nblift.ssh_hosts.gpu2]\nhost = "b"\n[tool.nblift.ssh_hosts.gpu1]\nhost = "a"\n'
+    )
+    status = collect_status(Project.discover(tmp_path))
+    infos = {b.name: b for b in status.backends}
+    assert infos["ssh"].targets == ["gpu1", "gpu2"] and infos["ray"].targets == []
+    assert infos["local"].targets is None  # it needs no target
+    text = status_text(status)
+    assert "targets gpu1, gpu2" in text
+    assert "no target: add one as [tool.nblift.ray_clusters.NAME]" in text

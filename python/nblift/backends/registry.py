@@ -28,6 +28,8 @@ class BackendSpec:
     requires: tuple[str, ...] = ()  # importable module names the backend needs
     install_hint: str = ""
     source: str = "builtin"
+    #: The settings table that lists its targets (`ssh_hosts`: `[tool.nblift.ssh_hosts.NAME]`); "" if none.
+    table: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +41,9 @@ class BackendInfo:
     missing: list[str]
     install_hint: str | None
     source: str
+    #: Its configured targets (None: it needs none), and the settings table they go in.
+    targets: list[str] | None = None
+    table: str = ""
 
 
 _BUILTIN: dict[str, BackendSpec] = {
@@ -50,8 +55,27 @@ _BUILTIN: dict[str, BackendSpec] = {
             ("papermill", "ipykernel"),
             "reinstall nblift (papermill and ipykernel are its dependencies)",
         ),
-        BackendSpec("ssh", "nblift.backends.ssh:SSHBackend", ("asyncssh",), 'pip install "nblift[ssh]"'),
-        BackendSpec("ray", "nblift.backends.ray:RayBackend", ("ray", "boto3"), 'pip install "nblift[ray]"'),
+        BackendSpec(
+            "ssh",
+            "nblift.backends.ssh:SSHBackend",
+            ("asyncssh",),
+            'pip install "nblift[ssh]"',
+            table="ssh_hosts",
+        ),
+        BackendSpec(
+            "ray",
+            "nblift.backends.ray:RayBackend",
+            ("ray", "boto3"),
+            'pip install "nblift[ray]"',
+            table="ray_clusters",
+        ),
+        BackendSpec(
+            "k8s",
+            "nblift.backends.k8s:K8sBackend",
+            ("kubernetes", "boto3"),
+            'pip install "nblift[k8s]"',
+            table="kubernetes",
+        ),
     )
 }
 _registered: dict[str, BackendSpec] = {}
@@ -94,13 +118,23 @@ def _missing(spec: BackendSpec) -> list[str]:
     return missing
 
 
-def available_backends() -> list[BackendInfo]:
-    """Every known backend, whether it can be used here, and how to install the rest."""
+def available_backends(tables: Any = None) -> list[BackendInfo]:
+    """Every known backend, whether it can be used here, and how to install the rest; with the project's
+    settings (`tables`), the targets configured for each backend that needs one."""
     infos = []
     for spec in _specs().values():
         missing = _missing(spec)
+        targets = sorted(getattr(tables, spec.table, None) or {}) if spec.table and tables else None
         infos.append(
-            BackendInfo(spec.name, not missing, missing, spec.install_hint if missing else None, spec.source)
+            BackendInfo(
+                spec.name,
+                not missing,
+                missing,
+                spec.install_hint if missing else None,
+                spec.source,
+                targets,
+                spec.table,
+            )
         )
     return sorted(infos, key=lambda i: (i.source != "builtin", i.name))
 
