@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -154,18 +155,20 @@ def move_to(
     target = target_named(project, target_name)
     snap = snapshotter(shell)
     snap.bind(project)
-    taken = snap.snapshot(f"moved to ssh:{target.name}", background=False)
-    manifest = mf.load(project.state_dir, taken.id)
-    checked = preflight(
-        project,
-        notebook,
-        backend=f"ssh:{target.name}",
-        known_types=types_of_values(user_variables(shell.user_ns)),
-    )
-    findings = [dataclasses.asdict(f) for f in checked.findings if f.severity in ("error", "warning")]
-    bundle = build_bundle(project, notebook)
-    mover = _Mover(project, target, notebook, bundle, manifest, lock)
-    plan = run_ssh(mover.plan(findings, _unstorable(manifest)))
+    known_types = types_of_values(user_variables(shell.user_ns))
+    # Preflight asks the host (its driver, the APIs in its environment) while the snapshot and the plan are
+    # made here: each waits on a different machine.
+    with ThreadPoolExecutor(1, thread_name_prefix="nblift-preflight") as pool:
+        checking = pool.submit(
+            preflight, project, notebook, backend=f"ssh:{target.name}", known_types=known_types
+        )
+        taken = snap.snapshot(f"moved to ssh:{target.name}", background=False)
+        manifest = mf.load(project.state_dir, taken.id)
+        bundle = build_bundle(project, notebook)
+        mover = _Mover(project, target, notebook, bundle, manifest, lock)
+        plan = run_ssh(mover.plan([], _unstorable(manifest)))
+        checked = checking.result()
+    plan.findings = [dataclasses.asdict(f) for f in checked.findings if f.severity in ("error", "warning")]
     if plan_only:
         return MoveResult(plan, False, "the plan only: nothing was sent")
     if checked.failed and not force:
@@ -323,21 +326,20 @@ class _Mover:
             await sftp.makedirs(startup, exist_ok=True)
             async with sftp.open(posixpath.join(startup, "00-nblift-move.py"), "w") as fh:
                 await fh.write(_STARTUP)
-        python = (
-            (await check_output(conn, f"{q(self.target.python)} {q(self.agent)} build {q(plan_file)}"))
-            .strip()
-            .splitlines()[-1]
-        )
         materialize = (
             "import sys; from pathlib import Path; from nblift.bundle import materialize; "
             "from nblift.store import ObjectStore; "
             "materialize(ObjectStore(Path(sys.argv[1])), sys.argv[2], Path(sys.argv[3]))"
         )
-        await check_output(
+        # one command: the environment (built or found; the agent prints its python), then the project laid
+        # out with that python
+        out = await check_output(
             conn,
-            f"PYTHONPATH={q(self.runtime)} {q(python)} -c {q(materialize)} "
-            f"{q(self.state)} {q(self.bundle.id)} {q(self.folder)}",
+            f"py=$({q(self.target.python)} {q(self.agent)} build {q(plan_file)}) && "
+            f'PYTHONPATH={q(self.runtime)} "$py" -c {q(materialize)} '
+            f'{q(self.state)} {q(self.bundle.id)} {q(self.folder)} && echo "$py"',
         )
+        python = out.strip().splitlines()[-1]
         return python
 
     async def outcome(self, sid: str) -> dict[str, Any] | None:
