@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..project import Project
+from ..render import yaml_text
 from ..runs.model import SPEC_FILE, TrackingSpec
 
 TASK_FILE = "task.yaml"
@@ -173,21 +174,6 @@ def task_yaml(name: str, resources: Resources, results: str | None, run_id: str)
     return task
 
 
-def _dump(task: dict[str, Any]) -> str:
-    """YAML with multi-line scripts as literal blocks (`|`), as people write SkyPilot tasks."""
-    import yaml
-
-    class Dumper(yaml.SafeDumper):
-        pass
-
-    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-        style = "|" if "\n" in value else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-    Dumper.add_representer(str, text)
-    return yaml.dump(task, Dumper=Dumper, sort_keys=False)
-
-
 def _task_name(notebook: str) -> str:
     import re
 
@@ -281,7 +267,7 @@ def export_skypilot(
         f"# SkyPilot task written by nblift for {spec.notebook} (run {spec.id}).\n"
         f"# From this folder: sky launch {TASK_FILE}\n"
     )
-    (folder / TASK_FILE).write_text(header + _dump(task))
+    (folder / TASK_FILE).write_text(header + yaml_text(task))
     return Exported(
         folder=str(folder),
         task=str(folder / TASK_FILE),

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..runs.verbs import parameter_args
+
 if TYPE_CHECKING:
     from ..commands import Context
 
@@ -26,18 +28,7 @@ def export_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--budget", type=float, default=None, metavar="USD", help="stop the run when it has cost this much"
     )
-    parser.add_argument(
-        "--timeout", default=None, metavar="DURATION", help="stop the run after e.g. 90s, 30m, 2h"
-    )
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        dest="parameters",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a value for the cell tagged `parameters` (repeatable)",
-    )
+    parameter_args(parser)
     parser.add_argument(
         "--results", default=None, metavar="BUCKET_URI", help="copy the run folder there when it ends"
     )

@@ -15,10 +15,8 @@ if TYPE_CHECKING:
     from ..commands import Context
 
 
-def run_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "notebook", nargs="?", default=None, help="the notebook to run (in a kernel: default this notebook)"
-    )
+def parameter_args(parser: argparse.ArgumentParser) -> None:
+    """`-p NAME=VALUE` (repeatable) and `--timeout`: what every verb that starts a run takes."""
     parser.add_argument(
         "-p",
         "--parameter",
@@ -28,10 +26,17 @@ def run_args(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="a value for the cell tagged `parameters` (repeatable; JSON values such as 3, 0.1, true, [1,2])",
     )
-    parser.add_argument("--backend", default=None, help="where to run (default: the default_backend setting)")
     parser.add_argument(
         "--timeout", default=None, metavar="DURATION", help="stop the run after e.g. 90s, 30m, 2h"
     )
+
+
+def run_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "notebook", nargs="?", default=None, help="the notebook to run (in a kernel: default this notebook)"
+    )
+    parameter_args(parser)
+    parser.add_argument("--backend", default=None, help="where to run (default: the default_backend setting)")
     parser.add_argument(
         "--budget",
         type=float,
