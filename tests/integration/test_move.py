@@ -124,6 +124,13 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
     assert f"kernel runs on  box (moved there with snapshot {sid}" in said, said
     status = api(port, f"status?kernel={remote_kernel}&path=train.ipynb", root="nblift/api")
     assert status["kernel"]["where"] == "ssh:box" and status["kernel"]["moved"] is True
+    # the snapshot the session left with stays at home, signed and restorable if the host disappears
+    from nblift.project import Project
+    from nblift.snapshot import manifest as mf
+
+    left = mf.load(Project.discover(root).state_dir, sid)
+    mf.require_trusted(left)
+    assert {"arr", "frame", "model", "p", "counter"} <= set(left["variables"])
 
     # a restart there starts fresh (the moved state is restored once, as the kernel first starts), and the
     # moved snapshot stays restorable on the host
