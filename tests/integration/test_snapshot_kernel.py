@@ -415,3 +415,36 @@ def test_a_device_that_is_not_one_is_refused_before_restoring(kernel: Kernel) ->
     said = kernel.run(f"try:\n    %lift restore {sid} --device gpu0\nexcept Exception as e:\n    print(e)")
     assert "--device 'gpu0' is not a torch device" in str(said)
     assert kernel.value("x") == 2  # nothing was restored
+
+
+def test_snapshots_keep_cell_times_and_an_estimate_uses_them(project: Path, env: dict[str, str]) -> None:
+    """With no earlier run, a run's expected duration is what the notebook's cells took in its last
+    snapshot."""
+    import nbformat
+
+    from nblift.costs.estimate import estimate
+    from nblift.project import Project
+
+    (project / "pyproject.toml").write_text("[tool.nblift]\nlocal_hourly_cost = 3.6\n")
+    cells = ["import time", "time.sleep(0.4)", "x = 1"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbformat.write(nb, project / "timed.ipynb")
+    k = Kernel(project, {**env, "JPY_SESSION_NAME": str(project / "timed.ipynb")})
+    try:
+        k.run("%load_ext nblift")
+        half = estimate(Project.discover(project), "timed.ipynb", "local")
+        for cell in cells[:2]:
+            k.run(cell)
+        _snapshot(k, "two-of-three")
+        partial = estimate(Project.discover(project), "timed.ipynb", "local")
+        assert partial.expected_seconds is None
+        assert "last snapshot timed 2 of its 3 code cells" in partial.basis
+        k.run(cells[2])
+        _snapshot(k, "all")
+    finally:
+        k.shutdown()
+    assert half.expected_seconds is None and "no earlier successful run" in half.basis
+    done = estimate(Project.discover(project), "timed.ipynb", "local")
+    assert done.expected_seconds is not None and 0.4 <= done.expected_seconds < 3.0
+    assert "its cells' times in its last snapshot" in done.basis
+    assert done.cost == round(3.6 * done.expected_seconds / 3600, 4)

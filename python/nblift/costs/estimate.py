@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, InvalidInput, NotFound
+from ..errors import ConfigError, InvalidInput, NotFound, ObjectCorrupt
 from ..project import Project
 from ..runs.model import CostSpec
 from .prices import Priced, Rate, check_budget, rate_of
@@ -111,10 +111,41 @@ def expected_seconds(project: Project, notebook: str, backend: str) -> tuple[flo
             ):
                 durations.append((info.created, info.duration))
     if not durations:
-        return None, f"no earlier successful run of {notebook} on {backend}"
+        seconds, basis = _from_snapshot(project, notebook)
+        none = f"no earlier successful run of {notebook} on {backend}"
+        return seconds, basis if seconds is not None else f"{none}{'; ' + basis if basis else ''}"
     newest = [seconds for _, seconds in sorted(durations, reverse=True)[:HISTORY]]
     count = len(newest)
     return statistics.median(newest), f"median of {count} earlier run{'s' if count > 1 else ''}"
+
+
+def _from_snapshot(project: Project, notebook: str) -> tuple[float | None, str]:
+    """The time the notebook's code cells took when they last ran, from its newest snapshot's history (the
+    cell hook times each cell): None and why when a cell was not timed there, or "" with no snapshot."""
+    import json
+
+    from ..environment.notebook import cells_of, source_of
+    from ..snapshot import manifest as mf
+    from ..snapshot.history import timed_cells
+    from ..store import ObjectStore
+
+    try:
+        sources = [source_of(c) for c in cells_of(project.root / notebook) if c.get("cell_type") == "code"]
+    except InvalidInput:
+        return None, ""
+    name = Path(notebook).name
+    for manifest in mf.list_manifests(project.state_dir):
+        if manifest.get("notebook_path") != name or not manifest.get("history_object"):
+            continue
+        with contextlib.suppress(NotFound, ObjectCorrupt, OSError, ValueError):
+            history = json.loads(ObjectStore(project.state_dir).get_bytes(manifest["history_object"]))
+            seconds, timed = timed_cells(history, sources)
+            if seconds is None:
+                code = sum(1 for s in sources if s.strip())
+                return None, f"its last snapshot timed {timed} of its {code} code cells"
+            return seconds, f"its cells' times in its last snapshot ({manifest['id']})"
+        break
+    return None, ""
 
 
 def estimate(

@@ -32,16 +32,25 @@ class _CellHook:
         self.running = False
         self._idle: asyncio.TimerHandle | None = None
         self._last_auto: float | None = None  # the interval's clock starts at the first cell it sees
+        self._started: float | None = None
 
     def before(self, _info: Any = None) -> None:
         """A cell starts: an automatic snapshot waiting for the kernel to go idle waits for the next one."""
         self.running = True
+        self._started = time.perf_counter()
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
 
     def __call__(self, result: Any) -> None:
         self.running = False
+        count = getattr(result, "execution_count", None)
+        if self._started is not None and isinstance(count, int):
+            # snapshots keep each cell's time: an estimate of a run's duration reads them
+            from ..snapshot.history import cell_seconds
+
+            cell_seconds(self.shell)[count] = round(time.perf_counter() - self._started, 3)
+        self._started = None
         _flush_metrics()
         source = getattr(getattr(result, "info", None), "raw_cell", None) or ""
         snap = getattr(self.shell, "_nblift_snapshotter", None)

@@ -40,7 +40,7 @@ from .codec import (
 )
 from .context import data_hashes, environment_fingerprint, git_state, tracked_paths
 from .groups import group_variables
-from .history import Cell, defining_cells, hidden_state_warnings, kernel_history_raw
+from .history import Cell, cell_seconds, defining_cells, hidden_state_warnings, kernel_history_raw
 from .namespace import IPYTHON_NAMES, is_immutable, module_state, put_back, user_variables
 from .redact import redaction_reason, scrub_text
 from .verify import VerifyResult
@@ -405,7 +405,7 @@ class Snapshotter:
             "kernel_execution_count": getattr(self.shell, "execution_count", None),
             "variables": variables,
             "encodings": encodings,
-            "history_object": store.put_bytes(_history_json(history)),
+            "history_object": store.put_bytes(_history_json(history, dict(cell_seconds(self.shell)))),
             "notebook_path": nb_path,
             "notebook_object": store.put_bytes(scrub_text(nb_bytes.decode("utf-8", "replace")).encode())
             if nb_bytes is not None
@@ -679,8 +679,15 @@ def _type_name(value: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _history_json(history: list[Cell]) -> bytes:
-    return json.dumps([{"count": c.count, "source": scrub_text(c.source)} for c in history]).encode()
+def _history_json(history: list[Cell], seconds: dict[int, float]) -> bytes:
+    """The executed cells (count, source, and how long each ran where the cell hook measured it)."""
+    cells = []
+    for c in history:
+        cell: dict[str, Any] = {"count": c.count, "source": scrub_text(c.source)}
+        if c.count in seconds:
+            cell["seconds"] = seconds[c.count]
+        cells.append(cell)
+    return json.dumps(cells).encode()
 
 
 def _notebook_bytes() -> tuple[bytes | None, str | None]:

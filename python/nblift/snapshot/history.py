@@ -105,6 +105,25 @@ def kernel_history(user_ns: Mapping[str, Any]) -> list[Cell]:
     return _cells(inputs)
 
 
+def cell_seconds(shell: Any) -> dict[int, float]:
+    """How long each cell of this kernel ran (execution count -> seconds), as the cell hook measured it."""
+    seconds: dict[int, float] = shell.__dict__.setdefault("_nblift_cell_seconds", {})
+    return seconds
+
+
+def timed_cells(history: Sequence[Mapping[str, Any]], sources: Sequence[str]) -> tuple[float | None, int]:
+    """The time a notebook's code cells (`sources`, in order) took when they last ran in a snapshot's
+    `history` (entries with `source` and `seconds`): their sum, or None when a cell has no timing; and how
+    many were timed."""
+    last: dict[str, float] = {}
+    for cell in history:
+        if isinstance(cell.get("seconds"), (int, float)):
+            last[str(cell.get("source", "")).strip()] = float(cell["seconds"])
+    wanted = [s.strip() for s in sources if s.strip()]
+    found = [last[s] for s in wanted if s in last]
+    return (sum(found) if wanted and len(found) == len(wanted) else None), len(found)
+
+
 def kernel_history_raw(shell: Any) -> list[Cell]:
     """The kernel's executed cells as the user typed them (magics, `!cmd`, `x?` unchanged).
 
