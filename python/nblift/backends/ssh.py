@@ -283,6 +283,7 @@ class SSHBackend(RemoteBackend):
 
     async def _submit_on(self, conn: Any, target: SSHTarget, request: RunRequest) -> RunHandle:
         from ..bundle import read_manifest
+        from ..data.sending import stage
         from ..environment.lock import lock_in_bundle
 
         q = shlex.quote
@@ -303,7 +304,9 @@ class SSHBackend(RemoteBackend):
             store = ObjectStore(request.store_dir)
             manifest = read_manifest(store, request.bundle_id)
             wanted = [request.bundle_id, *(str(e["oid"]) for e in manifest.get("files", {}).values())]
-            lacking = await missing_objects(conn, target, agent, objects, wanted)
+            # data inputs the bundle does not carry go through the store too: only what the host lacks
+            staged = stage(request.spec, self.project.root, request.store_dir, store, manifest["files"])
+            lacking = await missing_objects(conn, target, agent, objects, [*wanted, *staged.objects])
             sent = await send_objects(sftp, store, objects, lacking)
             append_event(
                 request.record_dir,
@@ -313,7 +316,7 @@ class SSHBackend(RemoteBackend):
                 bytes=sent,
             )
             lock, requirements = lock_in_bundle(store, manifest)
-            remote_spec = request.spec.with_tracking(self.remote_tracking(run_dir))
+            remote_spec = staged.spec.with_tracking(self.remote_tracking(run_dir))
             environ = {"MLFLOW_DISABLE_TELEMETRY": "true"}
             if target.gpus:
                 environ["CUDA_VISIBLE_DEVICES"] = target.gpus

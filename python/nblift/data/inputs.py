@@ -3,6 +3,7 @@
 Inputs are, in this order of precedence (one entry per path):
 1. outputs recorded by DVC (`.dvc` files and `dvc.lock` in the project): their version is DVC's hash;
 2. files and folders tracked with `nblift track` (`.nblift/tracked.json`): BLAKE3, folders as a tree hash;
+   URIs tracked there (`s3://`, `lakefs://`, ...) resolved to their version now (`sources`);
 3. with a notebook: the existing files and folders inside the project it reads (string literals passed to
    `open`, `pd.read_*`, `np.load`, ... as the bundle finds them).
 A path inside a DVC-recorded folder is covered by that folder's entry.
@@ -73,17 +74,25 @@ def gather(
     verify: bool = True,
     hashes: HashCache | None = None,
     save: bool = True,
+    uris: bool = True,
 ) -> DataManifest:
     """The data manifest of `project` (and of the files `notebook` reads). With `verify`, DVC inputs are
     checked against the workspace (md5, through the cache); without, DVC's records are read and nothing else.
-    The hash cache learned is saved to the project's state folder (created if needed) when `save`."""
+    With `uris`, tracked URIs are resolved to their version now (a call to their store each); without, they
+    are left out. The hash cache learned is saved to the project's state folder (created if needed) when
+    `save`."""
     from ..snapshot.context import tracked_paths
+    from .sources import is_uri, resolve
 
     root = project.root.resolve()
     hashes = hashes if hashes is not None else HashCache(project.state_dir, one_pass=True)
     entries = {e.uri: e for e in dvc_entries(root, hashes, verify=verify)}
     covered = [uri for uri, e in entries.items() if e.source == "dvc"]
     for rel in tracked_paths(project.state_dir):
+        if is_uri(rel):
+            if uris:
+                entries[rel] = resolve(rel)
+            continue
         if not _covered(rel, covered) and rel not in entries:
             entries[rel] = local_entry(root, rel, "tracked", hashes)
     if notebook is not None:
@@ -102,6 +111,7 @@ def preload(project: Project) -> None:
     import fcntl  # noqa: F401
 
     from ..snapshot import context  # noqa: F401
+    from . import sources  # noqa: F401 - `gather` tells tracked URIs from paths with it
     from .dvc import find_repo
 
     if find_repo(project.root) is not None:
@@ -113,9 +123,9 @@ def for_snapshot(
     project: Project, warnings: list[str], hashes: HashCache | None = None
 ) -> dict[str, Any] | None:
     """The data manifest a snapshot records (JSON), or None with a warning when it cannot be made: a snapshot
-    of the kernel is never lost over its data manifest."""
+    of the kernel is never lost over its data manifest. Tracked URIs are not resolved (no network call)."""
     try:
-        return gather(project, hashes=hashes).to_json()
+        return gather(project, hashes=hashes, uris=False).to_json()
     except (NbliftError, OSError, ImportError) as exc:
         warnings.append(f"data manifest not recorded: {exc}")
         return None

@@ -10,6 +10,8 @@ JSON form::
 
 `hash` names its algorithm (`blake3:` for nblift's own hashes, `md5:` for DVC's); for a DVC input it is the
 hash of the workspace copy in DVC's own format, and `version` is what the `.dvc` file or `dvc.lock` recorded.
+A URI input (kind `object`: `s3://`, `lakefs://`, other fsspec URIs) has `etag:` (or `blake3:`) as its hash
+and as `version` the S3 version id or the lakeFS commit id it resolved to (`nblift.data.sources`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..errors import InvalidInput
 FORMAT = "nblift.data/1"
 
 #: Kinds of input.
-KINDS = ("file", "folder", "dvc")
+KINDS = ("file", "folder", "dvc", "object")
 #: Where an input was found.
 SOURCES = ("tracked", "dvc", "reads")
 #: States of an input when the manifest was made.
@@ -50,9 +52,12 @@ class DataEntry:
     files: int | None = None
     #: DVC: the hash the record holds (`md5:...`, `.dir` for a folder); None for plain files.
     version: str | None = None
-    #: DVC: the file that records it (`data.dvc`, `dvc.lock:train`).
+    #: DVC: the file that records it (`data.dvc`, `dvc.lock:train`); a URI input: the URI of exactly the
+    #: recorded version (`s3://b/k?versionId=...`, `lakefs://repo/COMMIT/path`).
     record: str | None = None
     message: str = ""
+    #: The object id in nblift's store that holds the input's bytes, when home sent them with the run.
+    stored: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -405,11 +405,13 @@ def _history(project: Project, run_id: str, key: str) -> list[tuple[int, float, 
 
 
 def compare(project: Project, run_ids: Sequence[str]) -> dict[str, Any]:
-    """Runs side by side: every parameter (marked where they differ) and every metric's curve."""
+    """Runs side by side: every parameter (marked where they differ), every metric's curve and every data
+    input's version (marked where they differ)."""
     ids = list(dict.fromkeys(run_ids))
     if not 2 <= len(ids) <= MAX_COMPARE:
         raise InvalidInput(f"compare {len(ids)} runs?", hint=f"pick 2 to {MAX_COMPARE} runs")
-    runs = [_row_of(_get_run(project, run_id)) for run_id in ids]
+    fetched = [_get_run(project, run_id) for run_id in ids]
+    runs = [_row_of(run) for run in fetched]
     param_keys = sorted({k for r in runs for k in r["params"]})
     params = [
         {
@@ -424,4 +426,7 @@ def compare(project: Project, run_ids: Sequence[str]) -> dict[str, Any]:
         key: {r["run_id"]: _history(project, r["run_id"], key) for r in runs if key in r["metrics"]}
         for key in metric_keys
     }
-    return {"runs": runs, "params": params, "metrics": metrics}
+    from ..data.mlflow_inputs import data_changes
+
+    # the data inputs each run read (hash and version), marked where they differ
+    return {"runs": runs, "params": params, "metrics": metrics, "data": data_changes(fetched)}

@@ -3,10 +3,10 @@ detail and its lineage graph (version -> run -> notebook snapshot -> environment
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .. import tracking
+from ..lineage import data_versions
 from ..project import Project
 from .names import check_name, check_version
 from .policy import policies
@@ -105,17 +105,10 @@ def version_detail(project: Project, name: str, version: str) -> dict[str, Any]:
         run_name=run.info.run_name if run else None,
         experiment_id=run.info.experiment_id if run else None,
         lineage=lineage(project, name, version, mv=mv, run=run),
+        data=data_versions(mv.tags or {}, run),
         audit=audit.entries(project, name, version),
     )
     return detail
-
-
-def _data_of(tags: dict[str, str]) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(tags.get("nblift.data") or "[]")
-    except ValueError:
-        return []
-    return [d for d in data if isinstance(d, dict)]
 
 
 def lineage(project: Project, name: str, version: str, *, mv: Any = None, run: Any = None) -> dict[str, Any]:
@@ -168,12 +161,12 @@ def lineage(project: Project, name: str, version: str, *, mv: Any = None, run: A
             node("environment", tags["nblift.lock"], f"lock {tags['nblift.lock'][:12]}"),
             "environment",
         )
-    for item in _data_of(tags):
-        edge(
-            state_key,
-            node("data", str(item.get("hash")), str(item.get("path")), size=item.get("size")),
-            "read",
-        )
+    for item in data_versions(tags, run):  # the inputs the run recorded: each version it read
+        version = item.get("version")
+        label = f"{item['uri']} @ {str(version)[:12]}" if version else str(item["uri"])
+        extra = {"size": item.get("size"), "uri": item["uri"], "hash": item.get("hash"), "version": version}
+        ident = f"{item['uri']}@{version or item.get('hash')}"
+        edge(state_key, node("data", ident, label, **extra), "read")
     if tags.get("nblift.git_commit"):
         edge(
             notebook_key,

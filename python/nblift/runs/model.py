@@ -146,6 +146,8 @@ class RunSpec:
     cost: CostSpec | None = None
     #: The data manifest of the run's inputs (`nblift.data.manifest`, JSON) when it was launched.
     data: dict[str, Any] | None = None
+    #: A remote target fetches URI inputs (S3, lakeFS, ...) from their source instead of from home.
+    data_from_source: bool = False
 
     def with_tracking(self, tracking: TrackingSpec) -> RunSpec:
         """The same run, recorded elsewhere (a backend's copy for its target)."""
@@ -178,6 +180,7 @@ class RunSpec:
             submission_id=_typed(data, "submission_id", str, None),
             cost=CostSpec.from_json(data.get("cost")),
             data=_typed(data, "data", dict, None),
+            data_from_source=_typed(data, "data_from_source", bool, False),
         )
 
     def dumps(self) -> str:

@@ -75,6 +75,7 @@ def new_spec(
     user: str | None = None,
     submission_id: str | None = None,
     priced: tuple[Priced, str] | None = None,
+    data_from_source: bool = False,
 ) -> RunSpec:
     """A new run of `notebook` on `backend`: its bundle (stored), data inputs, cost estimate and lineage tags.
 
@@ -111,6 +112,7 @@ def new_spec(
         submission_id=submission_id,
         cost=cost,
         data=data,
+        data_from_source=data_from_source,
     )
 
 
@@ -124,13 +126,15 @@ def launch(
     submission_id: str | None = None,
     budget: float | None = None,
     user: str | None = None,
+    data_from_source: bool = False,
 ) -> RunInfo:
     """Bundle the notebook, record the run and start it on `backend` (default: the project's setting).
 
     A caller that may retry (a browser after a dropped connection) passes a `submission_id` of its own: a
     second launch with the same id returns the first run instead of starting another. `budget` (USD,
     default: the target's `max_cost`) stops the run when its cost reaches it (`nblift.costs.estimate`);
-    `user` is who launches it (default: this process's user, `nblift.identity`).
+    `user` is who launches it (default: this process's user, `nblift.identity`). With `data_from_source`,
+    a remote target fetches S3, lakeFS and other URI inputs from their source instead of from home.
     """
     if submission_id is not None:
         submission_id = check_submission_id(submission_id)
@@ -153,6 +157,7 @@ def launch(
         budget=budget,
         user=user,
         submission_id=submission_id,
+        data_from_source=data_from_source,
     )
     record = new_record(project.ensure_state_dir(), spec)
     record.append(EventKind.RUN_SUBMITTED, backend=name, bundle=spec.bundle, new_bytes=spec.bundle_new_bytes)

@@ -140,6 +140,11 @@ def set_tracked(project_root: Path, state_dir: Path, add: list[str], remove: lis
     root = project_root.resolve()
     paths = set(tracked_paths(state_dir))
     for raw in add:
+        if "://" in raw:  # an s3://, lakefs://, ... input: checked here, resolved when a run starts
+            from ..data.sources import check_uri
+
+            paths.add(check_uri(raw))
+            continue
         path = (root / raw).resolve()
         if not path.is_relative_to(root):
             raise InvalidInput(
@@ -149,6 +154,9 @@ def set_tracked(project_root: Path, state_dir: Path, add: list[str], remove: lis
             raise InvalidInput(f"{raw} is not a file or folder", hint="track existing data files or folders")
         paths.add(path.relative_to(root).as_posix())
     for raw in remove:
+        if "://" in raw:
+            paths.discard(raw)
+            continue
         path = (root / raw).resolve()
         paths.discard(path.relative_to(root).as_posix() if path.is_relative_to(root) else raw)
     ensure_dir(state_dir)
@@ -173,6 +181,8 @@ def data_hashes(root: Path, paths: list[str], cache: HashCache | None = None) ->
     cache = cache if cache is not None else _hash_cache
     out: list[dict[str, Any]] = []
     for rel in paths:
+        if "://" in rel:  # a URI input: its version is resolved by `nblift data` and runs, not hashed here
+            continue
         try:
             digest = hash_path(root / rel, cache)
         except OSError:
