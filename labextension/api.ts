@@ -314,6 +314,8 @@ export interface IExperiment {
 export interface IExperimentList {
   tracking_uri: string;
   experiments: IExperiment[];
+  /** The experiment the project's runs go into (by name; it may not exist yet). */
+  project_experiment?: string;
 }
 
 /** An MLflow run's status. */

@@ -3,7 +3,13 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, showErrorMessage } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  InputDialog,
+  Notification,
+  showErrorMessage
+} from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
 import {
   INotebookTracker,
   NotebookActions,
@@ -26,27 +32,65 @@ import { columnStore } from './components/columns';
 import { KernelFollower } from './follow';
 import { isMovedKernel, moveSession } from './move';
 import { nbliftIcon, runOnIcon } from './icons';
+import {
+  isViewKind,
+  VIEW_KINDS,
+  VIEW_TITLES,
+  ViewKind,
+  Workbench
+} from './workbench';
 
 const PLUGIN_ID = 'nblift:plugin';
 
-/** Open the nblift sidebar; run the current notebook in a fresh kernel (the toolbar's "Run on…"). */
+/**
+ * The sidebar; Run on… (the toolbar's button); Move to…; the main-area views (argument `view`:
+ * experiments, runs or registry); a snapshot of the current notebook's kernel; a restore into it.
+ */
 export const CommandIDs = {
   open: 'nblift:open-sidebar',
   runNotebook: 'nblift:run-notebook',
-  moveNotebook: 'nblift:move-notebook'
+  moveNotebook: 'nblift:move-notebook',
+  openView: 'nblift:open-view',
+  snapshot: 'nblift:snapshot-now',
+  restore: 'nblift:restore-snapshot'
 };
+
+/** The extension's settings (schema/plugin.json), as read from the Settings Editor. */
+interface ISettings {
+  refreshSeconds: number;
+  defaultBackend: string;
+  defaultTarget: string;
+  autosnapshot: boolean;
+  defaultColumns: string[];
+}
+
+const DEFAULTS: ISettings = {
+  refreshSeconds: 30,
+  defaultBackend: '',
+  defaultTarget: '',
+  autosnapshot: false,
+  defaultColumns: []
+};
+
+/** The backend a run goes to when a notebook has no remembered choice: `ssh:gpu-box`, `local`, or none. */
+function preferredBackend(settings: ISettings): string {
+  const backend = settings.defaultBackend.trim();
+  const target = settings.defaultTarget.trim();
+  return backend && target ? `${backend}:${target}` : backend;
+}
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description:
-    'nblift sidebar: project, tracking store, object store and backends.',
+    'nblift: a sidebar navigator and main-area Experiments, Runs and Registry views.',
   autoStart: true,
   optional: [
     ILayoutRestorer,
     INotebookTracker,
     ISettingRegistry,
     IStateDB,
-    ICommandPalette
+    ICommandPalette,
+    ILauncher
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -54,8 +98,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     notebooks: INotebookTracker | null,
     settingRegistry: ISettingRegistry | null,
     state: IStateDB | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    launcher: ILauncher | null
   ) => {
+    const settings: ISettings = { ...DEFAULTS };
     const model = new StatusModel();
     const snapshots = new SnapshotsModel();
     const environments = new EnvironmentsModel();
@@ -65,10 +111,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       from: IRun | null = null
     ): Promise<void> => {
       try {
-        const run = await launchRun(notebook, choices, from);
+        const run = await launchRun(
+          notebook,
+          choices,
+          from,
+          preferredBackend(settings)
+        );
         if (run) {
-          app.shell.activateById(panel.id);
           runs.launched(run);
+          await workbench.open('runs');
         }
       } catch (error) {
         void showErrorMessage('Cannot run the notebook', describeError(error));
@@ -77,7 +128,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const runs = new RunsModel({
       contents: app.serviceManager.contents,
       open: async path => {
-        // In a notebook tab of the main area: the nblift sidebar stays where it is.
+        // In a notebook tab of the main area, beside the Runs tab.
         await app.commands.execute('docmanager:open', {
           path,
           factory: 'Notebook'
@@ -98,14 +149,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
         await app.commands.execute('docmanager:open', { path });
       },
       reveal: async (kind, id) => {
-        app.shell.activateById(panel.id);
         if (kind === 'run') {
+          await workbench.open('experiments');
           await experiments.show(id);
         } else if (kind === 'nblift_run') {
+          await workbench.open('runs');
           await runs.show(id);
         } else if (kind === 'snapshot') {
+          app.shell.activateById(panel.id);
           await snapshots.reveal(id);
         } else {
+          app.shell.activateById(panel.id);
           await environments.reveal(id);
         }
       }
@@ -116,13 +170,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
       experiments.projectRoot = root;
       registry.projectRoot = root;
     });
+
+    const openView = (kind: ViewKind): void => {
+      void app.commands.execute(CommandIDs.openView, { view: kind });
+    };
     const panel = new StatusPanel(
       model,
       snapshots,
       environments,
       runs,
-      experiments,
-      registry
+      openView
     );
     panel.id = 'nblift-sidebar';
     panel.title.icon = nbliftIcon;
@@ -130,10 +187,50 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.shell.add(panel, 'left', { rank: 850 });
     restorer?.add(panel, 'nblift-sidebar');
 
+    app.commands.addCommand(CommandIDs.openView, {
+      label: args =>
+        isViewKind(args.view)
+          ? args.isLauncher
+            ? VIEW_TITLES[args.view].label
+            : `Open ${VIEW_TITLES[args.view].label}`
+          : 'Open an nblift view',
+      caption: args =>
+        isViewKind(args.view) ? VIEW_TITLES[args.view].caption : '',
+      icon: args => (args.isPalette ? undefined : nbliftIcon),
+      execute: async args => {
+        const view = args.view;
+        if (!isViewKind(view)) {
+          throw new Error(
+            `no nblift view "${String(view)}": use one of ${VIEW_KINDS.join(', ')}`
+          );
+        }
+        await workbench.open(view, args.activate !== false);
+      }
+    });
+    const workbench = new Workbench(
+      app,
+      { experiments, runs, registry },
+      CommandIDs.openView,
+      restorer
+    );
+    VIEW_KINDS.forEach((view, rank) => {
+      palette?.addItem({
+        command: CommandIDs.openView,
+        args: { view, isPalette: true },
+        category: 'nblift'
+      });
+      launcher?.add({
+        command: CommandIDs.openView,
+        args: { view, isLauncher: true },
+        category: 'nblift',
+        rank
+      });
+    });
+
     // The views follow the kernel (`%lift snapshot`, `%lift run`, `%pip install` in a cell): no Refresh.
     const follower = new KernelFollower({
       views: [snapshots, runs, environments],
-      isVisible: () => panel.isVisible
+      isVisible: () => panel.isVisible || workbench.anyVisible
     });
     NotebookActions.executed.connect(() => follower.nudge());
 
@@ -141,6 +238,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'Show nblift',
       execute: () => app.shell.activateById(panel.id)
     });
+    palette?.addItem({ command: CommandIDs.open, category: 'nblift' });
 
     app.commands.addCommand(CommandIDs.runNotebook, {
       label: args => (args.toolbar ? 'Run on…' : 'Run notebook on…'),
@@ -167,6 +265,65 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
     palette?.addItem({ command: CommandIDs.runNotebook, category: 'nblift' });
+
+    /** What a snapshot action said: the kernel's report, or its failure. */
+    const report = (what: string): void => {
+      if (snapshots.error) {
+        Notification.error(`${what}: ${snapshots.error}`, { autoClose: 8000 });
+      } else if (snapshots.message) {
+        Notification.success(snapshots.message, { autoClose: 5000 });
+      }
+    };
+    const hasKernel = (): boolean =>
+      !!notebooks?.currentWidget?.sessionContext.session?.kernel;
+    app.commands.addCommand(CommandIDs.snapshot, {
+      label: 'Snapshot now',
+      caption:
+        "Snapshot the current notebook's kernel: its variables, files and environment",
+      isEnabled: hasKernel,
+      execute: async () => {
+        await snapshots.snapshot();
+        report('Cannot take the snapshot');
+      }
+    });
+    palette?.addItem({ command: CommandIDs.snapshot, category: 'nblift' });
+
+    app.commands.addCommand(CommandIDs.restore, {
+      label: 'Restore…',
+      caption:
+        "Restore one of this notebook's snapshots into its kernel (asks before overwriting variables)",
+      isEnabled: hasKernel,
+      execute: async () => {
+        await snapshots.refresh();
+        const listed = snapshots.snapshots;
+        if (listed.length === 0) {
+          Notification.info(
+            'This notebook has no snapshots yet: Snapshot now (or %lift snapshot in a cell) takes one.',
+            { autoClose: 8000 }
+          );
+          return;
+        }
+        const labels = listed.map(
+          s =>
+            `${s.id} · ${new Date(s.created * 1000).toLocaleString()}` +
+            (s.message ? ` · ${s.message}` : s.auto ? ' · (auto)' : '')
+        );
+        const chosen = await InputDialog.getItem({
+          title: 'Restore which snapshot?',
+          items: labels,
+          okLabel: 'Restore'
+        });
+        if (!chosen.button.accept || chosen.value === null) {
+          return;
+        }
+        const id = listed[labels.indexOf(chosen.value)]?.id;
+        if (id) {
+          await snapshots.restore(id);
+          report(`Cannot restore ${id}`);
+        }
+      }
+    });
+    palette?.addItem({ command: CommandIDs.restore, category: 'nblift' });
 
     const kernelName = (): string | null =>
       notebooks?.currentWidget?.sessionContext.session?.kernel?.name ?? null;
@@ -214,6 +371,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         follow(path);
       }
     };
+    const kernelCommands = (): void => {
+      app.commands.notifyCommandChanged(CommandIDs.moveNotebook);
+      app.commands.notifyCommandChanged(CommandIDs.snapshot);
+      app.commands.notifyCommandChanged(CommandIDs.restore);
+    };
     notebooks?.currentChanged.connect((_, current) => {
       follow(current?.context.path ?? '');
       snapshots.runner = current ? kernelRunner(current) : null;
@@ -223,34 +385,52 @@ const plugin: JupyterFrontEndPlugin<void> = {
       experiments.runner = current ? kernelRunner(current) : null;
       current?.context.pathChanged.connect(onRename);
       app.commands.notifyCommandChanged(CommandIDs.runNotebook);
-      app.commands.notifyCommandChanged(CommandIDs.moveNotebook);
-      current?.sessionContext.kernelChanged.connect(() =>
-        app.commands.notifyCommandChanged(CommandIDs.moveNotebook)
-      );
+      kernelCommands();
+      current?.sessionContext.kernelChanged.connect(kernelCommands);
     });
 
-    let refreshSeconds = 0;
+    // With the autosnapshot setting on, each notebook's kernel snapshots itself after cells (as
+    // `%lift autosnapshot on` does), from when it starts.
+    notebooks?.widgetAdded.connect((_, notebook) => {
+      const turnOn = (): void => {
+        const kernel = notebook.sessionContext.session?.kernel;
+        if (!settings.autosnapshot || !kernel) {
+          return;
+        }
+        void kernel.info
+          .then(() => kernelRunner(notebook)('%lift autosnapshot on'))
+          .catch(reason =>
+            console.warn('nblift: cannot turn autosnapshot on', reason)
+          );
+      };
+      void notebook.sessionContext.ready.then(turnOn);
+      notebook.sessionContext.kernelChanged.connect(turnOn);
+    });
+
     let timer: number | undefined;
     const schedule = (): void => {
       window.clearInterval(timer);
-      if (refreshSeconds > 0) {
+      if (settings.refreshSeconds > 0) {
         timer = window.setInterval(() => {
           if (panel.isVisible && model.busy === null) {
             void model.refresh();
           }
-        }, refreshSeconds * 1000);
+        }, settings.refreshSeconds * 1000);
       }
     };
+    schedule();
     void app.restored.then(async () => {
       if (settingRegistry) {
         try {
-          const settings = await settingRegistry.load(PLUGIN_ID);
+          const loaded = await settingRegistry.load(PLUGIN_ID);
           const apply = (): void => {
-            refreshSeconds = settings.get('refreshSeconds').composite as number;
+            const read = loaded.composite as unknown as Partial<ISettings>;
+            Object.assign(settings, DEFAULTS, read);
+            experiments.preferredColumns = settings.defaultColumns;
             schedule();
           };
           apply();
-          settings.changed.connect(apply);
+          loaded.changed.connect(apply);
         } catch (reason) {
           console.error('nblift: cannot load settings', reason);
         }

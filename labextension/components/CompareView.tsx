@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import { IComparison, MetricPoint } from '../api';
-import { ISeries, LineChart, SeriesSwatch, XY } from './charts';
+import { BarChart, ISeries, LineChart, SeriesSwatch, XY } from './charts';
 import { DetailHeading, useScrollIntoView } from './common';
 import { ExperimentsModel, runName } from './ExperimentsModel';
 
@@ -117,7 +117,10 @@ function ParameterTable(props: {
   );
 }
 
-/** Selected runs side by side: every metric's curves on one plot each, and their parameters. */
+/**
+ * Selected runs side by side: every metric's curves on one plot each (a metric logged once per run as
+ * bars), and their parameters.
+ */
 export function CompareView(props: {
   model: ExperimentsModel;
 }): JSX.Element | null {
@@ -143,12 +146,28 @@ export function CompareView(props: {
       {metrics.length === 0 ? (
         <p className="jp-nblift-muted">These runs logged no metrics.</p>
       ) : (
-        metrics.map(([key, byRun]) => {
-          const { xLabel, series } = curves(byRun, comparison, labels);
-          return (
-            <LineChart key={key} label={key} xLabel={xLabel} series={series} />
-          );
-        })
+        <div className="jp-nblift-chart-grid">
+          {metrics.map(([key, byRun]) => {
+            const { xLabel, series } = curves(byRun, comparison, labels);
+            if (series.every(s => s.points.length === 1)) {
+              // Logged once per run: a value to compare, drawn as bars.
+              const bars = series.map(s => ({
+                name: s.name,
+                index: s.index,
+                value: s.points[0][1]
+              }));
+              return <BarChart key={key} label={key} bars={bars} />;
+            }
+            return (
+              <LineChart
+                key={key}
+                label={key}
+                xLabel={xLabel}
+                series={series}
+              />
+            );
+          })}
+        </div>
       )}
       <ParameterTable comparison={comparison} labels={labels} />
     </section>

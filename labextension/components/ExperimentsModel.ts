@@ -70,6 +70,12 @@ export function latestExperiment(experiments: IExperiment[]): string | null {
   return best?.id ?? null;
 }
 
+/** The project's own experiment when it has one (its runs, not snapshot records), else the one updated last. */
+export function startingExperiment(reply: IExperimentList): string | null {
+  const own = reply.experiments.find(e => e.name === reply.project_experiment);
+  return own?.id ?? latestExperiment(reply.experiments);
+}
+
 /** A run's name as the table shows it (its id's start when it has none). */
 export function runName(run: { run_id: string; name: string | null }): string {
   return run.name || run.run_id.slice(0, 8);
@@ -104,6 +110,15 @@ export class ExperimentsModel extends ProjectModel {
   }
   get canRestore(): boolean {
     return this._runInKernel !== null;
+  }
+
+  /** Columns (`metrics.accuracy`) shown first by default where an experiment has them (a setting). */
+  set preferredColumns(ids: string[]) {
+    this._preferred = ids;
+    if (this._page && !this._chosen) {
+      this._columns = defaultColumns(this._page.keys, ids);
+      this.emit();
+    }
   }
 
   /** Whether the view is on screen: live refresh pauses while it is not. */
@@ -222,7 +237,7 @@ export class ExperimentsModel extends ProjectModel {
       this._experiments = reply.experiments;
       const current = this._q?.experiment;
       const keep = reply.experiments.some(e => e.id === current);
-      const experiment = keep ? current : latestExperiment(reply.experiments);
+      const experiment = keep ? current : startingExperiment(reply);
       if (!experiment) {
         this._q = null;
         this._page = null;
@@ -455,7 +470,7 @@ export class ExperimentsModel extends ProjectModel {
     if (experimentChanged) {
       await this._loadColumns(query.experiment, page);
     } else if (!this._chosen) {
-      this._columns = defaultColumns(page.keys); // keys seen since the first page
+      this._columns = defaultColumns(page.keys, this._preferred); // keys seen since the first page
     }
     this._schedule();
   }
@@ -499,7 +514,9 @@ export class ExperimentsModel extends ProjectModel {
       return;
     }
     this._chosen = stored !== null;
-    this._columns = ordered(stored ?? defaultColumns(page.keys));
+    this._columns = ordered(
+      stored ?? defaultColumns(page.keys, this._preferred)
+    );
   }
 
   private async _fetchDetail(runId: string): Promise<ITrackedRunDetail> {
@@ -617,6 +634,7 @@ export class ExperimentsModel extends ProjectModel {
   private _projectRoot: string | null = null;
   private _runInKernel: KernelRunner | null = null;
   private _visible = false;
+  private _preferred: string[] = [];
   private _trackingUri: string | null = null;
   private _experiments: IExperiment[] = [];
   private _q: IQuery | null = null;

@@ -90,7 +90,8 @@ interface ILaunchOptions {
 function initialChoice(
   options: ILaunchOptions,
   defaultBackend: string,
-  remembered: ILaunchChoice | null
+  remembered: ILaunchChoice | null,
+  preferred = ''
 ): ILaunchChoice {
   const usable = (name: string | undefined): boolean =>
     options.backends.some(b => b.name === name && b.launchable);
@@ -99,7 +100,9 @@ function initialChoice(
     parameters[name] =
       remembered?.parameters[name] ?? options.declared[name]?.default ?? '';
   }
-  const backend = [remembered?.backend ?? '', defaultBackend].find(usable);
+  const backend = [remembered?.backend ?? '', preferred, defaultBackend].find(
+    usable
+  );
   return {
     backend:
       backend ??
@@ -371,12 +374,14 @@ function submissionId(): string {
 /**
  * Ask where and how to run `notebook` (path relative to the server root) and launch it; an
  * answer the server refuses comes back in the dialog with its hint. Resolves with the new run, or
- * null when the user cancels. `from`: a run whose backend, parameters and timeout fill the form.
+ * null when the user cancels. `from`: a run whose backend, parameters and timeout fill the form;
+ * `preferred`: the backend chosen first when the notebook has no remembered choice (a setting).
  */
 export async function launchRun(
   notebook: string,
   store: IChoiceStore,
-  from: IRun | null = null
+  from: IRun | null = null,
+  preferred = ''
 ): Promise<IRun | null> {
   const [list, inspected] = await Promise.all([
     requestAPI<IRunList>('runs', {}, { path: notebook }),
@@ -402,7 +407,12 @@ export async function launchRun(
       ? Object.keys(from.parameters).filter(k => !(k in declared))
       : []
   };
-  let choice = initialChoice(options, list.default_backend, remembered);
+  let choice = initialChoice(
+    options,
+    list.default_backend,
+    remembered,
+    preferred
+  );
   let error: string | null = null;
   let sent: { key: string; id: string } | null = null;
   for (;;) {

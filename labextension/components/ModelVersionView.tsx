@@ -156,9 +156,17 @@ export function ModelVersionView(props: {
         onOpen={node => void model.openNode(node)}
       />
       <h5 className="jp-nblift-subtitle">Parameters</h5>
-      <Pairs label="parameters" values={detail.params} empty="No parameters." />
+      <Pairs
+        label="parameters"
+        values={detail.params}
+        empty="No parameters: the run that trained it logged none."
+      />
       <h5 className="jp-nblift-subtitle">Metrics</h5>
-      <Pairs label="metrics" values={detail.metrics} empty="No metrics." />
+      <Pairs
+        label="metrics"
+        values={detail.metrics}
+        empty="No metrics: nblift.log(name=value) in the training run records them."
+      />
       <ModelCardView model={model} />
     </section>
   );

@@ -238,7 +238,10 @@ export function SnapshotsView(props: { model: SnapshotsModel }): JSX.Element {
         </button>
       </div>
       {model.snapshots.length === 0 ? (
-        <p className="jp-nblift-muted">No snapshots yet.</p>
+        <p className="jp-nblift-muted">
+          No snapshots yet: Snapshot now (or <code>%lift snapshot</code> in a
+          cell) keeps this notebook&apos;s variables to restore later.
+        </p>
       ) : (
         <ul className="jp-nblift-snapshot-list" aria-label="snapshot list">
           {model.snapshots.map(s => (

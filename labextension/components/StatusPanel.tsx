@@ -9,18 +9,15 @@ import {
   IStatus,
   requestAPI
 } from '../api';
-import { RefreshButton } from './common';
-import { formatBytes } from './format';
+import { StateBadge } from './common';
+import { baseName, formatBytes, formatDuration, formatTime } from './format';
 import { ProjectModel, useModel } from './model';
 import { WorkState } from './WorkState';
 import { SnapshotsModel, SnapshotsView } from './SnapshotsView';
 import { EnvironmentsModel, EnvironmentsView } from './EnvironmentsView';
 import { RunsModel } from './RunsModel';
-import { RunsView } from './RunsView';
-import { ExperimentsModel } from './ExperimentsModel';
-import { ExperimentsView } from './ExperimentsView';
-import { RegistryModel } from './RegistryModel';
-import { RegistryView } from './RegistryView';
+import { runSeconds } from './RunDetail';
+import { VIEW_KINDS, VIEW_TITLES, ViewKind } from '../workbench';
 
 function fsckSummary(report: IFsckReport | null): string {
   if (report === null) {
@@ -104,15 +101,110 @@ export class StatusModel extends ProjectModel {
   private _server: IServerCheck | null = null;
 }
 
+/** A section of the sidebar that folds away (its state kept while the panel lives). */
+function Section(props: {
+  title: string;
+  children: React.ReactNode;
+  open?: boolean;
+  extra?: React.ReactNode;
+}): JSX.Element {
+  return (
+    <details
+      className="jp-nblift-nav-section"
+      open={props.open ?? true}
+      aria-label={`${props.title} section`}
+    >
+      <summary>
+        <span className="jp-nblift-nav-title">{props.title}</span>
+        {props.extra}
+      </summary>
+      {props.children}
+    </details>
+  );
+}
+
+/** Runs listed in the sidebar; the Runs view in the main area lists every one. */
+const RECENT_RUNS = 5;
+
+/** The last few runs: each opens in the Runs view. */
+function RecentRuns(props: {
+  runs: RunsModel;
+  open: (kind: ViewKind) => void;
+}): JSX.Element {
+  const { runs, open } = props;
+  useModel(runs);
+  const recent = runs.runs.slice(0, RECENT_RUNS);
+  if (recent.length === 0) {
+    return (
+      <p className="jp-nblift-muted">
+        No runs yet: press Run on… in a notebook&apos;s toolbar, or{' '}
+        <code>%lift run NOTEBOOK</code> in a cell.
+      </p>
+    );
+  }
+  return (
+    <ul className="jp-nblift-recent" aria-label="recent runs">
+      {recent.map(run => {
+        const seconds = runSeconds(run);
+        return (
+          <li key={run.id} data-testid={`nblift-recent-${run.id}`}>
+            <button
+              className="jp-nblift-run-row"
+              title={`Open run ${run.id} (${run.notebook}) in the Runs view`}
+              onClick={() => {
+                runs.select(run.id);
+                open('runs');
+              }}
+            >
+              <span className="jp-nblift-run-head">
+                <StateBadge state={run.state} />
+                <span className="jp-nblift-run-name">
+                  {baseName(run.notebook)}
+                </span>
+              </span>
+              <span className="jp-nblift-muted">
+                {[
+                  run.backend,
+                  seconds !== null ? formatDuration(seconds) : null,
+                  formatTime(run.started ?? run.created)
+                ]
+                  .filter(Boolean)
+                  .join(' · ')}
+              </span>
+            </button>
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
+/** Links into the main-area views. */
+function ViewLinks(props: { open: (kind: ViewKind) => void }): JSX.Element {
+  return (
+    <nav className="jp-nblift-view-links" aria-label="nblift views">
+      {VIEW_KINDS.map(kind => (
+        <button
+          key={kind}
+          className="jp-nblift-view-link"
+          title={VIEW_TITLES[kind].caption}
+          onClick={() => props.open(kind)}
+        >
+          {VIEW_TITLES[kind].label}
+        </button>
+      ))}
+    </nav>
+  );
+}
+
 function StatusView(props: {
   model: StatusModel;
   snapshots: SnapshotsModel;
   environments: EnvironmentsModel;
   runs: RunsModel;
-  experiments: ExperimentsModel;
-  registry: RegistryModel;
+  open: (kind: ViewKind) => void;
 }): JSX.Element {
-  const { model, snapshots, environments, runs, experiments, registry } = props;
+  const { model, snapshots, environments, runs, open } = props;
   useModel(model);
 
   const server = model.server;
@@ -138,78 +230,84 @@ function StatusView(props: {
       <h2 className="jp-nblift-title">
         nblift {status ? <span>{status.version}</span> : null}
       </h2>
+      <ViewLinks open={open} />
       <WorkState model={model} />
       {status ? (
         <>
-          <table className="jp-nblift-table" aria-label="nblift status">
-            <tbody>
-              {statusRows(status).map(row => (
-                <tr key={row.testId}>
-                  <th scope="row">{row.label}</th>
-                  <td data-testid={`nblift-${row.testId}`}>{row.value}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <h3 className="jp-nblift-subtitle">Backends</h3>
-          {status.backends.length === 0 ? (
-            <p className="jp-nblift-muted">No run backend is installed yet.</p>
-          ) : (
-            <ul className="jp-nblift-backends" aria-label="nblift backends">
-              {status.backends.map(backend => (
-                <li
-                  key={backend.name}
-                  data-testid={`nblift-backend-${backend.name}`}
-                >
-                  <strong>{backend.name}</strong>{' '}
-                  {backend.available
-                    ? 'available'
-                    : `needs ${backend.missing.join(', ')}: ${backend.install_hint ?? ''}`}
-                </li>
-              ))}
-            </ul>
-          )}
+          <Section title="Status">
+            <table className="jp-nblift-table" aria-label="nblift status">
+              <tbody>
+                {statusRows(status).map(row => (
+                  <tr key={row.testId}>
+                    <th scope="row">{row.label}</th>
+                    <td data-testid={`nblift-${row.testId}`}>{row.value}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <h3 className="jp-nblift-subtitle">Backends</h3>
+            {status.backends.length === 0 ? (
+              <p className="jp-nblift-muted">
+                No run backend is installed yet: install nblift with the extra
+                of the backend you want (see the docs on running).
+              </p>
+            ) : (
+              <ul className="jp-nblift-backends" aria-label="nblift backends">
+                {status.backends.map(backend => (
+                  <li
+                    key={backend.name}
+                    data-testid={`nblift-backend-${backend.name}`}
+                  >
+                    <strong>{backend.name}</strong>{' '}
+                    {backend.available
+                      ? 'available'
+                      : `needs ${backend.missing.join(', ')}: ${backend.install_hint ?? ''}`}
+                  </li>
+                ))}
+              </ul>
+            )}
+            <div className="jp-nblift-actions">
+              <button
+                className="jp-mod-styled jp-mod-accept"
+                disabled={model.busy !== null}
+                onClick={() => void model.verify()}
+              >
+                Verify store
+              </button>
+            </div>
+          </Section>
+          <Section title="Snapshots">
+            <SnapshotsView model={snapshots} />
+          </Section>
+          <Section title="Environment">
+            <EnvironmentsView
+              model={environments}
+              snapshotIds={snapshots.snapshots.map(s => s.id)}
+            />
+          </Section>
+          <Section title="Recent runs">
+            <RecentRuns runs={runs} open={open} />
+          </Section>
         </>
       ) : null}
-      <div className="jp-nblift-actions">
-        <RefreshButton model={model} label="Refresh" />
-        <button
-          className="jp-mod-styled jp-mod-accept"
-          disabled={model.busy !== null}
-          onClick={() => void model.verify()}
-        >
-          Verify store
-        </button>
-      </div>
-      {status ? <SnapshotsView model={snapshots} /> : null}
-      {status ? (
-        <EnvironmentsView
-          model={environments}
-          snapshotIds={snapshots.snapshots.map(s => s.id)}
-        />
-      ) : null}
-      {status ? <RunsView model={runs} /> : null}
-      {status ? <ExperimentsView model={experiments} /> : null}
-      {status ? <RegistryView model={registry} /> : null}
     </div>
   );
 }
 
-/** The nblift left-sidebar panel. */
+/** The nblift left-sidebar panel: a compact navigator into the main-area views. */
 export class StatusPanel extends ReactWidget {
   constructor(
     readonly model: StatusModel,
     readonly snapshots: SnapshotsModel,
     readonly environments: EnvironmentsModel,
     readonly runs: RunsModel,
-    readonly experiments: ExperimentsModel,
-    readonly registry: RegistryModel
+    private readonly _open: (kind: ViewKind) => void
   ) {
     super();
     this.addClass('jp-nblift-sidebar');
   }
 
-  /** Refresh whenever the user opens the panel. */
+  /** Read the status again whenever the user opens the panel (the rest follows the kernel). */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     if (this.model.busy === null) {
@@ -221,27 +319,6 @@ export class StatusPanel extends ReactWidget {
     if (this.runs.busy === null) {
       void this.runs.refresh();
     }
-    this.experiments.visible = true;
-    if (this.experiments.busy === null) {
-      void this.experiments.refresh();
-    }
-    if (this.registry.busy === null) {
-      void this.registry.refresh();
-    }
-  }
-
-  /** Live refresh of the experiments pauses while the panel is hidden. */
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    this.experiments.visible = false;
-  }
-
-  dispose(): void {
-    if (!this.isDisposed) {
-      this.runs.dispose();
-      this.experiments.dispose();
-    }
-    super.dispose();
   }
 
   protected render(): JSX.Element {
@@ -251,8 +328,7 @@ export class StatusPanel extends ReactWidget {
         snapshots={this.snapshots}
         environments={this.environments}
         runs={this.runs}
-        experiments={this.experiments}
-        registry={this.registry}
+        open={this._open}
       />
     );
   }

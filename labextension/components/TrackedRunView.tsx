@@ -90,7 +90,12 @@ function Lineage(props: { model: ExperimentsModel }): JSX.Element {
 function Artifacts(props: { detail: ITrackedRunDetail }): JSX.Element {
   const { artifacts } = props.detail.run;
   if (artifacts.length === 0) {
-    return <p className="jp-nblift-muted">No artifacts.</p>;
+    return (
+      <p className="jp-nblift-muted">
+        No artifacts: files logged with <code>mlflow.log_artifact</code> in the
+        run show here.
+      </p>
+    );
   }
   return (
     <ul className="jp-nblift-artifacts" aria-label="artifacts">
@@ -165,9 +170,17 @@ export function TrackedRunView(props: {
         </div>
       ) : null}
       <h5 className="jp-nblift-subtitle">Parameters</h5>
-      <Pairs label="parameters" values={run.params} empty="No parameters." />
+      <Pairs
+        label="parameters"
+        values={run.params}
+        empty="No parameters: nblift.track(params=...) records them."
+      />
       <h5 className="jp-nblift-subtitle">Metrics (latest)</h5>
-      <Pairs label="latest metrics" values={run.metrics} empty="No metrics." />
+      <Pairs
+        label="latest metrics"
+        values={run.metrics}
+        empty="No metrics: nblift.log(name=value) in the run records them."
+      />
       <details className="jp-nblift-tags">
         <summary>Tags ({Object.keys(run.tags).length})</summary>
         <Pairs label="tags" values={run.tags} empty="No tags." />

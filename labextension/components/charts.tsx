@@ -257,3 +257,86 @@ export function LineChart(props: {
     </figure>
   );
 }
+
+/** One value per run: the bar's series index (its colour), name and value. */
+export interface IBar {
+  name: string;
+  index: number;
+  value: number;
+}
+
+const BAR_ROW = 20;
+
+/**
+ * A metric logged once per run, as horizontal bars from zero (or from the smallest value when some are
+ * negative), each labelled with its value: a scalar is compared by length, not as a dot on a step axis.
+ */
+export function BarChart(props: { label: string; bars: IBar[] }): JSX.Element {
+  const { label, bars } = props;
+  const frame = React.useRef<HTMLDivElement>(null);
+  const width = useWidth(frame, 240);
+  const values = bars.map(b => b.value);
+  const lo = Math.min(0, ...values);
+  const hi = Math.max(0, ...values);
+  const span = hi - lo || 1;
+  const texts = bars.map(b => formatNumber(b.value));
+  const right = 8 + Math.max(...texts.map(t => t.length)) * FONT_PX * 0.6;
+  const left = 4;
+  const inner = Math.max(20, width - left - right);
+  const height = bars.length * BAR_ROW + 4;
+  const x = (v: number): number => left + ((v - lo) / span) * inner;
+  return (
+    <figure
+      className="jp-nblift-chart jp-nblift-bars"
+      aria-label={`${label} chart`}
+    >
+      <figcaption>{label}</figcaption>
+      <div ref={frame} className="jp-nblift-chart-frame">
+        <svg
+          width={width}
+          height={height}
+          viewBox={`0 0 ${width} ${height}`}
+          role="img"
+          aria-label={`${label}, one value per run, ${bars.length} runs`}
+        >
+          <g className="jp-nblift-axis">
+            <line x1={x(0)} y1={0} x2={x(0)} y2={height} />
+          </g>
+          {bars.map((b, row) => {
+            const a = x(Math.min(0, b.value));
+            const z = x(Math.max(0, b.value));
+            const y = 2 + row * BAR_ROW;
+            return (
+              <g key={b.index}>
+                <rect
+                  className={`jp-nblift-bar-rect ${seriesClass(b.index)}`}
+                  x={a}
+                  y={y + 3}
+                  width={Math.max(1, z - a)}
+                  height={BAR_ROW - 6}
+                >
+                  <title>{`${b.name}: ${texts[row]}`}</title>
+                </rect>
+                <text
+                  className="jp-nblift-bar-value"
+                  x={z + 4}
+                  y={y + BAR_ROW / 2 + FONT_PX * 0.35}
+                >
+                  {texts[row]}
+                </text>
+              </g>
+            );
+          })}
+        </svg>
+      </div>
+      <ul className="jp-nblift-legend" aria-label={`${label} legend`}>
+        {bars.map(b => (
+          <li key={b.index}>
+            <SeriesSwatch index={b.index} />
+            <span>{b.name}</span>
+          </li>
+        ))}
+      </ul>
+    </figure>
+  );
+}

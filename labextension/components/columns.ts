@@ -62,15 +62,44 @@ export function orderBy(sort: ISort): string {
   return `${kind}.${name} ${sort.ascending ? 'ASC' : 'DESC'}`;
 }
 
-/** The columns shown before the user chooses: the first two metrics and the first two parameters. */
-export function defaultColumns(keys: {
-  params: string[];
-  metrics: string[];
-}): IColumn[] {
-  return [
-    ...keys.metrics.slice(0, 2).map(key => ({ kind: 'metrics' as const, key })),
-    ...keys.params.slice(0, 2).map(key => ({ kind: 'params' as const, key }))
-  ];
+/** Metrics and parameters shown of each kind before the user chooses. */
+export const DEFAULT_PER_KIND = 4;
+
+/**
+ * Whether a key looks written by MLflow's autologging rather than by the notebook: `training_*` scores,
+ * post-training metrics such as `Pipeline_score-2_X_test`, nested estimator parameters (`clf__C`).
+ */
+export function looksAutologged(key: string): boolean {
+  return /^training_|-\d+_|_X(_|$)|__/.test(key);
+}
+
+/**
+ * The columns shown before the user chooses: the preferred ones (a setting, as `metrics.loss`) the
+ * experiment has, then the user's own metrics and parameters before autologged ones, a few of each.
+ */
+export function defaultColumns(
+  keys: {
+    params: string[];
+    metrics: string[];
+  },
+  preferred: string[] = []
+): IColumn[] {
+  const pick = (kind: 'metrics' | 'params', names: string[]): IColumn[] => {
+    const wanted = preferred
+      .map(parseColumn)
+      .filter(
+        (c): c is IColumn =>
+          c !== null && c.kind === kind && names.includes(c.key)
+      )
+      .map(c => c.key);
+    const own = names.filter(k => !looksAutologged(k));
+    const auto = names.filter(k => looksAutologged(k));
+    const order = [...new Set([...wanted, ...own, ...auto])];
+    return order
+      .slice(0, Math.max(DEFAULT_PER_KIND, wanted.length))
+      .map(key => ({ kind, key }));
+  };
+  return [...pick('metrics', keys.metrics), ...pick('params', keys.params)];
 }
 
 /** Metrics first, then parameters, then attributes; each kind in the order it was chosen. */

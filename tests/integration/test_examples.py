@@ -60,3 +60,21 @@ def test_registry_example(tmp_path, monkeypatch):
     assert str(client.get_model_version_by_alias("cancer", "champion").version) == "2"
     card = client.get_model_version("cancer", "2").tags["nblift.card"]
     assert card.endswith("model_card.md")
+
+
+def test_quickstart_example(tmp_path, monkeypatch):
+    """The five-minute tour: snapshot and restore, a run with a parameter, two runs compared, the better model
+    registered with its lineage."""
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    nb = execute("quickstart.ipynb", tmp_path)
+    out = text_of(nb)
+    assert "(450, 64) {'epochs': 8," in out  # restored after the mistake
+    assert "SUCCEEDED" in out and "train.ipynb" in out  # the run in a fresh kernel
+    assert "<polyline" in out  # the two runs' curves compared
+    assert "alpha=0.0001 registered as digits-quickstart v1" in out
+    client = tracking.client(Project.discover(tmp_path))
+    version = client.get_model_version("digits-quickstart", "1")
+    assert client.get_run(version.run_id).data.params["alpha"] == "0.0001"
+    experiment = client.get_experiment_by_name(tmp_path.name)
+    alphas = sorted(r.data.params.get("alpha", "") for r in client.search_runs([experiment.experiment_id]))
+    assert "0.01" in alphas  # the run's parameter, recorded by its MLflow run

@@ -22,11 +22,13 @@ def seeded(jp_root_dir):
     return experiment, seed_runs(project.state_dir / tracking.DB_FILE, experiment, 120)
 
 
-async def test_experiments_runs_detail_compare(jp_fetch, seeded):
+async def test_experiments_runs_detail_compare(jp_fetch, seeded, jp_root_dir):
     experiment, ids = seeded
     doc = openapi_doc()
     listed = body_of(await jp_fetch("nblift", "api", "experiments"))
     response_validator(doc, "/nblift/api/experiments", "get", 200).validate(listed)
+    # The view opens on the project's own experiment (named after the project's folder unless set).
+    assert listed["project_experiment"] == tracking.experiment_name(Project.discover(jp_root_dir, environ={}))
     assert {
         k: v
         for k, v in next(e for e in listed["experiments"] if e["name"] == "panel").items()

@@ -26,8 +26,8 @@ store.set_ref(
 
 def seed_experiments(project: Project) -> None:
     """MLflow runs for the Experiments view: "ui-tests" holds three finished runs (params lr and optimizer,
-    metrics loss and accuracy over five steps; the first ties back to a notebook and a git commit);
-    "ui-pages" holds 55 (more than a page); "ui-live" holds one run still in progress."""
+    metrics loss and accuracy over five steps, test_score once; the first ties back to a notebook and a git
+    commit); "ui-pages" holds 55 (more than a page); "ui-live" holds one run still in progress."""
     from mlflow.entities import Metric, Param, RunTag
 
     from nblift import tracking
@@ -50,6 +50,8 @@ def seed_experiments(project: Project) -> None:
                 ("accuracy", round(0.5 + step * rate, 4)),
             )
         ]
+        # Logged once per run (a final score): compared as bars, not as a dot on a step axis.
+        metrics.append(Metric("test_score", round(0.7 + i * 0.08, 4), start + i * 1000 + 800, 0))
         tags = [RunTag("nblift.kind", "track")]
         if i == 0:
             tags += [

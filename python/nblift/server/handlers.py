@@ -559,10 +559,13 @@ class ExperimentsHandler(BaseHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
+        from .. import tracking
         from ..experiments import search
 
         project = self.project()
-        self.reply(await self.off_loop(lambda: search.list_experiments(project)))
+        reply = await self.off_loop(lambda: search.list_experiments(project))
+        # The experiment this project's runs go into: the view opens on it (snapshot records keep their own).
+        self.reply({**reply, "project_experiment": tracking.experiment_name(project)})
 
 
 class ExperimentRunsHandler(BaseHandler):

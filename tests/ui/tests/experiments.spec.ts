@@ -1,8 +1,7 @@
 import { expect, Locator, Page, test } from '@jupyterlab/galata';
 
 import { openNewNotebook, runLast } from './notebook';
-
-const SIDEBAR = 'nblift-sidebar';
+import { openView, viewTab } from './views';
 
 interface IExperiment {
   id: string;
@@ -30,34 +29,9 @@ function named(list: IExperiment[], name: string): IExperiment {
   return found as IExperiment;
 }
 
-/** Drag the left sidebar's edge until its panel is `width` pixels wide. */
-async function widenSidebar(page: Page, width: number): Promise<void> {
-  const panel = page.locator(`#${SIDEBAR}`);
-  const now = (await panel.boundingBox())?.width ?? width;
-  const handle = page
-    .locator('#jp-main-split-panel > .lm-SplitPanel-handle')
-    .first();
-  const box = await handle.boundingBox();
-  if (!box) {
-    return;
-  }
-  const y = box.y + box.height / 2;
-  await page.mouse.move(box.x + box.width / 2, y);
-  await page.mouse.down();
-  await page.mouse.move(box.x + box.width / 2 + (width - now), y, {
-    steps: 5
-  });
-  await page.mouse.up();
-  await expect
-    .poll(async () => Math.round((await panel.boundingBox())?.width ?? 0))
-    .toBeGreaterThanOrEqual(width - 2);
-}
-
-async function openView(page: Page): Promise<Locator> {
-  await page.sidebar.openTab(SIDEBAR);
-  const view = page
-    .locator(`#${SIDEBAR}`)
-    .getByRole('region', { name: 'experiments' });
+async function openExperiments(page: Page): Promise<Locator> {
+  const tab = await openView(page, 'experiments');
+  const view = tab.getByRole('region', { name: 'experiments' });
   await expect(
     view.getByRole('combobox', { name: 'Experiment' })
   ).toBeVisible();
@@ -70,16 +44,21 @@ test.describe('nblift experiments view', () => {
     baseURL
   }) => {
     const list = await experiments(page, baseURL);
-    const latest = list.reduce((a, b) =>
-      (b.last_update ?? -1) > (a.last_update ?? -1) ? b : a
-    );
+    const own = (
+      await (await page.request.get(`${baseURL}/nblift/api/experiments`)).json()
+    ).project_experiment;
+    // The view opens on the project's own experiment, else on the one updated last.
+    const latest =
+      list.find(e => e.name === own) ??
+      list.reduce((a, b) =>
+        (b.last_update ?? -1) > (a.last_update ?? -1) ? b : a
+      );
     const seeded = named(list, 'ui-tests');
-    const view = await openView(page);
-    const panel = page.locator(`#${SIDEBAR}`);
-    await widenSidebar(page, 280);
+    const view = await openExperiments(page);
+    const panel = viewTab(page, 'experiments');
     const picker = view.getByRole('combobox', { name: 'Experiment' });
 
-    // The picker starts on the experiment updated last and counts each one's runs.
+    // The picker counts each experiment's runs.
     await expect(picker).toHaveValue(latest.id);
     await expect(
       picker.locator('option', { hasText: 'ui-tests (3)' })
@@ -191,8 +170,11 @@ test.describe('nblift experiments view', () => {
     await expect(
       compared.locator('tbody tr:not(.jp-nblift-differs) th')
     ).toHaveText(['optimizer']);
-    // At 280 pixels nothing runs off the side of the panel.
-    expect(await panel.evaluate(el => el.scrollWidth - el.clientWidth)).toBe(0);
+    // Nothing runs off the side of the view.
+    const content = panel.locator('.jp-nblift-workbench');
+    expect(await content.evaluate(el => el.scrollWidth - el.clientWidth)).toBe(
+      0
+    );
     await detail.scrollIntoViewIfNeeded();
     await panel.screenshot({ path: test.info().outputPath('detail.png') });
     await chart.scrollIntoViewIfNeeded();
@@ -213,8 +195,7 @@ test.describe('nblift experiments view', () => {
     baseURL
   }) => {
     const list = await experiments(page, baseURL);
-    let view = await openView(page);
-    await widenSidebar(page, 280);
+    let view = await openExperiments(page);
     await view
       .getByRole('combobox', { name: 'Experiment' })
       .selectOption(named(list, 'ui-tests').id);
@@ -238,15 +219,16 @@ test.describe('nblift experiments view', () => {
       table.getByRole('button', { name: 'sort by attributes.start_time' })
     ).toHaveCount(1);
     await view.locator('.jp-nblift-chooser').scrollIntoViewIfNeeded();
-    await page
-      .locator(`#${SIDEBAR}`)
-      .screenshot({ path: test.info().outputPath('columns.png') });
+    await viewTab(page, 'experiments').screenshot({
+      path: test.info().outputPath('columns.png')
+    });
     await saved;
 
     // After a reload the experiment shows the columns chosen for it.
-    await page.reload();
+    // (The workspace restores the Experiments tab instead of the launcher galata waits for by default.)
+    await page.reload({ waitForIsReady: false });
     await page.waitForSelector('#jupyterlab-splash', { state: 'detached' });
-    view = await openView(page);
+    view = await openExperiments(page);
     await view
       .getByRole('combobox', { name: 'Experiment' })
       .selectOption(named(list, 'ui-tests').id);
@@ -289,7 +271,7 @@ test.describe('nblift experiments view', () => {
   }) => {
     const list = await experiments(page, baseURL);
     const live = named(list, 'ui-live');
-    const view = await openView(page);
+    const view = await openExperiments(page);
     await view
       .getByRole('combobox', { name: 'Experiment' })
       .selectOption(live.id);
@@ -340,7 +322,7 @@ test.describe('nblift experiments view, from a notebook', () => {
 
     // The run went into the project's experiment (named after the project folder), in its own store.
     const project = named(await experiments(page, baseURL, folder), folder);
-    const view = await openView(page);
+    const view = await openExperiments(page);
     await view.getByRole('button', { name: 'Refresh experiments' }).click();
     await view
       .getByRole('combobox', { name: 'Experiment' })
@@ -374,6 +356,7 @@ test.describe('nblift experiments view, from a notebook', () => {
       'restored',
       { timeout: 60000 }
     );
+    await page.notebook.activate('lineage.ipynb');
     const last = await runLast(page, 'print(len(x))');
     await expect
       .poll(async () => page.notebook.getCellTextOutput(last))

@@ -1,14 +1,16 @@
 import { expect, test } from '@jupyterlab/galata';
 
 import { cellText, openNewNotebook, runLast } from './notebook';
+import { docScreenshot, openView, SIDEBAR, viewTab } from './views';
 
-const SIDEBAR = 'nblift-sidebar';
 /** Seeded by jupyter_server_test_config.py: `champion` needs accuracy >= 0.5 and one approval. */
 const FOLDER = 'registry-project';
 const MODEL = 'iris-ui';
 /** Markup that would run if the card's page were put into JupyterLab's own document. */
 const MARKUP =
   '<img src=x onerror="window.top.nbliftXss=1"><script>window.top.nbliftXss=2</script>';
+
+test.use({ viewport: { width: 1280, height: 800 } });
 
 test.describe('nblift registry view', () => {
   test('a model registered from a notebook is promoted through its gates, with lineage, card and audit trail', async ({
@@ -58,9 +60,8 @@ test.describe('nblift registry view', () => {
     expect(refused.status()).toBe(400);
     expect((await refused.json()).message).toContain('cannot be a model name');
 
-    // The sidebar follows the notebook into its project: the model and its version are listed.
-    await page.sidebar.openTab(SIDEBAR);
-    const panel = page.locator(`#${SIDEBAR}`);
+    // The Registry view follows the notebook into its project: the model and its version are listed.
+    const panel = await openView(page, 'registry');
     const view = panel.getByRole('region', { name: 'registry' });
     await view.getByRole('button', { name: 'Refresh registry' }).click();
     const entry = view.getByTestId(`nblift-model-${MODEL}`);
@@ -159,21 +160,30 @@ test.describe('nblift registry view', () => {
     await expect(run).toHaveCount(1);
     await graph.scrollIntoViewIfNeeded();
     await panel.screenshot({ path: test.info().outputPath('lineage.png') });
+    await page.sidebar.close();
+    await docScreenshot(panel, 'registry.png');
     await graph.getByTestId('nblift-lineage-notebook').click();
     await expect(
       page.locator('#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current')
     ).toHaveAttribute('title', /iris\.ipynb/);
+    // The snapshot shows in the sidebar (the current notebook's snapshots); the run in the Experiments view.
+    await openView(page, 'registry');
     await graph.getByTestId('nblift-lineage-snapshot').click();
     await expect(
-      panel
+      page
+        .locator(`#${SIDEBAR}`)
         .getByRole('list', { name: 'snapshot list' })
         .locator('li[aria-current="true"]')
     ).toContainText('trained');
     await run.click();
-    const tracked = panel.getByRole('region', { name: /^tracked run / });
+    const tracked = viewTab(page, 'experiments').getByRole('region', {
+      name: /^tracked run /
+    });
     await expect(
       tracked.getByRole('table', { name: 'latest metrics' })
     ).toContainText('accuracy');
+
+    await openView(page, 'registry');
 
     // The model card shows in a sandboxed frame; markup typed into a field stays text there.
     const card = version.getByTestId('nblift-model-card');

@@ -2,11 +2,13 @@ import { expect, test } from '@jupyterlab/galata';
 import * as path from 'path';
 
 import { openNewNotebook, runLast } from './notebook';
+import { docScreenshot, SIDEBAR, viewTab } from './views';
 
-const SIDEBAR = 'nblift-sidebar';
 const EXAMPLE = path.resolve(__dirname, '../../../examples/runs.ipynb');
 /** Code cells in examples/runs.ipynb; a run adds the injected parameters cell to them. */
 const CODE_CELLS = 7;
+
+test.use({ viewport: { width: 1280, height: 800 } });
 
 test.describe('nblift runs view', () => {
   test('Run on… runs the notebook in a fresh kernel, shows its progress and opens the executed copy', async ({
@@ -45,8 +47,8 @@ test.describe('nblift runs view', () => {
     await dialog.getByRole('button', { name: 'Launch' }).click();
     await expect(dialog).toHaveCount(0);
 
-    // The sidebar opens on the new run and follows it to the end.
-    const panel = page.locator(`#${SIDEBAR}`);
+    // The Runs view opens in the main area on the new run and follows it to the end.
+    const panel = viewTab(page, 'runs');
     const run = panel.getByRole('region', { name: /^run [0-9a-f]{12}$/ });
     await expect(run).toBeVisible();
     await expect(
@@ -77,7 +79,11 @@ test.describe('nblift runs view', () => {
     await run.scrollIntoViewIfNeeded();
     await expect(run.getByRole('button', { name: 'Cancel' })).toHaveCount(0);
     await panel.screenshot({ path: test.info().outputPath('runs-panel.png') });
-    await panel.screenshot({ path: '/tmp/nblift-runs-view.png' });
+    await panel.locator('.jp-nblift-workbench').evaluate(el => {
+      el.scrollTop = 0;
+    });
+    await page.sidebar.close();
+    await docScreenshot(panel, 'runs.png');
     await panel.getByRole('region', { name: 'runs' }).scrollIntoViewIfNeeded();
     await panel
       .getByRole('list', { name: 'run list' })
@@ -98,8 +104,12 @@ test.describe('nblift runs view', () => {
         .locator('.jp-NotebookPanel .jp-OutputArea-output')
         .filter({ hasText: 'epoch 2:' })
     ).toBeVisible({ timeout: 60000 });
-    // A notebook tab in the main area: the nblift sidebar stays open beside it.
-    await expect(panel).toBeVisible();
+    // A notebook tab of its own in the main area: the Runs tab stays open beside it.
+    await expect(
+      page.locator('#jp-main-dock-panel .lm-TabBar-tab', {
+        has: page.locator('.lm-TabBar-tabLabel', { hasText: /^Runs$/ })
+      })
+    ).toHaveCount(1);
   });
 
   test('a failing run names its cell; Re-run with other parameters starts from its values', async ({
@@ -111,7 +121,7 @@ test.describe('nblift runs view', () => {
     await page.notebook.openByPath(`${tmpPath}/runs.ipynb`);
     await page.notebook.activate('runs.ipynb');
     const dialog = page.locator('.jp-Dialog');
-    const panel = page.locator(`#${SIDEBAR}`);
+    const panel = viewTab(page, 'runs');
     const run = panel.getByRole('region', { name: /^run [0-9a-f]{12}$/ });
     const state = run.locator('.jp-nblift-subtitle .jp-nblift-state');
 
@@ -129,12 +139,19 @@ test.describe('nblift runs view', () => {
     await run.scrollIntoViewIfNeeded();
     await panel.screenshot({ path: test.info().outputPath('failed-run.png') });
 
-    // The toolbar's dialog remembers what was typed for this notebook.
+    // The toolbar's dialog remembers what was typed for this notebook (back in the notebook's tab).
+    await page.notebook.activate('runs.ipynb');
     await page.getByRole('button', { name: 'Run on…' }).click();
     await expect(dialog.getByLabel('learning_rate')).toHaveValue('1e100');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await expect(dialog).toHaveCount(0);
 
+    await page.sidebar.openTab(SIDEBAR);
+    await page
+      .locator(`#${SIDEBAR}`)
+      .getByRole('navigation', { name: 'nblift views' })
+      .getByRole('button', { name: 'Runs', exact: true })
+      .click();
     const failed = await run.getAttribute('aria-label');
     await run
       .getByRole('button', { name: 'Re-run with other parameters' })
@@ -171,9 +188,9 @@ test.describe('nblift runs view', () => {
     await dialog.getByLabel('Timeout').fill('10m');
     await dialog.getByRole('button', { name: 'Launch' }).click();
 
-    const run = page
-      .locator(`#${SIDEBAR}`)
-      .getByRole('region', { name: /^run [0-9a-f]{12}$/ });
+    const run = viewTab(page, 'runs').getByRole('region', {
+      name: /^run [0-9a-f]{12}$/
+    });
     const cells = run.getByRole('list', { name: 'cell progress' });
     await expect(cells.locator('[data-status="running"]')).toHaveCount(1, {
       timeout: 180000
@@ -223,7 +240,7 @@ test.describe('nblift runs view', () => {
     await page.sidebar.openTab(SIDEBAR);
     const list = page
       .locator(`#${SIDEBAR}`)
-      .getByRole('list', { name: 'run list' });
+      .getByRole('list', { name: 'recent runs' });
     await runLast(page, '%load_ext nblift\n%lift run magic-target.ipynb');
     // No Refresh pressed: the view polls while the kernel works, and reads again once the cell finished.
     await expect(
@@ -251,9 +268,9 @@ test.describe('nblift runs view', () => {
       .locator('.jp-Dialog')
       .getByRole('button', { name: 'Launch' })
       .click();
-    const run = page
-      .locator(`#${SIDEBAR}`)
-      .getByRole('region', { name: /^run [0-9a-f]{12}$/ });
+    const run = viewTab(page, 'runs').getByRole('region', {
+      name: /^run [0-9a-f]{12}$/
+    });
     await expect(
       run.locator('.jp-nblift-subtitle .jp-nblift-state')
     ).toHaveText('SUCCEEDED', { timeout: 180000 });
