@@ -62,13 +62,15 @@ class Settings:
     ssh_hosts: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     #: Ray run targets: name -> address, storage, ... (`[tool.nblift.ray_clusters.big]`).
     ray_clusters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: Kubernetes run targets: name -> context, namespace, image, gpus, ... (`[tool.nblift.kubernetes.a100]`).
+    kubernetes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     #: Where each setting came from: key -> "default", a file path or an environment variable.
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "sources"}
 #: Settings that are tables, merged key by key across sources (not settable from the environment).
-_TABLES = {"promotion", "ssh_hosts", "ray_clusters"}
+_TABLES = {"promotion", "ssh_hosts", "ray_clusters", "kubernetes"}
 
 
 _TRUE = {"1", "true", "yes", "on"}

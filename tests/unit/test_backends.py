@@ -17,6 +17,7 @@ BUILTIN_MODULES = {
     "local": "nblift.backends.local",
     "ssh": "nblift.backends.ssh",
     "ray": "nblift.backends.ray",
+    "k8s": "nblift.backends.k8s",
 }
 
 FAKE_BACKEND = textwrap.dedent(

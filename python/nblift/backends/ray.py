@@ -20,7 +20,6 @@ mirrors the run folder to `storage` (see nblift.target.ray_job), which this back
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 import json
@@ -36,9 +35,9 @@ from ..errors import InvalidInput, NbliftError, NotFound
 from ..project import Project
 from ..runs.events import EventKind, append_event
 from ..runs.model import SPEC_FILE
-from ..runs.records import OUTPUT_DIR
 from .base import RunHandle, RunRequest, Target
-from .remote import RemoteBackend, parse_targets, runtime_files
+from .bucket import BucketBackend, split_storage
+from .remote import parse_targets, runtime_files
 
 WORKING_DIR_MAX = 100 << 20
 _KEYS = {
@@ -56,7 +55,6 @@ _LIVE = {"PENDING", "RUNNING"}
 #: Clients kept for the process (making one costs a round trip or a slow set-up; each call is a fresh
 #: backend object).
 _job_clients: dict[str, Any] = {}
-_s3_clients: dict[str, Any] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,12 +85,10 @@ def ray_targets(project: Project) -> dict[str, RayTarget]:
     return found
 
 
-def _storage(storage: str) -> tuple[str, str]:
-    parts = urlparse(storage)
-    return parts.netloc, parts.path.strip("/")
+_storage = split_storage
 
 
-class RayBackend(RemoteBackend):
+class RayBackend(BucketBackend):
     name = "ray"
     cancel_poll_s = 0.5
     target_table = "ray_clusters"
@@ -137,14 +133,6 @@ class RayBackend(RemoteBackend):
                 f"cannot reach Ray cluster {target.name!r} at {target.address} ({type(exc).__name__}: {exc})",
                 hint="check the address of its dashboard (Jobs API) and that the cluster is up",
             ) from None
-
-    def _s3(self, details: dict[str, Any]) -> Any:
-        endpoint = details.get("endpoint_url") or ""
-        if endpoint not in _s3_clients:
-            import boto3
-
-            _s3_clients[endpoint] = boto3.client("s3", endpoint_url=endpoint or None)
-        return _s3_clients[endpoint]
 
     # -- submit --------------------------------------------------------------------------------------------
 
@@ -235,21 +223,6 @@ class RayBackend(RemoteBackend):
 
     # -- follow --------------------------------------------------------------------------------------------
 
-    def _get(self, handle: RunHandle, name: str, **extra: Any) -> bytes | None:
-        from botocore.exceptions import ClientError
-
-        d = handle.details
-        try:
-            reply = self._s3(dict(d)).get_object(Bucket=d["bucket"], Key=f"{d['prefix']}/{name}", **extra)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "InvalidRange"):
-                return None
-            raise NbliftError(
-                f"cannot read the run's artifact store: {exc}", hint="check its credentials"
-            ) from None
-        data: bytes = reply["Body"].read()
-        return data
-
     def _status(self, handle: RunHandle) -> str:
         target = self._target(handle)
         try:
@@ -263,22 +236,7 @@ class RayBackend(RemoteBackend):
 
     def _poll(self, handle: RunHandle, offset: int) -> dict[str, Any]:
         status = self._status(handle).rsplit(".", 1)[-1]
-        data = self._get(handle, "events.jsonl", Range=f"bytes={offset}-") or b""
-        data = data[: data.rfind(b"\n") + 1]
-        state, mlflow, beat = (self._get(handle, n) for n in ("state.json", "mlflow.json", "heartbeat"))
-        if status == "PENDING":
-            heartbeat_age: float | None = 0.0  # queued for resources: alive, not yet beating
-        else:
-            heartbeat_age = time.time() - float(beat) if beat else None
-        return {
-            "state": json.loads(state) if state else None,
-            "mlflow": json.loads(mlflow) if mlflow else None,
-            "heartbeat_age": heartbeat_age,
-            "events": base64.b64encode(data).decode(),
-            "offset": offset + len(data),
-            "alive": status in _LIVE,
-            "done": self._get(handle, "done") is not None,  # outputs and tracking store uploaded
-        }
+        return self._bucket_reply(handle, offset, alive=status in _LIVE, queued=status == "PENDING")
 
     def _alive(self, handle: RunHandle) -> bool | None:
         try:
@@ -287,10 +245,6 @@ class RayBackend(RemoteBackend):
             return None
 
     # -- stop ----------------------------------------------------------------------------------------------
-
-    def _put(self, handle: RunHandle, name: str, data: bytes) -> None:
-        d = handle.details
-        self._s3(dict(d)).put_object(Bucket=d["bucket"], Key=f"{d['prefix']}/{name}", Body=data)
 
     def _terminate(self, handle: RunHandle) -> None:
         self._put(handle, "cancel", repr(time.time()).encode())  # the job passes it on as SIGTERM
@@ -301,37 +255,3 @@ class RayBackend(RemoteBackend):
     def _reap(self, handle: RunHandle) -> None:
         with contextlib.suppress(Exception):  # already ended, or the cluster is gone: nothing left to stop
             self._jobs(self._target(handle)).stop_job(handle.native_id)
-
-    # -- results -------------------------------------------------------------------------------------------
-
-    def _download(self, handle: RunHandle, under: str, local: Path) -> bool:
-        d = handle.details
-        s3 = self._s3(dict(d))
-        prefix = f"{d['prefix']}/{under}/"
-        found = False
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=d["bucket"], Prefix=prefix):
-            for item in page.get("Contents", []):
-                rel = item["Key"][len(prefix) :]
-                path = (local / rel).resolve()
-                if not path.is_relative_to(local.resolve()):
-                    continue  # a key that climbs out of the folder is not written
-                path.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(d["bucket"], item["Key"], str(path))
-                found = True
-        return found
-
-    def _fetch(self, handle: RunHandle, record_dir: Path) -> Path:
-        output = record_dir / OUTPUT_DIR
-        with tempfile.TemporaryDirectory(dir=record_dir) as tmp:
-            landed = Path(tmp) / OUTPUT_DIR
-            landed.mkdir()
-            if self._download(handle, OUTPUT_DIR, landed):
-                shutil.rmtree(output, ignore_errors=True)
-                landed.rename(output)
-        return output
-
-    def _download_tracking(self, handle: RunHandle, local: Path) -> str:
-        local.mkdir(parents=True, exist_ok=True)
-        self._download(handle, "tracking", local)
-        paths = json.loads(self._get(handle, "paths.json") or b"{}")
-        return str(paths.get("tracking", ""))

@@ -46,6 +46,17 @@ class BackendInfo:
     table: str = ""
 
 
+def backend_summary(info: BackendInfo) -> str:
+    """What status says of a backend: its targets, how to add one, or what it is missing."""
+    if not info.available:
+        return f"missing {', '.join(info.missing)}: {info.install_hint}"
+    if info.targets is None:
+        return "available"
+    if info.targets:
+        return f"targets {', '.join(info.targets)}"
+    return f"no target: add one as [tool.nblift.{info.table}.NAME]"
+
+
 _BUILTIN: dict[str, BackendSpec] = {
     spec.name: spec
     for spec in (

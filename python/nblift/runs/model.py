@@ -83,6 +83,10 @@ class TrackingSpec:
         )
 
 
+#: The share of a run's budget at which it says so (the runner's `budget.warning`, the doors' warning).
+BUDGET_WARN_AT = 0.8
+
+
 @dataclasses.dataclass(frozen=True)
 class CostSpec:
     """What the run costs by the hour where it goes (`hourly`, USD; None: unknown, with `source` saying why)

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import InvalidInput, NotFound
 from ..fsutil import atomic_write, ensure_dir, file_lock
 from .events import EventKind, append_event, read_events
-from .model import SPEC_FILE, CostSpec, RunHandle, RunInfo, RunSpec, RunState, SpecError
+from .model import BUDGET_WARN_AT, SPEC_FILE, CostSpec, RunHandle, RunInfo, RunSpec, RunState, SpecError
 
 RUNS_DIR = "runs"
 REQUEST_FILE = SPEC_FILE
@@ -208,6 +208,13 @@ def _cost(cost: CostSpec | None, state: Mapping[str, Any]) -> dict[str, Any] | N
     if spent is None and state.get("started") is not None:
         spent = cost.cost_of((state.get("finished") or time.time()) - float(state["started"]))
     estimate = cost.cost_of(cost.expected_seconds) if cost.expected_seconds is not None else None
+    text = f"${spent:.2f} at ${cost.hourly:.2f}/h" if spent is not None else f"${cost.hourly:.2f}/h"
+    warning = ""
+    if cost.budget:
+        text += f"; budget ${cost.budget:.2f}"
+        if spent is not None and spent >= cost.budget * BUDGET_WARN_AT and not state.get("finished"):
+            share = int(BUDGET_WARN_AT * 100)
+            warning = f"over {share}% of its ${cost.budget:.2f} budget spent: it stops at ${cost.budget:.2f}"
     return {
         "hourly": cost.hourly,
         "source": cost.source,
@@ -216,6 +223,8 @@ def _cost(cost: CostSpec | None, state: Mapping[str, Any]) -> dict[str, Any] | N
         "estimate": estimate,
         "estimate_text": cost.estimate,
         "spent": spent,
+        "text": text,
+        "warning": warning,
     }
 
 

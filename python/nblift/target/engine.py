@@ -19,6 +19,7 @@ from papermill.engines import NBClientEngine, papermill_engines  # noqa: TID253
 from papermill.utils import merge_kwargs, remove_args  # noqa: TID253
 
 from ..runs.events import EventKind, clip
+from .checkpoint import RESUMED_KEY, Checkpointer
 
 ENGINE_NAME = "nblift"
 INJECTED_TAG = "injected-parameters"
@@ -82,13 +83,33 @@ def _output_event(output: Any) -> dict[str, Any] | None:
     return None
 
 
+def _replay(cell: Any, saved: dict[str, Any]) -> None:
+    """Give a cell that ran before a preemption what it showed then."""
+    import nbformat
+
+    if cell.cell_type == "code":
+        cell.outputs = [nbformat.from_dict(o) for o in saved.get("outputs", [])]
+        cell.execution_count = saved.get("execution_count")
+    cell.metadata.update(nbformat.from_dict(saved.get("metadata", {})))
+
+
 class _EventClient(PapermillNotebookClient):  # type: ignore[misc]
     emit: Emit = staticmethod(lambda kind, **data: None)  # replaced per run by engine_for
+    checkpointer: Checkpointer | None = None  # set per run by engine_for
 
     def papermill_execute_cells(self) -> None:
         numbers = cell_numbers(self.nb.cells)
+        checkpoints = self.checkpointer
+        resume = checkpoints.resume if checkpoints is not None else None
         for index, cell in enumerate(self.nb.cells):
             code = cell.cell_type == "code"
+            if resume is not None and index < resume.next_index:
+                _replay(cell, resume.cells[index] if index < len(resume.cells) else {})
+                continue  # ran before the preemption: its outputs come from the checkpoint
+            if resume is not None and code and checkpoints is not None:
+                checkpoints.restore(self)
+                cell.metadata[RESUMED_KEY] = {"after_cell": resume.cell, "checkpoint": resume.sid}
+                resume = None
             started = time.monotonic()
             status = "interrupted"  # what is left when a cancel or the time limit stops the cell
             if code:
@@ -123,6 +144,8 @@ class _EventClient(PapermillNotebookClient):  # type: ignore[misc]
                         duration=round(time.monotonic() - started, 4),
                         status=status,
                     )
+            if checkpoints is not None and status == "ok":
+                checkpoints.after_cell(self, index, numbers[index])  # raises Preempted once asked to stop
 
     async def _check_raise_for_error(
         self, cell: Any, cell_index: int, exec_reply: dict[str, Any] | None
@@ -142,10 +165,11 @@ class _EventClient(PapermillNotebookClient):  # type: ignore[misc]
         return output
 
 
-def engine_for(emit: Emit, kernel_env: dict[str, str]) -> str:
-    """Register (again) the engine for this process's run, reporting through `emit` and starting the kernel
-    with the environment `kernel_env`; returns its name."""
-    client = type("EventClient", (_EventClient,), {"emit": staticmethod(emit)})
+def engine_for(emit: Emit, kernel_env: dict[str, str], checkpointer: Checkpointer | None = None) -> str:
+    """Register (again) the engine for this process's run, reporting through `emit`, starting the kernel
+    with the environment `kernel_env` and taking or restoring checkpoints with `checkpointer`; returns its
+    name."""
+    client = type("EventClient", (_EventClient,), {"emit": staticmethod(emit), "checkpointer": checkpointer})
 
     class Engine(NBClientEngine):  # type: ignore[misc]
         @classmethod

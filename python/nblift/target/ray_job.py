@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,19 +66,30 @@ class Mirror:
                 )
 
 
-def main() -> int:
-    cwd = Path.cwd()
-    run, store = cwd / "run", cwd / "store"
-    config = json.loads((run / "ray.json").read_text())
+def prepare_run(run: Path, mirror: Mirror) -> None:
+    """Point an embedded tracking store at the run folder and tell the client where things are."""
     spec = RunSpec.read(run)
     if spec.tracking.project == "tracking":  # an embedded store in the run folder, brought back at the end
         (run / "tracking" / ".nblift").mkdir(parents=True, exist_ok=True)
         tracking = dataclasses.replace(spec.tracking, project=str(run / "tracking"))
         (run / SPEC_FILE).write_text(spec.with_tracking(tracking).dumps())
-    mirror = Mirror(config)
     mirror.put("paths.json", json.dumps({"run": str(run), "tracking": str(run / "tracking")}).encode())
+
+
+def run_mirrored(
+    run: Path,
+    store: Path,
+    mirror: Mirror,
+    on_sigterm: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Run the runner in its own process group, mirroring the run folder's small files every second until it
+    ends; return its exit status. SIGTERM (or a `cancel` marker) is passed on as SIGTERM, unless
+    `on_sigterm` decides what a SIGTERM means."""
+    cwd = Path.cwd()
     environ = {
         **os.environ,
+        **(env or {}),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")])),
     }
     runner = subprocess.Popen(
@@ -90,7 +102,10 @@ def main() -> int:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(runner.pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(
+        signal.SIGTERM,
+        stop if on_sigterm is None else (lambda _s, _f: on_sigterm(runner)),  # type: ignore[misc]
+    )
     cancelled = False
     while runner.poll() is None:
         mirror.small(run)
@@ -100,11 +115,25 @@ def main() -> int:
         with contextlib.suppress(subprocess.TimeoutExpired):
             runner.wait(MIRROR_S)  # back at once when the runner ends, not a whole interval later
     mirror.small(run)
+    return int(runner.returncode or 0)
+
+
+def upload_results(run: Path, mirror: Mirror) -> None:
+    """The outputs and the embedded tracking store, then the `done` marker the client waits for."""
     for folder, under in ((run / "output", "output"), (run / "tracking", "tracking")):
         if folder.is_dir():
             mirror.tree(folder, under)
     mirror.put("done", repr(time.time()).encode())
-    return int(runner.returncode or 0)
+
+
+def main() -> int:
+    cwd = Path.cwd()
+    run, store = cwd / "run", cwd / "store"
+    mirror = Mirror(json.loads((run / "ray.json").read_text()))
+    prepare_run(run, mirror)
+    code = run_mirrored(run, store, mirror)
+    upload_results(run, mirror)
+    return code
 
 
 if __name__ == "__main__":

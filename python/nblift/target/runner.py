@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ..runs.events import RUN_DIR_ENV, EventKind, append_event
-from ..runs.model import CostSpec, RunSpec, RunState
+from ..runs.model import BUDGET_WARN_AT, CostSpec, RunSpec, RunState
 from ..runs.records import OUTPUT_DIR, beat, update_state
+from . import checkpoint
 
 HEARTBEAT_S = 1.0
 #: How long the MLflow run may take to close after the notebook finished.
@@ -36,8 +37,6 @@ TRACKING_WAIT_S = 120.0
 #: Text that makes a bundle a user of MLflow (its kernel must log into the run's MLflow run).
 _USES_MLFLOW = (b"mlflow", b"transformers", b"lightning")
 ARTIFACTS_DIR = "artifacts"
-#: The share of a run's budget at which it says so (`budget.warning`).
-BUDGET_WARN_AT = 0.8
 WORK_DIR = "work"
 
 
@@ -55,12 +54,14 @@ class _Signals:
     """SIGTERM/SIGINT cancel, SIGALRM times out (the time limit, or the budget spent at the run's hourly
     rate, whichever comes first); only the first one counts."""
 
-    def __init__(self, timeout: float | None, cost: CostSpec | None = None) -> None:
+    def __init__(self, timeout: float | None, cost: CostSpec | None = None, spent: float = 0.0) -> None:
         self.armed = True
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the client going away never stops a run
         signal.signal(signal.SIGTERM, self._handle)
         signal.signal(signal.SIGINT, self._handle)
         signal.signal(signal.SIGALRM, self._handle)
+        # preemption (sent by the pod's supervisor): checkpoint after the running cell, then stop
+        signal.signal(signal.SIGUSR1, lambda _signum, _frame: checkpoint.requested.set())
         self.alarm = ("time limit", "the run went over its time limit")
         limit = timeout or None
         budget_s = cost.budget_seconds if cost is not None else None
@@ -70,8 +71,8 @@ class _Signals:
                 "budget",
                 f"the run reached its budget of ${cost.budget:.2f} (at ${cost.hourly:.2f}/h)",
             )
-        if limit:
-            signal.setitimer(signal.ITIMER_REAL, limit)
+        if limit:  # what earlier runners of a resumed run used counts against it
+            signal.setitimer(signal.ITIMER_REAL, max(limit - spent, 0.001))
 
     def _handle(self, signum: int, _frame: Any) -> None:
         if not self.armed:
@@ -157,10 +158,21 @@ def _unpack(run_dir: Path, spec: RunSpec, store_dir: Path) -> Unpacked:
     store = ObjectStore(store_dir)
     manifest = read_manifest(store, spec.bundle)
     work = materialize(store, spec.bundle, run_dir / WORK_DIR)
+    from ..data.fetched import fetch_for_run
+
+    placed = fetch_for_run(spec.data, run_dir, store, work).placed  # inputs, at their recorded versions
+    manifest["files"].update(placed)  # data inputs home sent are never taken for artifacts
     return Unpacked(work, manifest, time.time())
 
 
-def _execute(run_dir: Path, spec: RunSpec, unpacked: Unpacked, emit: Any, tracker: Any) -> Path:
+def _execute(
+    run_dir: Path,
+    spec: RunSpec,
+    unpacked: Unpacked,
+    emit: Any,
+    tracker: Any,
+    checkpointer: checkpoint.Checkpointer | None = None,
+) -> Path:
     from .tracker import kernel_environment
 
     work, manifest = unpacked.work, unpacked.manifest
@@ -189,7 +201,7 @@ def _execute(run_dir: Path, spec: RunSpec, unpacked: Unpacked, emit: Any, tracke
         str(notebook),
         str(executed),
         parameters=dict(spec.parameters),
-        engine_name=engine_for(emit, env),
+        engine_name=engine_for(emit, env, checkpointer),
         kernel_name=_kernel_name(notebook),
         cwd=str(notebook.parent),
         progress_bar=False,
@@ -215,11 +227,16 @@ def _budget_warning(spec: RunSpec, emit: Any) -> threading.Timer | None:
     return timer
 
 
-def run(run_dir: Path, store_dir: Path) -> RunState:
+def run(run_dir: Path, store_dir: Path) -> RunState | None:
+    """Execute the run; its terminal state, or None when it was preempted and checkpointed (run it again to
+    go on from the next cell)."""
     _heartbeat(run_dir)
     spec = RunSpec.read(run_dir)
-    signals = _Signals(spec.timeout, spec.cost)
+    resume = checkpoint.Resume.load(run_dir)
+    spent = resume.elapsed if resume is not None else 0.0
+    signals = _Signals(spec.timeout, spec.cost, spent)
     started_at = time.time()
+    checkpointer = checkpoint.Checkpointer(run_dir, started_at, resume)
     started = update_state(run_dir, state=RunState.RUNNING.value, pid=os.getpid(), started=started_at)
     if RunState(started["state"]).terminal:
         return RunState(started["state"])  # cancelled before it began
@@ -241,7 +258,15 @@ def run(run_dir: Path, store_dir: Path) -> RunState:
     unpacked: Unpacked | None = None
     try:
         unpacked = _unpack(run_dir, spec, store_dir)
-        executed = _execute(run_dir, spec, unpacked, emit, tracker)
+        executed = _execute(run_dir, spec, unpacked, emit, tracker, checkpointer)
+    except checkpoint.Preempted:
+        signals.disarm()
+        if warning is not None:
+            warning.cancel()
+        _stop_group()
+        shutil.rmtree(run_dir / WORK_DIR, ignore_errors=True)
+        update_state(run_dir, preempted=time.time())
+        return None
     except Stop as stop:
         state, error = stop.state, {"message": stop.reason, "reason": stop.why}
     except Exception as exc:  # noqa: BLE001 - every failure ends as a FAILED run with its reason
@@ -258,6 +283,8 @@ def run(run_dir: Path, store_dir: Path) -> RunState:
     output = run_dir / OUTPUT_DIR
     if executed is None and (output / Path(spec.notebook).name).is_file():
         executed = output / Path(spec.notebook).name  # papermill saved what ran before the stop
+    if resume is not None and executed is not None:
+        checkpoint.mark_resumed(executed, resume)
     artifacts = output / ARTIFACTS_DIR
     work = run_dir / WORK_DIR
     if unpacked is not None:
@@ -265,8 +292,9 @@ def run(run_dir: Path, store_dir: Path) -> RunState:
         if moved:
             emit(EventKind.ARTIFACTS, files=moved)
     shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(run_dir / "inputs", ignore_errors=True)  # fetched URI inputs (`nblift.data.fetched`)
     finished = time.time()
-    cost = spec.cost.cost_of(finished - started_at) if spec.cost is not None else None
+    cost = spec.cost.cost_of(finished - started_at + spent) if spec.cost is not None else None
     emit(EventKind.RUN_FINISHED, state=state.value, error=error, **({} if cost is None else {"cost": cost}))
     update_state(
         run_dir,
@@ -298,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store", type=Path, required=True, help="nblift state folder holding the bundle")
     args = parser.parse_args(argv)
     state = run(args.run_dir.resolve(), args.store.resolve())
+    if state is None:
+        return checkpoint.PREEMPTED_EXIT
     return 0 if state is RunState.SUCCEEDED else 1
 
 

@@ -1,0 +1,239 @@
+"""The k8s backend against a Kubernetes API stand-in on loopback (kmock, with the control plane and a node
+played by kube_node.KubeStandIn) and a local S3-compatible server (moto) as the bucket: a run succeeds with
+its notebook, metrics and MLflow run back; a failing cell gives FAILED naming it; cancel deletes the Job; an
+eviction mid-run resumes from the last completed cell; a budget stop ends the run with the reason; the pod
+log stream is taken up again after the server drops it. Every Job nblift sends is validated against the
+Kubernetes API's own models."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from kube_node import KubeStandIn
+from kube_schema import validate_job
+from ray_cluster import CREDENTIALS, start_s3
+from run_helpers import until, wait_done, wait_for_event, wait_mlflow_closed, write_notebook
+
+from nblift import tracking
+from nblift.project import Project
+from nblift.runs import service
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+BUCKET = "nblift-k8s"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    saved = {k: os.environ.get(k) for k in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    server, endpoint = start_s3(BUCKET)
+    yield endpoint
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def kube(s3, tmp_path_factory):
+    stand_in = KubeStandIn({**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    config = stand_in.kubeconfig(tmp_path_factory.mktemp("kube") / "config")
+    saved = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(config)
+    yield stand_in
+    stand_in.stop()
+    if saved is None:
+        os.environ.pop("KUBECONFIG", None)
+    else:
+        os.environ["KUBECONFIG"] = saved
+
+
+def project_for(folder: Path, endpoint: str, **extra: object) -> Project:
+    values = {
+        "context": "stand-in",
+        "namespace": "ml",
+        "image": "python:3.11-slim",
+        "python": sys.executable,
+        "storage": f"s3://{BUCKET}/nblift",
+        "endpoint_url": endpoint,
+        "gpus": 2,
+        "gpu_product": "NVIDIA-A100-SXM4-80GB",
+        "priority_class": "spot-batch",
+        "preempt_grace": 20,
+        **extra,
+    }
+    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
+    tolerations = '[{key = "nvidia.com/gpu", operator = "Exists", effect = "NoSchedule"}]'
+    placement = f'tolerations = {tolerations}\nnode_selector = {{pool = "spot"}}\n'
+    (folder / "pyproject.toml").write_text(f"[tool.nblift.kubernetes.a100]\n{lines}\n{placement}")
+    return Project.discover(folder)
+
+
+def job_of(kube: KubeStandIn, run_id: str) -> dict:
+    return next(j for j in kube.created_jobs if j["metadata"]["name"] == f"nblift-{run_id}")
+
+
+TRAIN = (
+    "import nblift, pathlib\n"
+    "for i in range(epochs):\n"
+    "    nblift.log(step=i, loss=1.0 / (i + 1))\n"
+    "pathlib.Path('weights.txt').write_text(f'trained {epochs}')\n"
+    "print(f'epochs is {epochs}')"
+)
+
+
+def test_run_succeeds_then_a_failing_cell_fails_the_job(kube, s3, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    project = project_for(tmp_path, s3)
+    notebook = write_notebook(tmp_path / "train.ipynb", TRAIN, parameters="epochs = 1")
+    info = service.launch(project, notebook, {"epochs": 3}, backend="k8s:a100")
+    done = wait_done(project, info.id, timeout=180)
+    assert done.state == "SUCCEEDED", done.error
+    executed = service.fetch(project, info.id)
+    assert "epochs is 3" in executed.read_text()
+    assert (executed.parent / "artifacts" / "weights.txt").read_text() == "trained 3"
+
+    job = job_of(kube, info.id)
+    for sent_job in kube.created_jobs:
+        validate_job(sent_job)
+    pod = job["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert pod["nodeSelector"] == {"pool": "spot", "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+    assert pod["priorityClassName"] == "spot-batch" and pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert job["metadata"]["labels"]["nblift.dev/run"] == info.id
+    assert job["spec"]["template"]["metadata"]["labels"]["nblift.dev/run"] == info.id
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert "AWS_SECRET_ACCESS_KEY" not in env  # the bucket's credentials come from the cluster, not the Job
+    sent = [e for e in service.events(project, info.id)[0] if e["kind"] == "bundle.sent"]
+    assert sent and sent[0]["objects"] >= 2
+
+    final = wait_mlflow_closed(project, info.id)
+    assert final.mlflow and final.mlflow["status"] == "FINISHED"
+    client = tracking.client(project)
+    run = client.get_run(final.mlflow["run_id"])
+    assert run.data.params["epochs"] == "3" and run.data.tags["nblift.backend"] == "k8s:a100"
+    history = sorted(client.get_metric_history(run.info.run_id, "loss"), key=lambda m: m.step)
+    assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5), (2, 1.0 / 3)]
+    log_file = project.state_dir / "runs" / info.id / "pod.log"
+    log = until(lambda: "run SUCCEEDED" in log_file.read_text() and log_file.read_text(), 20, "the pod's log")
+    assert "epochs is 3" in log  # the pod's log, streamed home
+
+    again = service.launch(project, notebook, {"epochs": 2}, backend="k8s:a100")
+    resent = wait_for_event(project, again.id, "bundle.sent", timeout=30)
+    assert resent["objects"] == 0  # the same work: everything is in the bucket already
+    assert wait_done(project, again.id, timeout=180).state == "SUCCEEDED"
+
+    broken = write_notebook(tmp_path / "broken.ipynb", "x = 1", "raise ValueError('bad batch')")
+    failed = wait_done(project, service.launch(project, broken, backend="k8s:a100").id, timeout=180)
+    assert failed.state == "FAILED"
+    assert failed.error["cell"] == 2 and "bad batch" in failed.error["message"]
+    conditions = until(
+        lambda: kube.call(_job_status(kube, f"nblift-{failed.id}")), 20, "the Job's Failed condition"
+    )
+    assert conditions["reason"] == "PodFailurePolicy" and "exit code 42" in conditions["message"]
+    assert len(kube.pods_of(failed.id)) == 1  # a notebook error is not retried
+
+
+async def _job_status(kube: KubeStandIn, name: str) -> dict | None:
+    async with kube.http.get(f"/apis/batch/v1/namespaces/ml/jobs/{name}") as reply:
+        job = await reply.json()
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond["type"] == "Failed":
+            return cond
+    return None
+
+
+def test_cancel_deletes_the_job_and_its_pods(kube, s3, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    project = project_for(tmp_path, s3)
+    notebook = write_notebook(tmp_path / "long.ipynb", "import time\ntime.sleep(120)")
+    info = service.launch(project, notebook, backend="k8s:a100")
+    wait_for_event(project, info.id, "cell.started", timeout=90, cell=1)
+    cancelled = service.cancel(project, info.id)
+    assert cancelled.state == "CANCELLED"
+    assert f"nblift-{info.id}" in kube.deleted_jobs
+    until(lambda: all(p.removed for p in kube.pods_of(info.id)), 30, "the pods deleted")
+    assert all(p.exit_code is not None for p in kube.pods_of(info.id))  # the process is gone too
+
+    # the Job deleted behind nblift's back (an operator, a cluster cleanup): LOST, saying so
+    other = service.launch(project, notebook, backend="k8s:a100")
+    wait_for_event(project, other.id, "cell.started", timeout=90, cell=1)
+    from kubernetes import client, config
+
+    batch = client.BatchV1Api(config.new_client_from_config(os.environ["KUBECONFIG"], "stand-in"))
+    batch.delete_namespaced_job(f"nblift-{other.id}", "ml", propagation_policy="Background")
+    lost = wait_done(project, other.id, timeout=120)
+    assert lost.state == "LOST" and f"the Job nblift-{other.id} was deleted" in lost.error["message"]
+
+
+RESUMABLE = (
+    "import os\nfirst_pid = os.getpid()\nx = 41",
+    "import time\ntime.sleep(4)\nx += 1",
+    "print('x is', x, '; restored in a new kernel:', first_pid != os.getpid())",
+)
+
+
+def test_eviction_resumes_from_the_last_completed_cell(kube, s3, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    project = project_for(tmp_path, s3)
+    notebook = write_notebook(tmp_path / "resume.ipynb", *RESUMABLE)
+    info = service.launch(project, notebook, backend="k8s:a100")
+    wait_for_event(project, info.id, "cell.started", timeout=90, cell=2)
+    evicted = kube.evict(info.id)
+    done = wait_done(project, info.id, timeout=180)
+    assert done.state == "SUCCEEDED", done.error
+    pods = kube.pods_of(info.id)
+    assert len(pods) == 2 and pods[0].name == evicted and pods[0].disrupted
+    events = service.events(project, info.id)[0]
+    started = [e["cell"] for e in events if e["kind"] == "cell.started"]
+    assert started == [1, 2, 3]  # cells 1 and 2 ran once, in the evicted pod; the new pod ran cell 3 only
+    executed = service.fetch(project, info.id)
+    nb = nbformat.read(executed, as_version=4)
+    assert "x is 42 ; restored in a new kernel: True" in json.dumps(nb.cells[-1].outputs)
+    note = nb.cells[2]
+    assert note.cell_type == "markdown" and "resumed here" in note.source and "after cell 2" in note.source
+    assert nb.metadata["nblift"]["resumed"]["after_cell"] == 2
+    assert nb.cells[1].outputs == [] and nb.cells[1].execution_count  # ran before the eviction
+
+
+def test_budget_stop_and_a_dropped_log_stream(kube, s3, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    project = project_for(tmp_path, s3, hourly_cost=3600.0)  # a dollar a second
+    chatty = write_notebook(
+        tmp_path / "chatty.ipynb",
+        "import time\nfor i in range(12):\n    print(f'line {i}', flush=True)\n    time.sleep(0.25)",
+    )
+    kube.drop_logs_after = 4
+    info = service.launch(project, chatty, backend="k8s:a100", budget=60.0)
+    assert wait_done(project, info.id, timeout=180).state == "SUCCEEDED"
+    assert kube.dropped == 1  # the server dropped the stream once, mid-run
+    log = until(
+        lambda: (
+            (p := project.state_dir / "runs" / info.id / "pod.log").is_file()
+            and "run SUCCEEDED" in p.read_text()
+            and p.read_text()
+        ),
+        20,
+        "the whole pod log",
+    )
+    lines = [line for line in log.splitlines() if "line " in line and line.startswith("[")]
+    assert [line.split("line ")[1] for line in lines] == [
+        str(i) for i in range(12)
+    ]  # each line once, in order
+
+    slow = write_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
+    spent = service.launch(project, slow, backend="k8s:a100", budget=4.0)
+    job = until(
+        lambda: any(j["metadata"]["name"] == f"nblift-{spent.id}" for j in kube.created_jobs), 10, "the Job"
+    )
+    assert job and job_of(kube, spent.id)["spec"]["activeDeadlineSeconds"] == 4 + 120
+    done = wait_done(project, spent.id, timeout=120)
+    assert done.state == "TIMED_OUT" and done.error["reason"] == "budget"
+    assert "budget of $4.00" in done.error["message"]
