@@ -15,6 +15,8 @@ export interface IBackend {
   source: string;
   /** A configured ssh host's or Ray cluster's GPUs (launch targets only). */
   gpus?: string | null;
+  /** What status says of it, as Python words it: its targets, how to add one, or what it lacks. */
+  summary?: string;
 }
 
 /** Where a run can go (the runs list): a kind (`local`) or a configured target (`ssh:gpu1`). */
@@ -53,6 +55,8 @@ export interface IStatus {
   store: { objects: number; bytes: number };
   fsck: IFsckReport | null;
   backends: IBackend[];
+  /** Where the notebook's kernel runs (asked with `kernel=ID`): here, or the host a move took it to. */
+  kernel?: { where: string; moved: boolean; text: string } | null;
 }
 
 export interface ISnapshotVariable {
@@ -140,6 +144,18 @@ export interface IRun {
   executed: string | null;
   bundle: string;
   timeout: number | null;
+  /** USD, worded by Python: what it spent (`text`), a warning past 80% of its budget; null: no price. */
+  cost?: IRunCost | null;
+}
+
+export interface IRunCost {
+  hourly: number;
+  budget: number | null;
+  estimate: number | null;
+  estimate_text: string;
+  spent: number | null;
+  text: string;
+  warning: string;
 }
 
 export interface IRunList {
@@ -172,6 +188,8 @@ export interface ILaunchRequest {
   /** What a person typed per parameter; the server parses it (as `-p NAME=VALUE`). */
   parameter_text?: Record<string, string> | null;
   timeout?: string | number | null;
+  /** USD, as typed: the run stops when it has cost this much (default: the target's max_cost). */
+  budget?: string | number | null;
   /** The caller's id for this launch: sent again, it returns the run it started. */
   submission_id?: string | null;
 }
@@ -647,3 +665,13 @@ export const registryAPI = {
   audit: (model: string, query: Record<string, string>): Promise<IAuditTrail> =>
     requestAPI<IAuditTrail>('registry/audit', {}, { ...query, model })
 };
+
+/** What a run would cost (`GET runs/estimate`), worded by Python. */
+export interface IEstimate {
+  hourly: number | null;
+  expected_seconds: number | null;
+  cost: number | null;
+  budget: number | null;
+  prices_as_of: string | null;
+  text: string;
+}

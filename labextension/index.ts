@@ -352,7 +352,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         await moveSession(
           current.context.path,
           kernelName(),
-          kernelRunner(current)
+          kernelRunner(current),
+          () => app.serviceManager.kernelspecs.refreshSpecs()
         );
       }
     });
@@ -371,6 +372,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         follow(path);
       }
     };
+    const refreshStatus = (): void => {
+      void model.refresh();
+    };
     const kernelCommands = (): void => {
       app.commands.notifyCommandChanged(CommandIDs.moveNotebook);
       app.commands.notifyCommandChanged(CommandIDs.snapshot);
@@ -382,11 +386,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
       environments.kernelId = current
         ? () => current.sessionContext.session?.kernel?.id ?? null
         : null;
+      model.kernelId = current
+        ? () => current.sessionContext.session?.kernel?.id ?? null
+        : null;
       experiments.runner = current ? kernelRunner(current) : null;
       current?.context.pathChanged.connect(onRename);
       app.commands.notifyCommandChanged(CommandIDs.runNotebook);
       kernelCommands();
       current?.sessionContext.kernelChanged.connect(kernelCommands);
+      // a move switches the session's kernel: the status says where it runs now
+      current?.sessionContext.kernelChanged.connect(refreshStatus);
     });
 
     // With the autosnapshot setting on, each notebook's kernel snapshots itself after cells (as

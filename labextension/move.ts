@@ -54,7 +54,8 @@ function targetBody(targets: string[], hint: string | null): Widget {
 export async function moveSession(
   notebook: string,
   kernelName: string | null,
-  run: KernelRunner
+  run: KernelRunner,
+  specsChanged: () => Promise<void> = async () => undefined
 ): Promise<void> {
   try {
     if (isMovedKernel(kernelName)) {
@@ -103,6 +104,8 @@ export async function moveSession(
       return;
     }
     const said = await run(`%lift move ${chosen.value}`);
+    // the move wrote the host's kernel spec: read the specs again, so the tab shows its display name
+    await specsChanged();
     await showDialog({
       title: `Moving to ${chosen.value}`,
       body: textBody(said.trim()),

@@ -37,6 +37,8 @@ export interface IBundleSentEvent {
   target: string;
   objects: number;
   bytes: number;
+  data_from_dvc?: string[];
+  data_note?: string;
 }
 
 export interface IEnvBuildingEvent {

@@ -8,6 +8,7 @@ import {
   ILaunchTarget,
   INotebookParameter,
   IRun,
+  IEstimate,
   IRunList,
   requestAPI
 } from '../api';
@@ -20,6 +21,8 @@ export interface ILaunchChoice {
   backend: string;
   parameters: Record<string, string>;
   timeout: string;
+  /** USD, as typed ("" : the target's max_cost, or none). */
+  budget: string;
 }
 
 /** Remembers the last choice per notebook. */
@@ -41,7 +44,8 @@ function asChoice(value: unknown): ILaunchChoice | null {
       parameters[name] = text;
     }
   }
-  return { backend: v.backend, parameters, timeout: v.timeout };
+  const budget = typeof v.budget === 'string' ? v.budget : '';
+  return { backend: v.backend, parameters, timeout: v.timeout, budget };
 }
 
 /** Keep choices in JupyterLab's state database when there is one, else in the browser's local storage. */
@@ -109,7 +113,8 @@ function initialChoice(
       options.backends.find(b => b.launchable)?.name ??
       defaultBackend,
     parameters,
-    timeout: remembered?.timeout ?? ''
+    timeout: remembered?.timeout ?? '',
+    budget: remembered?.budget ?? ''
   };
 }
 
@@ -132,7 +137,8 @@ export function launchRequest(
     notebook,
     backend: choice.backend || null,
     parameter_text: parameterText,
-    timeout: choice.timeout.trim() || null
+    timeout: choice.timeout.trim() || null,
+    budget: choice.budget.trim() || null
   };
 }
 
@@ -279,7 +285,71 @@ function LaunchForm(props: {
           onChange={e => change({ ...choice, timeout: e.target.value })}
         />
       </div>
+      <div className="jp-nblift-field">
+        <label htmlFor="jp-nblift-launch-budget">Budget (USD)</label>
+        <input
+          id="jp-nblift-launch-budget"
+          className="jp-mod-styled"
+          value={choice.budget}
+          placeholder="none, or the target's max_cost (e.g. 5)"
+          onChange={e => change({ ...choice, budget: e.target.value })}
+        />
+      </div>
+      <EstimateLine
+        notebook={props.options.notebook}
+        backend={choice.backend}
+        budget={choice.budget}
+      />
     </div>
+  );
+}
+
+/** How long to wait after the last keystroke before asking for an estimate. */
+const ESTIMATE_DELAY_MS = 300;
+
+/**
+ * What the run would cost on the chosen target with the budget typed: Python's estimate, as it words it
+ * (rate and where it comes from, expected duration, when the budget stops the run), or why there is none.
+ */
+function EstimateLine(props: {
+  notebook: string;
+  backend: string;
+  budget: string;
+}): JSX.Element {
+  const [said, setSaid] = React.useState<{ text: string; error: boolean }>({
+    text: '',
+    error: false
+  });
+  React.useEffect(() => {
+    let live = true;
+    const timer = window.setTimeout(() => {
+      const query: Record<string, string> = {
+        notebook: props.notebook,
+        backend: props.backend
+      };
+      if (props.budget.trim()) {
+        query.budget = props.budget.trim();
+      }
+      requestAPI<IEstimate>('runs/estimate', {}, query)
+        .then(found => live && setSaid({ text: found.text, error: false }))
+        .catch(
+          reason =>
+            live && setSaid({ text: describeError(reason), error: true })
+        );
+    }, ESTIMATE_DELAY_MS);
+    return () => {
+      live = false;
+      window.clearTimeout(timer);
+    };
+  }, [props.notebook, props.backend, props.budget]);
+  return (
+    <p
+      className={said.error ? 'jp-nblift-error' : 'jp-nblift-estimate'}
+      aria-label="cost estimate"
+      aria-live="polite"
+    >
+      {said.text ? `Estimate: ${said.text}` : 'Estimating…'}
+    </p>
   );
 }
 
@@ -396,7 +466,8 @@ export async function launchRun(
     ? {
         backend: from.backend,
         parameters: { ...from.parameter_text },
-        timeout: from.timeout ? formatTimeout(from.timeout) : ''
+        timeout: from.timeout ? formatTimeout(from.timeout) : '',
+        budget: from.cost?.budget ? String(from.cost.budget) : ''
       }
     : await store.load(notebook);
   const options: ILaunchOptions = {

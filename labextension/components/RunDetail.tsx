@@ -261,6 +261,19 @@ function RunFacts(props: { trace: RunTrace }): JSX.Element {
             <td data-testid="nblift-run-duration">{formatDuration(seconds)}</td>
           </tr>
         ) : null}
+        {run.cost ? (
+          <tr>
+            <th scope="row">Cost</th>
+            <td data-testid="nblift-run-cost">
+              {run.cost.text}
+              {run.cost.warning ? (
+                <div className="jp-nblift-warning" role="alert">
+                  {run.cost.warning}
+                </div>
+              ) : null}
+            </td>
+          </tr>
+        ) : null}
         {tracking ? (
           <>
             <tr>

@@ -60,7 +60,10 @@ function statusRows(status: IStatus): IRow[] {
       value: `${status.store.objects} objects, ${formatBytes(status.store.bytes)}`,
       testId: 'store'
     },
-    { label: 'Integrity', value: fsckSummary(status.fsck), testId: 'fsck' }
+    { label: 'Integrity', value: fsckSummary(status.fsck), testId: 'fsck' },
+    ...(status.kernel
+      ? [{ label: 'Kernel', value: status.kernel.text, testId: 'kernel' }]
+      : [])
   ];
 }
 
@@ -71,6 +74,16 @@ export class StatusModel extends ProjectModel {
   }
   get server(): IServerCheck | null {
     return this._server;
+  }
+
+  /** How to find the current notebook's kernel id (the status then says where it runs). */
+  set kernelId(getter: (() => string | null) | null) {
+    this._kernelId = getter;
+  }
+
+  protected query(): Record<string, string> {
+    const kernel = this._kernelId?.() ?? null;
+    return kernel ? { ...super.query(), kernel } : super.query();
   }
 
   async refresh(): Promise<void> {
@@ -99,6 +112,7 @@ export class StatusModel extends ProjectModel {
 
   private _status: IStatus | null = null;
   private _server: IServerCheck | null = null;
+  private _kernelId: (() => string | null) | null = null;
 }
 
 /** A section of the sidebar that folds away (its state kept while the panel lives). */
@@ -259,9 +273,10 @@ function StatusView(props: {
                     data-testid={`nblift-backend-${backend.name}`}
                   >
                     <strong>{backend.name}</strong>{' '}
-                    {backend.available
-                      ? 'available'
-                      : `needs ${backend.missing.join(', ')}: ${backend.install_hint ?? ''}`}
+                    {backend.summary ??
+                      (backend.available
+                        ? 'available'
+                        : `needs ${backend.missing.join(', ')}: ${backend.install_hint ?? ''}`)}
                   </li>
                 ))}
               </ul>

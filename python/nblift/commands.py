@@ -118,6 +118,8 @@ _reg, _reg_render = _package("registry")
 _data, _data_render = _package("data")
 _costs, _costs_render = _package("costs")
 _move, _move_render = _package("move")
+_gates, _gates_render = _package("gates")
+_ci, _ci_render = _package("ci")
 _export, _export_render = _package("export")
 _snap_args, _env_args, _runs_args, _exp_args, _reg_args = _snap, _env, _runs, _exp, _reg
 
@@ -255,7 +257,8 @@ VERBS: dict[str, Verb] = {
         ),
         Verb(
             "diff",
-            "Compare two snapshots: variables, cells that ran, packages, git commit.",
+            "Compare two snapshots (variables, cells that ran, packages, git commit, data) or two runs "
+            "(parameters, metrics and data inputs that differ).",
             _snap("diff"),
             _snap_render("diff_text"),
             _snap_render("diff_html"),
@@ -447,6 +450,51 @@ VERBS: dict[str, Verb] = {
             _reg_render("same"),
             add_arguments=_reg_args("audit_args"),
             failed=_reg_render("audit_failed"),
+        ),
+        Verb(
+            "drift",
+            "Per-column drift of CUR from REF (CSV/Parquet files or PATH@VERSION): KS and chi-squared for "
+            "small samples, Wasserstein and Jensen-Shannon for large, PSI on request; exit 1 on drift.",
+            _gates("drift"),
+            _gates_render("drift_text"),
+            _gates_render("drift_html"),
+            _gates_render("same"),
+            add_arguments=_gates("drift_args"),
+            failed=_gates_render("drift_failed"),
+        ),
+        Verb(
+            "check",
+            "Run every gate of MODEL@ALIAS's promotion policy (data, behaviour, drift, metrics, checks) "
+            "for a candidate version, record the verdicts in the audit trail; exit 1 if one fails.",
+            _gates("check"),
+            _gates_render("check_text"),
+            _gates_render("check_html"),
+            _gates_render("same"),
+            add_arguments=_gates("check_args"),
+            failed=_gates_render("check_failed"),
+        ),
+        Verb(
+            "gates",
+            "Quality gate tools: `gates infer-schema DATA -o schema.yaml` writes an editable pandera schema; "
+            "`gates validate DATA --schema PATH` checks data against it.",
+            _gates("gates"),
+            _gates_render("gates_text"),
+            _gates_render("gates_html"),
+            _gates_render("same"),
+            add_arguments=_gates("gates_args"),
+            failed=_gates_render("gates_failed"),
+        ),
+        Verb(
+            "ci",
+            "CI pipelines: `ci init --github | --gitlab | --jenkins` writes one that installs the lock, runs "
+            "the notebook, checks the gates, reports and promotes on the default branch; `ci report` and "
+            "`ci promote` are its steps.",
+            _ci("ci"),
+            _ci_render("ci_text"),
+            _ci_render("ci_html"),
+            _ci_render("ci_json"),
+            add_arguments=_ci("ci_args"),
+            failed=_ci_render("ci_failed"),
         ),
     )
 }

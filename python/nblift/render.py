@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from .backends.registry import backend_summary
 from .collect import GcReport
 from .fsck import FsckReport
 from .status import Status
@@ -70,14 +71,7 @@ def _status_rows(status: Status) -> list[tuple[str, str]]:
 def _backend_rows(status: Status) -> list[tuple[str, str]]:
     rows = []
     for b in status.backends:
-        state = "available" if b.available else f"missing {', '.join(b.missing)}: {b.install_hint}"
-        if b.available and b.targets is not None:
-            state = (
-                f"targets {', '.join(b.targets)}"
-                if b.targets
-                else f"no target: add one as [tool.nblift.{b.table}.NAME]"
-            )
-        rows.append((b.name, f"{state} [{b.source}]"))
+        rows.append((b.name, f"{backend_summary(b)} [{b.source}]"))
     return rows
 
 

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from . import __version__
-from .backends.registry import BackendInfo, available_backends
+from .backends.registry import BackendInfo, available_backends, backend_summary
 from .fsck import FsckReport, last_report
 from .project import Project
 from .store import ObjectStore, StoreStats
@@ -38,7 +38,7 @@ class Status:
             "tracking": {"uri": self.tracking_uri, "embedded": self.tracking_embedded},
             "store": dataclasses.asdict(self.store),
             "fsck": None if self.fsck is None else self.fsck.to_json(),
-            "backends": [dataclasses.asdict(b) for b in self.backends],
+            "backends": [{**dataclasses.asdict(b), "summary": backend_summary(b)} for b in self.backends],
             "kernel": self.kernel,
         }
 

@@ -36,7 +36,7 @@ def _literal_kinds() -> dict[str, list[str]]:
                     continue  # RunRecord.append(EventKind.X) counts; list.append(...) does not
                 for value in _kind_values(args[0]):
                     found.setdefault(value, []).append(where)
-            elif isinstance(node, ast.Dict):
+            elif isinstance(node, ast.Dict) and _is_event_line(node):
                 for key, value in zip(node.keys, node.values, strict=True):
                     if (
                         isinstance(key, ast.Constant)
@@ -45,6 +45,13 @@ def _literal_kinds() -> dict[str, list[str]]:
                     ):
                         found.setdefault(str(value.value), []).append(where)
     return found
+
+
+def _is_event_line(node: ast.Dict) -> bool:
+    """A dict written as an event line has its time `t` beside its `kind` (a Kubernetes manifest's or a
+    verdict's `kind` is not an event)."""
+    keys = {k.value for k in node.keys if isinstance(k, ast.Constant)}
+    return {"t", "kind"} <= keys
 
 
 def _is_member(node: ast.AST) -> bool:

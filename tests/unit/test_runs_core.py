@@ -302,3 +302,21 @@ def test_the_run_widget_drops_its_cancel_button_once_the_run_ended(tmp_path):
     assert view.cancel_button.layout.display != "none" and not view.cancel_button.disabled
     view._finished(dataclasses.replace(info, state="SUCCEEDED", finished=2.0))
     assert view.cancel_button.disabled and view.cancel_button.layout.display == "none"
+
+
+def test_a_run_s_cost_is_worded_once_and_warns_past_80_percent_of_its_budget() -> None:
+    import time
+
+    from nblift.runs.model import CostSpec
+    from nblift.runs.records import _cost
+
+    spec = CostSpec(hourly=3600.0, budget=1.0, source="hourly_cost of ssh_hosts.box")
+    early = _cost(spec, {"started": time.time() - 0.5})
+    assert early is not None and early["text"].startswith("$0.50 at $3600.00/h; budget $1.00")
+    assert early["warning"] == ""
+    late = _cost(spec, {"started": time.time() - 0.9})
+    assert late is not None and late["warning"] == "over 80% of its $1.00 budget spent: it stops at $1.00"
+    ended = _cost(spec, {"started": 0.0, "finished": 1.0, "cost": 1.0})
+    assert ended is not None and ended["warning"] == ""
+    assert ended["text"] == "$1.00 at $3600.00/h; budget $1.00"
+    assert _cost(CostSpec(hourly=0.0), {}) is None  # free: nothing to say

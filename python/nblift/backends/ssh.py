@@ -79,9 +79,9 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def _env_key(target: SSHTarget, locks: list[str], strategy: str | None) -> str:
-    """The host's environment for the lock's requirements (object ids) and the runner's packages."""
-    return _digest(target.python, locks, _runner_packages(), strategy)
+def _env_key(target: SSHTarget, locks: list[str], strategy: str | None, extra: Sequence[str] = ()) -> str:
+    """The host's environment for the lock's requirements (object ids), the runner's packages and `extra`."""
+    return _digest(target.python, locks, _runner_packages(), strategy, *([list(extra)] if extra else []))
 
 
 #: Run by the host's Python with the index URLs as arguments: `index=URL ok` for one that answers.
@@ -184,20 +184,26 @@ async def send_runtime(sftp: Any, root: str) -> str:
 
 
 def env_plan(
-    target: SSHTarget, root: str, objects: str, requirements: str | None, strategy: str | None
+    target: SSHTarget,
+    root: str,
+    objects: str,
+    requirements: str | None,
+    strategy: str | None,
+    extra: Sequence[str] = (),
 ) -> dict[str, Any]:
     """How the agent builds the environment for a lock's hashed `requirements` (an object id in the host's
     store folder `objects`): installed with the index strategy it was resolved with, plus the runner's
-    packages; cached on the host under `root/envs/KEY`."""
+    packages and `extra` (dvc-data when the run fetches DVC inputs from the DVC remote); cached on the host
+    under `root/envs/KEY`."""
     locks = [requirements] if requirements else []
     return {
-        "env": posixpath.join(root, "envs", _env_key(target, locks, strategy)),
+        "env": posixpath.join(root, "envs", _env_key(target, locks, strategy, extra)),
         "python": target.python,
         "uv": target.uv,
         "offline": target.offline,
         "requirements": [posixpath.join(objects, oid[:2], oid[2:]) for oid in locks],
         "index_strategy": strategy,
-        "packages": _runner_packages(),
+        "packages": [*_runner_packages(), *extra],
     }
 
 
@@ -283,6 +289,7 @@ class SSHBackend(RemoteBackend):
 
     async def _submit_on(self, conn: Any, target: SSHTarget, request: RunRequest) -> RunHandle:
         from ..bundle import read_manifest
+        from ..data import dvc_remote
         from ..data.sending import stage
         from ..environment.lock import lock_in_bundle
 
@@ -304,8 +311,11 @@ class SSHBackend(RemoteBackend):
             store = ObjectStore(request.store_dir)
             manifest = read_manifest(store, request.bundle_id)
             wanted = [request.bundle_id, *(str(e["oid"]) for e in manifest.get("files", {}).values())]
+            # DVC inputs come from the DVC remote when the host can fetch them there (`dvc_remote`); other
             # data inputs the bundle does not carry go through the store too: only what the host lacks
-            staged = stage(request.spec, self.project.root, request.store_dir, store, manifest["files"])
+            dvc = dvc_remote.plan(self.project.root, request.spec.data, manifest["files"])
+            dvc = await dvc_remote.confirm(conn, dvc, target.python, target.uv, target.offline)
+            staged = stage(request.spec, self.project.root, request.store_dir, store, manifest["files"], dvc)
             lacking = await missing_objects(conn, target, agent, objects, [*wanted, *staged.objects])
             sent = await send_objects(sftp, store, objects, lacking)
             append_event(
@@ -314,14 +324,16 @@ class SSHBackend(RemoteBackend):
                 target=target.name,
                 objects=len(lacking),
                 bytes=sent,
+                **staged.event_fields(),
             )
             lock, requirements = lock_in_bundle(store, manifest)
+            strategy = lock.index_strategy if lock else None
             remote_spec = staged.spec.with_tracking(self.remote_tracking(run_dir))
             environ = {"MLFLOW_DISABLE_TELEMETRY": "true"}
             if target.gpus:
                 environ["CUDA_VISIBLE_DEVICES"] = target.gpus
             plan = {
-                **env_plan(target, root, objects, requirements, lock.index_strategy if lock else None),
+                **env_plan(target, root, objects, requirements, strategy, staged.packages),
                 "runtime": runtime,
                 "store": store_dir,
                 "environ": environ,

@@ -2,12 +2,13 @@
 where a URI input is with `nblift.data.input_path(URI)`.
 
 Local inputs home sent with a remote run (`sending.stage`) are written into the working folder, where the
-notebook reads them by their path. URI inputs lie in the run folder's `inputs/` (outside the working
-folder, so never taken for artifacts), and `NBLIFT_INPUTS` names their index (URI -> local path). When
-home sent their bytes (an entry's `stored` object is in the run's store) they come from the store;
-otherwise the target fetches the recorded version from the source with its own credentials. Outside a
-run, `input_path` fetches the version the URI has now into the project's state folder
-(`.nblift/data/inputs/`), once per version.
+notebook reads them by their path; so are DVC inputs the target fetches from the project's DVC remote
+(`dvc_remote.checkout`, with DVC's own data library). URI inputs lie in the run folder's `inputs/`
+(outside the working folder, so never taken for artifacts), and `NBLIFT_INPUTS` names their index
+(URI -> local path). When home sent their bytes (an entry's `stored` object is in the run's store) they
+come from the store; otherwise the target fetches the recorded version from the source with its own
+credentials. Outside a run, `input_path` fetches the version the URI has now into the project's state
+folder (`.nblift/data/inputs/`), once per version.
 """
 
 from __future__ import annotations
@@ -74,10 +75,14 @@ def fetch_for_run(
         return Fetched({}, {})
     entries = DataManifest.from_json(data).entries
     placed: dict[str, dict[str, Any]] = {}
-    if store is not None and work is not None:
+    if work is not None:
         for entry in entries:
-            if entry.kind != KIND and entry.stored and store.has(entry.stored):
+            if entry.kind != KIND and entry.stored and store is not None and store.has(entry.stored):
                 placed.update(_place(store, entry, work))
+            elif entry.kind == "dvc" and entry.remote and not entry.stored:
+                from .dvc_remote import checkout
+
+                placed.update(checkout(entry, work))  # from the DVC remote, its md5 checked
     folder = run_dir / INPUTS_DIR
     index: dict[str, str] = {}
     for entry in (e for e in entries if e.kind == KIND):

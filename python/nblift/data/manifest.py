@@ -58,6 +58,9 @@ class DataEntry:
     message: str = ""
     #: The object id in nblift's store that holds the input's bytes, when home sent them with the run.
     stored: str | None = None
+    #: A DVC input a remote run fetches from the DVC remote itself: the remote's object folder
+    #: (`nblift.data.dvc_remote`); None when its bytes come from home.
+    remote: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

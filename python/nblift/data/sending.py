@@ -8,7 +8,10 @@ gets a copy of the specification whose entries name them (`stored`):
   is neither read nor copied again), and a folder gets a listing object (relative path -> object);
 - a URI input (`s3://`, `lakefs://`, ...): home fetches the recorded version once into its store (it is
   remembered by version in `.nblift/data/fetched.json`), unless the run was launched with
-  `--data-from-source`, in which case the target fetches it from its source with its own credentials.
+  `--data-from-source`, in which case the target fetches it from its source with its own credentials;
+- a DVC input, when the project configures a DVC remote the target can fetch its recorded version from
+  (`dvc_remote`, which the backend asks the target about first): nothing; the entry names the remote
+  (`remote`) and the target checks the version out of it with DVC's own data library.
 
 The backend sends only the objects the target's store lacks, so an input the target already holds (the
 same hash) is not sent again and a second run of the same data sends 0 bytes. On the target, the runner
@@ -27,6 +30,7 @@ from typing import Any
 from ..fsutil import atomic_write, file_lock
 from ..runs.model import RunSpec
 from ..store import ObjectStore
+from .dvc_remote import Plan, packages
 from .hashcache import HashCache
 from .local import files_digests, list_files
 from .manifest import OK, DataEntry, DataManifest
@@ -45,9 +49,21 @@ class Staged:
     objects: list[str]
     #: Inputs the target fetches from their source itself (`--data-from-source`).
     from_source: list[str]
+    #: DVC inputs the target fetches from the project's DVC remote (`dvc_remote`), and the packages its
+    #: environment needs for that.
+    from_dvc: list[str] = dataclasses.field(default_factory=list)
+    packages: list[str] = dataclasses.field(default_factory=list)
+    #: Why DVC inputs are sent from home ("" when none are, or all come from the DVC remote).
+    dvc_note: str = ""
+
+    def event_fields(self) -> dict[str, Any]:
+        """What the `bundle.sent` event says about where DVC inputs come from (nothing without any)."""
+        if not self.from_dvc and not self.dvc_note:
+            return {}
+        return {"data_from_dvc": self.from_dvc, "data_note": self.dvc_note}
 
 
-def _in_bundle(uri: str, bundle_files: Iterable[str]) -> bool:
+def in_bundle(uri: str, bundle_files: Iterable[str]) -> bool:
     return any(rel == uri or rel.startswith(uri + "/") for rel in bundle_files)
 
 
@@ -109,12 +125,19 @@ def _uri_object(state_dir: Path, entry: DataEntry, store: ObjectStore) -> str:
 
 
 def stage(
-    spec: RunSpec, root: Path, state_dir: Path, store: ObjectStore, bundle_files: Iterable[str]
+    spec: RunSpec,
+    root: Path,
+    state_dir: Path,
+    store: ObjectStore,
+    bundle_files: Iterable[str],
+    dvc: Plan | None = None,
 ) -> Staged:
     """What a remote run's inputs need (see the module's doc). The project's state folder holds the hash
-    cache and the fetched-version index; `bundle_files` are the paths the bundle already carries."""
+    cache and the fetched-version index; `bundle_files` are the paths the bundle already carries; `dvc`, the
+    DVC inputs the target fetches from the DVC remote itself (`dvc_remote.confirm`)."""
     if not spec.data:
         return Staged(spec, [], [])
+    from_dvc = dvc.wanted if dvc is not None else {}
     bundle_files = list(bundle_files)
     manifest = DataManifest.from_json(spec.data)
     hashes = HashCache(state_dir, one_pass=True)
@@ -129,7 +152,9 @@ def stage(
                 oid = _uri_object(state_dir, entry, store)
                 entry = dataclasses.replace(entry, stored=oid)
                 objects.append(oid)
-        elif entry.state == OK and (root / entry.uri).exists() and not _in_bundle(entry.uri, bundle_files):
+        elif entry.uri in from_dvc:
+            entry = dataclasses.replace(entry, remote=from_dvc[entry.uri][0])
+        elif entry.state == OK and (root / entry.uri).exists() and not in_bundle(entry.uri, bundle_files):
             oid, needed = _local(root, entry, store, hashes)
             entry = dataclasses.replace(entry, stored=oid)
             objects += needed
@@ -137,7 +162,14 @@ def stage(
     if hashes.dirty:
         hashes.save()
     data: dict[str, Any] = DataManifest(tuple(entries), manifest.created).to_json()
-    return Staged(dataclasses.replace(spec, data=data), list(dict.fromkeys(objects)), from_source)
+    return Staged(
+        dataclasses.replace(spec, data=data),
+        list(dict.fromkeys(objects)),
+        from_source,
+        sorted(from_dvc),
+        packages(dvc) if dvc is not None else [],
+        dvc.note if dvc is not None else "",
+    )
 
 
 def folder_listing(store: ObjectStore, oid: str) -> dict[str, str] | None:

@@ -20,7 +20,7 @@ from ..fsutil import ensure_dir
 from ..project import Project
 
 AUDIT_FILE = "registry/audit.jsonl"
-ACTIONS = ("register", "alias", "unalias", "promote", "override", "approve", "reject", "card")
+ACTIONS = ("register", "alias", "unalias", "promote", "override", "approve", "reject", "card", "gates")
 _GENESIS = "0" * 64
 
 

@@ -31,6 +31,7 @@ FIELD_MAX = 20_000
 CARD_MD = "model_card.md"
 CARD_HTML = "model_card.html"
 CARD_FIELDS = "model_card.json"
+QUALITY_HEAD = ["alias", "gate", "what", "result", "evidence"]
 
 
 def _artifact_dir(detail: dict[str, Any]) -> str:
@@ -71,11 +72,29 @@ def _environment(project: Project, detail: dict[str, Any]) -> dict[str, Any]:
         return {}
 
 
+def _quality_rows(project: Project, name: str, version: str) -> list[list[str]]:
+    """The newest quality gate verdicts (`nblift check`) per alias: alias, gate, what, result, evidence."""
+    latest: dict[str, dict[str, Any]] = {}
+    for entry in audit.entries(project, name, version):
+        if entry.get("action") == "gates":
+            latest[str(entry.get("alias"))] = entry
+    return [
+        [
+            alias,
+            str(v.get("kind")),
+            str(v.get("label")),
+            "passed" if v.get("passed") else "FAILED",
+            str(v.get("detail", "")),
+        ]
+        for alias, entry in sorted(latest.items())
+        for v in entry.get("details", {}).get("verdicts", [])
+    ]
+
+
 def build(project: Project, name: str, version: str) -> dict[str, Any]:
     """The card's content as data: title, facts, the people's fields and tables."""
     detail = version_detail(project, name, version)
     env = _environment(project, detail)
-    data = json.loads(detail["tags"].get("nblift.data") or "[]")
     created = datetime.datetime.fromtimestamp(detail["created"] or 0, datetime.UTC).strftime(
         "%Y-%m-%d %H:%M UTC"
     )
@@ -98,12 +117,14 @@ def build(project: Project, name: str, version: str) -> dict[str, Any]:
             "Aliases": ", ".join(detail["aliases"]) or "none",
         },
         "fields": _fields(project, detail),
-        "data": [
-            [str(d.get("path")), str(d.get("hash")), str(d.get("size"))] for d in data if isinstance(d, dict)
+        "data": [  # the training data versions: what the version's run read (`nblift.lineage`)
+            [str(d["uri"]), str(d.get("version") or "-"), str(d.get("hash") or "-"), str(d.get("size"))]
+            for d in detail.get("data") or []
         ],
         "params": [[k, v] for k, v in sorted(detail["params"].items())],
         "metrics": [[k, f"{v:.6g}"] for k, v in sorted(detail["metrics"].items())],
         "gates": [[alias, status] for alias, status in sorted(detail["gates"].items())],
+        "quality": _quality_rows(project, name, str(detail["version"])),
         "environment": {
             "Python": env.get("python") or "",
             "Platform": env.get("platform") or "",
@@ -137,7 +158,7 @@ def to_markdown(card: dict[str, Any]) -> str:
     lines += [
         "## Training data",
         "",
-        *table(["path", "BLAKE3", "bytes"], card["data"], "No tracked data files."),
+        *table(["input", "version", "hash", "bytes"], card["data"], "No data inputs recorded."),
     ]
     lines += ["## Parameters", "", *table(["name", "value"], card["params"], "No parameters.")]
     lines += ["## Metrics", "", *table(["name", "value"], card["metrics"], "No metrics.")]
@@ -145,6 +166,9 @@ def to_markdown(card: dict[str, Any]) -> str:
         "## Evaluation (promotion gates)",
         "",
         *table(["alias", "gates"], card["gates"], "Not evaluated."),
+        "### Quality gates (data, behaviour, drift)",
+        "",
+        *table(QUALITY_HEAD, card.get("quality", []), "Not checked (`nblift check`)."),
     ]
     lines += ["## Environment", ""] + [f"- **{k}**: {_md_text(v)}" for k, v in card["environment"].items()]
     lines += [
@@ -188,12 +212,16 @@ def to_html(card: dict[str, Any]) -> str:
         )
         parts.append(f"<h2>{e(label)}</h2>{body}")
     parts.append(
-        "<h2>Training data</h2>" + table(["path", "BLAKE3", "bytes"], card["data"], "No tracked data files.")
+        "<h2>Training data</h2>"
+        + table(["input", "version", "hash", "bytes"], card["data"], "No data inputs recorded.")
     )
     parts.append("<h2>Parameters</h2>" + table(["name", "value"], card["params"], "No parameters."))
     parts.append("<h2>Metrics</h2>" + table(["name", "value"], card["metrics"], "No metrics."))
     parts.append(
-        "<h2>Evaluation (promotion gates)</h2>" + table(["alias", "gates"], card["gates"], "Not evaluated.")
+        "<h2>Evaluation (promotion gates)</h2>"
+        + table(["alias", "gates"], card["gates"], "Not evaluated.")
+        + "<h3>Quality gates (data, behaviour, drift)</h3>"
+        + table(QUALITY_HEAD, card.get("quality", []), "Not checked (nblift check).")
     )
     reqs = ", ".join(f"<code>{e(r)}</code>" for r in card["requirements"]) or "none"
     parts.append("<h2>Environment</h2>" + facts(card["environment"]) + f"<p>Requirements: {reqs}</p>")

@@ -9,6 +9,8 @@ In the project's settings, one table per gated alias:
     approvers = ["alice", "bob"]               # who may approve (default: anyone)
     allow_self_approval = false                # may the person who registered the version approve it?
 
+Quality gates (data, behaviour, drift) are sub-tables of the alias's table: see `nblift.gates.spec`.
+
 `current.NAME` is the metric of the version that holds the alias now.
 """
 
@@ -21,6 +23,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigError
+from ..gates.spec import KINDS as QUALITY_KINDS
+from ..gates.spec import GateSpec, parse_gates
 from ..project import Project
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -38,7 +42,7 @@ _RULE = re.compile(
     rf"(?P<number>{_NUMBER})|current\.(?P<other>{_METRIC})(?:\s*(?P<arith>[-+*])\s*(?P<k>{_NUMBER}))?"
     rf")\s*$"
 )
-_KEYS = {"metrics", "checks", "approvals", "approvers", "allow_self_approval"}
+_KEYS = {"metrics", "checks", "approvals", "approvers", "allow_self_approval", *QUALITY_KINDS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +70,7 @@ class Policy:
     approvals: int
     approvers: tuple[str, ...]
     allow_self_approval: bool
+    quality: tuple[GateSpec, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +80,7 @@ class Policy:
             "approvals": self.approvals,
             "approvers": list(self.approvers),
             "allow_self_approval": self.allow_self_approval,
+            "quality": [g.to_json() for g in self.quality],
         }
 
 
@@ -132,6 +138,7 @@ def parse_policy(alias: str, table: Mapping[str, Any]) -> Policy:
         approvals=approvals,
         approvers=strings("approvers"),
         allow_self_approval=self_ok,
+        quality=parse_gates(table, where),
     )
 
 

@@ -19,10 +19,11 @@ METRICS_TAG = "nblift.metrics"
 
 @dataclasses.dataclass
 class Gate:
-    kind: str  # metric, check, approvals
+    kind: str  # metric, check, approvals; data, behaviour, drift (quality gates, run by `nblift check`)
     label: str
     passed: bool
     detail: str
+    evidence: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -155,6 +156,39 @@ def _check_gates(project: Project, policy: Policy, uri: str) -> list[Gate]:
     return gates
 
 
+def latest_verdicts(project: Project, name: str, version: str, alias: str) -> dict[str, Any] | None:
+    """The newest `gates` audit entry (quality gate verdicts from `nblift check`) of `version` for `alias`."""
+    found = None
+    for entry in audit.entries(project, name, version):
+        if entry.get("alias") == alias and entry.get("action") == "gates":
+            found = entry
+    return found
+
+
+def _quality_gates(project: Project, policy: Policy, name: str, version: str) -> list[Gate]:
+    entry = latest_verdicts(project, name, version, policy.alias)
+    recorded = {
+        (v.get("kind"), v.get("label")): v for v in (entry or {}).get("details", {}).get("verdicts", [])
+    }
+    gates = []
+    for spec in policy.quality:
+        verdict = recorded.get((spec.kind, spec.label))
+        if verdict is None:
+            hint = f"`nblift check {name}@{policy.alias} --version {version}` runs it"
+            gates.append(Gate(spec.kind, spec.label, False, f"not run for this version: {hint}"))
+            continue
+        gates.append(
+            Gate(
+                spec.kind,
+                spec.label,
+                bool(verdict.get("passed")),
+                str(verdict.get("detail", "")),
+                verdict.get("evidence"),
+            )
+        )
+    return gates
+
+
 def decisions(project: Project, name: str, version: str, alias: str) -> dict[str, dict[str, Any]]:
     """Each person's latest approval or rejection of `version` for `alias`."""
     latest: dict[str, dict[str, Any]] = {}
@@ -208,6 +242,7 @@ def evaluate(project: Project, name: str, version: str, alias: str) -> tuple[lis
         current = version_metrics(client, get_version(client, name, held))
     gates = _metric_gates(policy, version_metrics(client, mv), current, held)
     gates += _check_gates(project, policy, f"models:/{name}/{version}")
+    gates += _quality_gates(project, policy, name, version)
     approval = _approval_gate(project, policy, name, version, mv.tags.get("nblift.registered_by"))
     if approval is not None:
         gates.append(approval)

@@ -53,7 +53,13 @@ class EventKind(enum.StrEnum):
 _S, _I, _N = "string", "integer", "number"
 PAYLOADS: dict[EventKind, dict[str, str]] = {
     EventKind.RUN_SUBMITTED: {"backend": _S, "bundle": _S, "new_bytes": _I},
-    EventKind.BUNDLE_SENT: {"target": _S, "objects": _I, "bytes": _I},
+    EventKind.BUNDLE_SENT: {
+        "target": _S,
+        "objects": _I,
+        "bytes": _I,
+        "data_from_dvc?": "array",  # DVC inputs the target fetches from the DVC remote itself
+        "data_note?": _S,  # why DVC inputs are sent from home instead
+    },
     EventKind.ENV_BUILDING: {"target": _S, "key": _S},
     EventKind.ENV_READY: {"target": _S, "key": _S},
     EventKind.RAY_SUBMITTED: {"target": _S, "submission_id": _S},

@@ -181,7 +181,8 @@ def launch_targets(project: Project) -> list[dict[str, Any]]:
 
     listed: list[dict[str, Any]] = []
     for info in available_backends():
-        entry = {**dataclasses.asdict(info), "gpus": None, "launchable": info.available, "setup": None}
+        shown = {k: v for k, v in dataclasses.asdict(info).items() if k not in ("targets", "table")}
+        entry = {**shown, "gpus": None, "launchable": info.available, "setup": None}
         kind = get_backend_class(info.name) if info.available else None
         targets = kind.targets(project) if kind is not None else []
         if not targets:
@@ -225,13 +226,15 @@ def _mark_lost(
     return _finish_from_outside(record, RunState.LOST, reason)
 
 
-def _finish_from_outside(record: RunRecord, state: RunState, reason: str) -> dict[str, Any]:
-    """Record a terminal state the runner could not record itself, and close its MLflow run."""
+def _finish_from_outside(record: RunRecord, state: RunState, reason: str, **more: Any) -> dict[str, Any]:
+    """Record a terminal state the runner could not record itself (`more`: further fields of its error,
+    such as `reason="budget"`), and close its MLflow run."""
     before = record.state()
-    now = record.update_state(state=state.value, finished=time.time(), error={"message": reason})
+    error = {"message": reason, **more}
+    now = record.update_state(state=state.value, finished=time.time(), error=error)
     if RunState(before["state"]).terminal or now["state"] != state.value:
         return now  # the runner (or another reconciler) got there first
-    record.append(EventKind.RUN_FINISHED, state=state.value, error={"message": reason})
+    record.append(EventKind.RUN_FINISHED, state=state.value, error=error)
     info = record.mlflow()
     if info and info.get("status") == "RUNNING":
         from .mlflow_close import close_lost_run

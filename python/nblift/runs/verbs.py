@@ -44,6 +44,12 @@ def run_args(parser: argparse.ArgumentParser) -> None:
         metavar="USD",
         help="stop the run when it has cost this much at its target's hourly rate (default: max_cost)",
     )
+    parser.add_argument(
+        "--data-from-source",
+        action="store_true",
+        help="a remote target fetches S3/lakeFS inputs from their source with its own credentials (default: "
+        "home fetches them once and sends them through nblift's store)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--wait", action="store_true", default=None, help="block until the run ends")
     mode.add_argument("--detach", dest="wait", action="store_false", help="start the run and return at once")
@@ -83,7 +89,13 @@ def run(ctx: Context, args: argparse.Namespace) -> Any:
         raise InvalidInput(f"no notebook at {notebook}", hint="check the path; save the notebook first")
     project = Project.discover(ctx.project_path or notebook)
     info = service.launch(
-        project, notebook, parameters, backend=args.backend, timeout=timeout, budget=args.budget
+        project,
+        notebook,
+        parameters,
+        backend=args.backend,
+        timeout=timeout,
+        budget=args.budget,
+        data_from_source=args.data_from_source,
     )
     total = code_cells(notebook)
     if info.cost and info.cost.get("estimate_text"):

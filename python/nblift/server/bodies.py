@@ -55,6 +55,11 @@ class PromoteBody:
 
 
 @dataclasses.dataclass(frozen=True)
+class CheckBody:
+    alias: str = "champion"
+
+
+@dataclasses.dataclass(frozen=True)
 class DecisionBody:
     alias: str = "champion"
     reason: str | None = None

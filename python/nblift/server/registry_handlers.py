@@ -8,7 +8,7 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 
 from ..errors import InvalidInput
-from .bodies import AliasBody, CardBody, DecisionBody, PromoteBody
+from .bodies import AliasBody, CardBody, CheckBody, DecisionBody, PromoteBody
 from .handlers import PREFIX, BaseHandler
 
 
@@ -104,6 +104,24 @@ class PromoteHandler(RegistryHandler):
         self.reply(result.to_json())
 
 
+class CheckHandler(RegistryHandler):
+    """`{"alias"}`: run the quality gates of the alias's policy for the version ("Run gates"), record their
+    verdicts in the audit trail, and evaluate every gate of the policy (nothing is promoted)."""
+
+    post_body = CheckBody
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, name: str, version: str) -> None:
+        from ..gates.check import check
+
+        body: CheckBody = self.body()
+        alias = body.alias or "champion"
+        project, who = self.project(), self.who()
+        result = await self.off_loop(lambda: check(project, name, alias, who, version=version))
+        self.reply(result.to_json())
+
+
 class DecisionHandler(RegistryHandler):
     """`{"alias", "reason"?}` approves (or, on /reject, rejects with a reason) the version for the alias."""
 
@@ -191,6 +209,7 @@ def registry_routes() -> list[tuple[str, type[BaseHandler]]]:
         (one, ModelVersionHandler),
         (rf"{one}/gates", GatesHandler),
         (rf"{one}/promote", PromoteHandler),
+        (rf"{one}/check", CheckHandler),
         (rf"{one}/approve", DecisionHandler),
         (rf"{one}/reject", RejectHandler),
         (rf"{one}/card", CardHandler),

@@ -9,7 +9,7 @@ from ..data.render import short_hash
 from ..render import grid_html, grid_text, human_bytes, lines_html, when
 from .bundle import BundleResult
 from .core import RestoreResult, SnapshotResult
-from .diff import SnapshotDiff
+from .diff import RunDiff, SnapshotDiff
 from .plan import RestorePlan
 from .verify import VerifyResult
 
@@ -178,17 +178,49 @@ def diff_lines(d: SnapshotDiff) -> list[str]:
     return lines
 
 
-def diff_text(d: SnapshotDiff) -> str:
-    return "\n".join(diff_lines(d))
+def _value(v: Any) -> str:
+    return "-" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
-def diff_html(d: SnapshotDiff) -> str:
-    return lines_html(diff_lines(d), "nblift-diff")
+def _input_version(v: dict[str, Any] | None) -> str:
+    if v is None:
+        return "-"
+    shown = short_hash(v.get("hash"))
+    return shown + (f" ({v['version']})" if v.get("version") and v["version"] != v.get("hash") else "")
 
 
-def diff_json(d: SnapshotDiff) -> dict[str, Any]:
-    """The diff's fields and the lines every door shows (the panel prints `lines`; it formats nothing)."""
-    return d.to_json() | {"lines": diff_lines(d)}
+def run_diff_lines(d: RunDiff) -> list[str]:
+    a, b = d.labels or (d.a, d.b)
+    lines = [f"run {a} -> run {b}: {d.unchanged} unchanged"]
+    lines += [f"param {p['key']}: {_value(p['a'])} -> {_value(p['b'])}" for p in d.params]
+    lines += [f"metric {m['key']}: {_value(m['a'])} -> {_value(m['b'])}" for m in d.metrics]
+    lines += [f"data {x['uri']}: {_input_version(x['a'])} -> {_input_version(x['b'])}" for x in d.data]
+    return lines
+
+
+def run_diff_html(d: RunDiff) -> str:
+    a, b = d.labels or (d.a, d.b)
+    rows = [["param", p["key"], _value(p["a"]), _value(p["b"])] for p in d.params]
+    rows += [["metric", m["key"], _value(m["a"]), _value(m["b"])] for m in d.metrics]
+    rows += [["data", x["uri"], _input_version(x["a"]), _input_version(x["b"])] for x in d.data]
+    head = f"<p>{escape(run_diff_lines(d)[0])}</p>"
+    return head + (grid_html(["what", "name", f"run {a}", f"run {b}"], rows) if rows else "")
+
+
+def diff_text(d: SnapshotDiff | RunDiff) -> str:
+    return "\n".join(run_diff_lines(d) if isinstance(d, RunDiff) else diff_lines(d))
+
+
+def diff_html(d: SnapshotDiff | RunDiff) -> str:
+    return run_diff_html(d) if isinstance(d, RunDiff) else lines_html(diff_lines(d), "nblift-diff")
+
+
+def diff_json(d: SnapshotDiff | RunDiff) -> dict[str, Any]:
+    """The diff's fields and the lines every door shows (the panel prints `lines`; it formats nothing);
+    `compared` says whether two snapshots or two runs were compared."""
+    if isinstance(d, RunDiff):
+        return d.to_json() | {"compared": "runs", "lines": run_diff_lines(d)}
+    return d.to_json() | {"compared": "snapshots", "lines": diff_lines(d)}
 
 
 def trusted_message(manifest: dict[str, Any]) -> str:

@@ -225,11 +225,11 @@ def track(ctx: Context, args: argparse.Namespace) -> Any:
 
 
 def diff_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("a", help="older snapshot id")
-    parser.add_argument("b", help="newer snapshot id")
+    parser.add_argument("a", help="older snapshot id, or a run id (nblift's or MLflow's)")
+    parser.add_argument("b", help="newer snapshot id, or a run id (nblift's or MLflow's)")
 
 
 def diff(ctx: Context, args: argparse.Namespace) -> Any:
-    from .diff import diff_snapshots
+    from .diff import diff_any
 
-    return diff_snapshots(_store(ctx), args.a, args.b)
+    return diff_any(ctx.project, args.a, args.b)
