@@ -63,6 +63,72 @@ function polyline(line: XY[], b: IBounds, box: IBox): string {
     .join(' ');
 }
 
+/**
+ * Smoothed by an exponential moving average with TensorBoard's weight (0 keeps the line, 0.99 nearly flattens
+ * it), debiased so that the start is not pulled towards zero. Non-finite values pass through unsmoothed.
+ */
+export function smooth(points: XY[], weight: number): XY[] {
+  if (weight <= 0) {
+    return points;
+  }
+  let last = 0;
+  let count = 0;
+  return points.map(([x, y]): XY => {
+    if (!Number.isFinite(y)) {
+      return [x, y];
+    }
+    last = last * weight + (1 - weight) * y;
+    count += 1;
+    return [x, last / (1 - Math.pow(weight, count))];
+  });
+}
+
+/**
+ * At most `threshold` of the points, chosen by largest-triangle-three-buckets (the first and last kept, one
+ * point per bucket that keeps the line's shape): for drawing only, so a long series costs what its pixels do.
+ */
+export function downsample(points: XY[], threshold: number): XY[] {
+  const n = points.length;
+  if (threshold >= n || threshold < 3) {
+    return points;
+  }
+  const out: XY[] = [points[0]];
+  const every = (n - 2) / (threshold - 2);
+  let a = 0;
+  for (let bucket = 0; bucket < threshold - 2; bucket++) {
+    // The average of the next bucket is the third corner of the triangle.
+    const nextStart = Math.floor((bucket + 1) * every) + 1;
+    const nextEnd = Math.min(Math.floor((bucket + 2) * every) + 1, n);
+    let avgX = 0;
+    let avgY = 0;
+    for (let i = nextStart; i < nextEnd; i++) {
+      avgX += points[i][0];
+      avgY += points[i][1];
+    }
+    const size = Math.max(1, nextEnd - nextStart);
+    avgX /= size;
+    avgY /= size;
+    const start = Math.floor(bucket * every) + 1;
+    const end = Math.floor((bucket + 1) * every) + 1;
+    const [ax, ay] = points[a];
+    let best = start;
+    let bestArea = -1;
+    for (let i = start; i < end; i++) {
+      const area = Math.abs(
+        (ax - avgX) * (points[i][1] - ay) - (ax - points[i][0]) * (avgY - ay)
+      );
+      if (area > bestArea) {
+        bestArea = area;
+        best = i;
+      }
+    }
+    out.push(points[best]);
+    a = best;
+  }
+  out.push(points[n - 1]);
+  return out;
+}
+
 /** A tiny line of values in the order they came (no axes). */
 export function Sparkline(props: { values: number[] }): JSX.Element | null {
   const { values } = props;
@@ -152,22 +218,74 @@ function useWidth(ref: React.RefObject<HTMLElement>, initial: number): number {
 const HEIGHT = 132;
 const FONT_PX = 10;
 
+/** How a line chart draws its series. */
+export interface ILineOptions {
+  /** TensorBoard's smoothing weight, 0 (none) to 0.99; the raw line stays behind, faded. */
+  smoothing?: number;
+  /** y on a log10 scale (values <= 0 are left out). */
+  logY?: boolean;
+  /** How an x value reads (default: a number). */
+  formatX?: (x: number) => string;
+}
+
+/** A series as drawn: finite points, smoothed, on the y scale, at most `limit` points. */
+interface IDrawn {
+  series: ISeries;
+  raw: XY[];
+  smoothed: XY[] | null;
+}
+
+function drawnSeries(
+  series: ISeries[],
+  options: ILineOptions,
+  limit: number
+): IDrawn[] {
+  const weight = Math.min(0.99, Math.max(0, options.smoothing ?? 0));
+  const scale = (line: XY[]): XY[] => {
+    const kept = options.logY
+      ? line.filter(p => p[1] > 0).map(([x, y]): XY => [x, Math.log10(y)])
+      : line;
+    return downsample(kept, limit);
+  };
+  return series.map(s => {
+    const finite = s.points.filter(
+      p => Number.isFinite(p[0]) && Number.isFinite(p[1])
+    );
+    return {
+      series: s,
+      raw: scale(finite),
+      smoothed:
+        weight > 0 && finite.length > 1 ? scale(smooth(finite, weight)) : null
+    };
+  });
+}
+
 /**
  * Several lines on one plot: axes with their minimum and maximum, one colour per series and a legend.
- * Drawn at the width it is given, so labels keep their size in a narrow sidebar.
+ * Drawn at the width it is given, so labels keep their size in a narrow sidebar; a long series is
+ * downsampled to about two points per pixel column for drawing.
  */
-export function LineChart(props: {
-  /** What is plotted (the chart's accessible name). */
-  label: string;
-  /** What x counts (step, seconds). */
-  xLabel: string;
-  series: ISeries[];
-}): JSX.Element {
-  const { label, xLabel, series } = props;
+export function LineChart(
+  props: {
+    /** What is plotted (the chart's accessible name). */
+    label: string;
+    /** What x counts (step, seconds). */
+    xLabel: string;
+    series: ISeries[];
+  } & ILineOptions
+): JSX.Element {
+  const { label, xLabel, series, logY } = props;
+  const formatX = props.formatX ?? formatNumber;
   const frame = React.useRef<HTMLDivElement>(null);
   const width = useWidth(frame, 240);
-  const b = boundsOf(series.map(s => s.points));
-  const yLabels = [formatNumber(b.y1), formatNumber(b.y0)];
+  const limit = Math.max(3, Math.round(width * 2));
+  const drawn = React.useMemo(
+    () => drawnSeries(series, { smoothing: props.smoothing, logY }, limit),
+    [series, props.smoothing, logY, limit]
+  );
+  const b = boundsOf(drawn.flatMap(d => [d.raw, d.smoothed ?? []]));
+  const formatY = (y: number): string => formatNumber(logY ? 10 ** y : y);
+  const yLabels = [formatY(b.y1), formatY(b.y0)];
   const left = 6 + Math.max(...yLabels.map(t => t.length)) * FONT_PX * 0.6;
   const box: IBox = {
     left,
@@ -176,6 +294,7 @@ export function LineChart(props: {
     height: HEIGHT - 6 - 22
   };
   const bottom = box.top + box.height;
+  const yTitle = logY ? 'log scale' : null;
   return (
     <figure className="jp-nblift-chart" aria-label={`${label} chart`}>
       <figcaption>{label}</figcaption>
@@ -185,7 +304,7 @@ export function LineChart(props: {
           height={HEIGHT}
           viewBox={`0 0 ${width} ${HEIGHT}`}
           role="img"
-          aria-label={`${label} by ${xLabel}, ${series.length} runs`}
+          aria-label={`${label} by ${xLabel}${yTitle ? `, ${yTitle}` : ''}, ${series.length} runs`}
         >
           <g className="jp-nblift-axis">
             <line x1={left} y1={box.top} x2={left} y2={bottom} />
@@ -197,7 +316,7 @@ export function LineChart(props: {
               {yLabels[1]}
             </text>
             <text x={left} y={bottom + FONT_PX + 3} textAnchor="start">
-              {formatNumber(b.x0)}
+              {formatX(b.x0)}
             </text>
             <text
               x={left + box.width / 2}
@@ -205,23 +324,23 @@ export function LineChart(props: {
               textAnchor="middle"
               className="jp-nblift-axis-title"
             >
-              {xLabel}
+              {yTitle ? `${xLabel} (y: ${yTitle})` : xLabel}
             </text>
             <text
               x={left + box.width}
               y={bottom + FONT_PX + 3}
               textAnchor="end"
             >
-              {formatNumber(b.x1)}
+              {formatX(b.x1)}
             </text>
           </g>
-          {series.map(s => {
+          {drawn.map(({ series: s, raw, smoothed }) => {
             const last = s.points[s.points.length - 1];
             const tip = last
-              ? `${s.name}: ${formatNumber(last[1])} at ${xLabel} ${formatNumber(last[0])}`
+              ? `${s.name}: ${formatNumber(last[1])} at ${xLabel} ${formatX(last[0])}`
               : s.name;
-            if (s.points.length === 1) {
-              const [x, y] = place(s.points[0], b, box);
+            if (raw.length === 1 && !smoothed) {
+              const [x, y] = place(raw[0], b, box);
               return (
                 <circle
                   key={s.index}
@@ -234,14 +353,25 @@ export function LineChart(props: {
                 </circle>
               );
             }
+            const main = smoothed ?? raw;
             return (
-              <polyline
-                key={s.index}
-                className={seriesClass(s.index)}
-                points={polyline(s.points, b, box)}
-              >
-                <title>{tip}</title>
-              </polyline>
+              <g key={s.index}>
+                {smoothed && (
+                  <polyline
+                    className={`${seriesClass(s.index)} jp-nblift-series-raw`}
+                    points={polyline(raw, b, box)}
+                    aria-hidden="true"
+                  />
+                )}
+                <polyline
+                  className={seriesClass(s.index)}
+                  points={polyline(main, b, box)}
+                  data-points={main.length}
+                  data-source-points={s.points.length}
+                >
+                  <title>{tip}</title>
+                </polyline>
+              </g>
             );
           })}
         </svg>

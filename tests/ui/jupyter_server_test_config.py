@@ -1,6 +1,7 @@
 """JupyterLab server for the UI tests: galata's settings, a fresh root folder with seeded nblift state."""
 
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -71,6 +72,39 @@ def seed_experiments(project: Project) -> None:
 
 
 seed_experiments(Project.discover(root))
+
+
+def seed_scale(project: Project) -> None:
+    """The Experiments view at scale: "ui-scale" holds 100,000 runs, written straight into MLflow's SQLite
+    store in one transaction by the experiment-search tests' seeder (params lr and depth, metrics loss and
+    accuracy, every tenth run FAILED)."""
+    from nblift import tracking
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+    from tracking_seed import seed_runs
+
+    experiment = tracking.ensure_experiment(project, "ui-scale")
+    seed_runs(project.state_dir / tracking.DB_FILE, experiment, 100_000)
+    # "ui-curves": three runs with a 5,000-point loss curve each, longer than a chart draws point by point.
+    from mlflow.entities import Metric
+
+    client = tracking.client(project)
+    curves = tracking.ensure_experiment(project, "ui-curves")
+    # An hour ago, so that "ui-live" stays the experiment updated last (the view opens on it).
+    start = int(time.time() * 1000) - 3_600_000
+    for i in range(3):
+        run_id = client.create_run(curves, start_time=start, run_name=f"curve-{i}").info.run_id
+        points = [
+            Metric("loss", 1.0 / (1 + step * (i + 1) / 500) + (step % 7) * 0.01, start + step * 10, step)
+            for step in range(5000)
+        ]
+        for n in range(0, len(points), 1000):
+            client.log_batch(run_id, metrics=points[n : n + 1000])
+        client.log_param(run_id, "width", str(32 * 2**i))
+        client.set_terminated(run_id, "FINISHED", end_time=start + 60_000)
+
+
+seed_scale(Project.discover(root))
 # A project of its own for the test that snapshots and tracks from a notebook (its state stays out of the
 # root project's, which other tests count).
 (root / "lineage-project" / ".nblift").mkdir(parents=True, mode=0o700)
@@ -80,6 +114,12 @@ seed_experiments(Project.discover(root))
 (root / "registry-project" / "pyproject.toml").write_text(
     '[tool.nblift.promotion.champion]\nmetrics = ["accuracy >= 0.5"]\napprovals = 1\n', encoding="utf-8"
 )
+
+# An SSH host on loopback and a project naming it, for the test that moves a session there and back.
+sys.path.insert(0, str(Path(os.getcwd()).resolve()))
+from move_host import serve_move_project  # noqa: E402
+
+serve_move_project(root)
 
 configure_jupyter_server(c)  # noqa: F821
 c.ServerApp.allow_root = True  # noqa: F821

@@ -225,6 +225,151 @@ test.describe('nblift workbench', () => {
     await docScreenshot(tab, 'experiments.png');
   });
 
+  test('curves by step or time, smoothed, on a log scale; long series downsampled; parallel coordinates', async ({
+    page,
+    baseURL
+  }) => {
+    const tab = await openView(page, 'experiments');
+    const view = tab.getByRole('region', { name: 'experiments' });
+    const picker = view.getByRole('combobox', { name: 'Experiment' });
+    const table = view.getByRole('table', { name: 'experiment runs' });
+    const comparison = view.getByRole('region', { name: 'run comparison' });
+
+    // ui-curves: three runs of 5,000 points each; the server sends at most 2,000, the chart draws about
+    // two points per pixel column, keeping the first and the last.
+    await picker.selectOption(await experimentId(page, baseURL, 'ui-curves'));
+    await expect(table.locator('tbody tr')).toHaveCount(3);
+    for (const name of ['curve-0', 'curve-1', 'curve-2']) {
+      await table.getByRole('checkbox', { name: `select ${name}` }).check();
+    }
+    await view.getByRole('button', { name: 'Compare 3 runs' }).click();
+    const long = comparison.getByRole('figure', { name: 'loss chart' });
+    const lines = long.locator('svg polyline');
+    await expect(lines).toHaveCount(3);
+    const plotWidth = await long
+      .locator('svg[role="img"]')
+      .evaluate(svg => Number(svg.getAttribute('width')));
+    for (const line of await lines.all()) {
+      await expect(line).toHaveAttribute('data-source-points', '2000');
+      const drawn = Number(await line.getAttribute('data-points'));
+      expect(drawn).toBeGreaterThan(plotWidth);
+      expect(drawn).toBeLessThanOrEqual(plotWidth * 2 + 1);
+    }
+    // Parallel coordinates: a numeric axis per parameter, the metric last, a line per run.
+    const curvesParallel = comparison.getByRole('figure', {
+      name: 'parallel coordinates chart'
+    });
+    await expect(curvesParallel.locator('[data-axis]')).toHaveCount(2);
+    await expect(curvesParallel.locator('[data-axis="width"]')).toHaveAttribute(
+      'data-kind',
+      'numeric'
+    );
+    await comparison.getByRole('button', { name: 'close comparison' }).click();
+    await view.getByRole('button', { name: 'Clear selection' }).click();
+
+    // ui-tests: loss and accuracy over five steps (100 ms apart), lr and optimizer.
+    await picker.selectOption(await experimentId(page, baseURL, 'ui-tests'));
+    await expect(table.locator('tbody tr')).toHaveCount(3);
+    for (const name of ['lr-0.1', 'lr-0.01', 'lr-0.001']) {
+      await table.getByRole('checkbox', { name: `select ${name}` }).check();
+    }
+    await view.getByRole('button', { name: 'Compare 3 runs' }).click();
+    const controls = comparison.getByRole('group', { name: 'chart controls' });
+    const loss = comparison.getByRole('figure', { name: 'loss chart' });
+    const plot = loss.locator('svg[role="img"]');
+    await expect(plot).toHaveAttribute('aria-label', 'loss by step, 3 runs');
+    const stepAxis = await loss
+      .locator('.jp-nblift-axis text')
+      .allTextContents();
+    expect(stepAxis).toContain('4');
+
+    const xAxis = controls.getByRole('combobox', { name: 'X axis' });
+    await xAxis.selectOption('relative');
+    await expect(plot).toHaveAttribute('aria-label', 'loss by seconds, 3 runs');
+    await expect(loss.locator('.jp-nblift-axis text').last()).toHaveText('0.4');
+    await xAxis.selectOption('wall');
+    await expect(plot).toHaveAttribute('aria-label', 'loss by time, 3 runs');
+    await expect(loss.locator('.jp-nblift-axis text').last()).toContainText(
+      ':'
+    );
+    await xAxis.selectOption('step');
+
+    // Smoothing: the raw line stays, faded, behind a smoothed one that starts where the raw one does.
+    const raw = await loss
+      .locator('svg polyline')
+      .first()
+      .getAttribute('points');
+    const slider = controls.getByRole('slider', { name: 'Smoothing' });
+    await slider.fill('0.6');
+    await expect(controls.locator('output')).toHaveText('0.60');
+    await expect(loss.locator('svg polyline')).toHaveCount(6);
+    await expect(loss.locator('polyline.jp-nblift-series-raw')).toHaveCount(3);
+    await expect(
+      loss.locator('polyline.jp-nblift-series-raw').first()
+    ).toHaveAttribute('points', raw ?? '');
+    const smoothed = (
+      await loss
+        .locator('polyline:not(.jp-nblift-series-raw)')
+        .first()
+        .getAttribute('points')
+    )?.split(' ');
+    expect(smoothed?.length).toBe(5);
+    expect(smoothed?.[0]).toBe(raw?.split(' ')[0]);
+    expect(smoothed?.join(' ')).not.toBe(raw);
+    // The slider answers the keyboard.
+    await slider.focus();
+    await page.keyboard.press('ArrowRight');
+    await expect(controls.locator('output')).toHaveText('0.61');
+
+    const log = controls.getByRole('checkbox', { name: 'Log scale (y)' });
+    await log.check();
+    await expect(plot).toHaveAttribute(
+      'aria-label',
+      'loss by step, log scale, 3 runs'
+    );
+    await slider.fill('0');
+    await expect(loss.locator('svg polyline')).toHaveCount(3);
+
+    // Parallel coordinates: lr numeric, optimizer categorical, the chosen metric last; one line per run.
+    const parallel = comparison.getByRole('figure', {
+      name: 'parallel coordinates chart'
+    });
+    const axes = parallel.locator('[data-axis]');
+    await expect(axes).toHaveCount(3);
+    expect(
+      await axes.evaluateAll(gs =>
+        gs.map(
+          g => `${g.getAttribute('data-axis')}:${g.getAttribute('data-kind')}`
+        )
+      )
+    ).toEqual([
+      'lr:numeric',
+      'optimizer:categorical',
+      'metrics.accuracy:numeric'
+    ]);
+    await parallel
+      .getByRole('combobox', { name: 'Metric axis' })
+      .selectOption('loss');
+    await expect(axes.last()).toHaveAttribute('data-axis', 'metrics.loss');
+    const runLines = parallel.locator('polyline.jp-nblift-parallel-line');
+    await expect(runLines).toHaveCount(3);
+    // lr 0.001 is the axis's bottom, 0.1 its top: the lines start at different heights.
+    const starts = await runLines.evaluateAll(ls =>
+      ls.map(l => Number((l.getAttribute('points') ?? '').split(/[ ,]/)[1]))
+    );
+    expect(new Set(starts).size).toBe(3);
+    // Each run's line is reachable from the keyboard and reads out its values.
+    await runLines.first().focus();
+    await expect(runLines.first()).toBeFocused();
+    await expect(runLines.first()).toHaveAttribute(
+      'aria-label',
+      /^lr-[0-9.]+: lr [0-9.]+, optimizer sgd, metrics\.loss [0-9.]+$/
+    );
+    await expect(runLines.nth(1)).toHaveClass(/jp-nblift-parallel-dim/);
+    await parallel.scrollIntoViewIfNeeded();
+    await docScreenshot(parallel, 'experiments-parallel.png');
+  });
+
   test('the sidebar is a compact navigator of folding sections', async ({
     page
   }) => {
