@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..render import yaml_text
 from .pipeline import MARK, OUT_DIR, Pipeline, Step
 
 _HEADER = (
@@ -20,20 +21,6 @@ _ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
 def _comment(pipeline: Pipeline, prefix: str) -> str:
     text = _HEADER.format(notebook=pipeline.options.notebook, branch=pipeline.options.branch)
     return "\n".join(f"{prefix} {line}" for line in text.splitlines()) + "\n"
-
-
-def _yaml(data: dict[str, Any]) -> str:
-    import yaml
-
-    class _Dumper(yaml.SafeDumper):
-        pass
-
-    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-        style = "|" if "\n" in value else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-    _Dumper.add_representer(str, _str)
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=1000, default_flow_style=False)
 
 
 def _script(step: Step) -> str:
@@ -83,7 +70,7 @@ def github(pipeline: Pipeline) -> str:
         "jobs": {"nblift": job},
     }
     text = (
-        _yaml(workflow)
+        yaml_text(workflow)
         .replace("pull_request: null", "pull_request:")
         .replace("workflow_dispatch: null", "workflow_dispatch:")
     )
@@ -124,7 +111,7 @@ def gitlab(pipeline: Pipeline) -> str:
         ],
     }
     config = {"stages": ["test"], "variables": dict(_ENV), "nblift": job}
-    return _comment(pipeline, "#") + _yaml(config)
+    return _comment(pipeline, "#") + yaml_text(config)
 
 
 def _minor(python: str) -> str:
