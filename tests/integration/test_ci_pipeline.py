@@ -134,7 +134,7 @@ def _run_job(
     return ran
 
 
-def test_generated_github_steps_run_in_order_on_the_example_project(tmp_path, capsys):
+def test_generated_github_steps_run_in_order_on_the_example_project(tmp_path, capsys, monkeypatch):
     checkout = tmp_path / "repo"
     project = checkout / "churn"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".nblift", ".venv", "nblift-ci"))
@@ -221,6 +221,7 @@ def test_generated_github_steps_run_in_order_on_the_example_project(tmp_path, ca
 
     # Asked for anyway, the promotion of the drifted candidate is blocked, naming the gate (exit 1).
     capsys.readouterr()
+    monkeypatch.chdir(project)  # as the pipeline runs its steps: `ci promote` records its outcome here
     assert main(["-C", str(project), "--json", "ci", "promote", "churn", "--to", "champion"]) == 1
     blocked = json.loads(capsys.readouterr().out)
     assert blocked["state"] == "blocked" and blocked["version"] == "2" and "drift" in blocked["summary"]
