@@ -356,6 +356,8 @@ class Snapshotter:
                     else self._member_entry(name, ns[name], entry, unstorable)
                 )
                 var["cell"] = variables[name].get("cell")
+                if len(members) == 1 and quick is not None and var["status"] == "stored":
+                    var["fingerprint"] = quick  # lets a kernel that restores it skip re-encoding it
                 variables[name] = var
                 if var["status"] == "unstorable":
                     unstorable[name] = var["reason"]
@@ -621,7 +623,9 @@ class Snapshotter:
         if rerun and unstorable:
             rerun_done = self._rerun_cells(store, manifest, unstorable, failed)
         with self._lock:
-            self._known, self._pinned = {}, {}
+            self._known, self._pinned = _known_after_restore(manifest, decoded, restored)
+            self._encodings = dict(manifest["encodings"])
+            self._groups = {}
             self._last_id = manifest["id"]
         return RestoreResult(
             id=manifest["id"],
@@ -660,6 +664,29 @@ class Snapshotter:
         for name in done:
             unstorable.pop(name, None)
         return sorted(done)
+
+
+def _known_after_restore(
+    manifest: Mapping[str, Any], decoded: Mapping[str, Any], restored: Iterable[str]
+) -> tuple[dict[str, _Known], dict[str, Any]]:
+    """What the next snapshot may take as stored, as if this kernel had taken the restored snapshot itself.
+
+    A restored immutable value still bound to its name is unchanged (pinned, as after a snapshot). Any other
+    value keeps the content fingerprint it was snapshotted with: the next snapshot fingerprints it afresh and
+    reuses the stored encoding only when the two are equal (a value changed since, or decoded with another
+    memory layout, is encoded again). Values stored in a group are encoded again."""
+    known: dict[str, _Known] = {}
+    pinned: dict[str, Any] = {}
+    for name in restored:
+        entry, value = manifest["variables"][name], decoded[name]
+        enc_id = entry.get("encoding")
+        alone = enc_id in manifest["encodings"] and not entry.get("group")
+        immutable = alone and is_immutable(value)
+        quick = entry.get("fingerprint") if alone else None
+        known[name] = _Known(id(value), quick, dict(entry), enc_id if alone else None, immutable)
+        if immutable:
+            pinned[name] = value
+    return known, pinned
 
 
 def _part_of(part: str, name: str) -> bool:
