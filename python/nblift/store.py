@@ -16,7 +16,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import blake3
@@ -78,6 +78,8 @@ class ObjectStore:
         self.refs_dir = state_dir / "refs"
         #: Bytes this instance added to the store (objects that were already there cost nothing).
         self.bytes_written = 0
+        #: Told the id of each object this instance adds, once it is published (a move sends it on at once).
+        self.on_publish: Callable[[str], None] | None = None
 
     # -- objects -------------------------------------------------------------------------------------
     def path_of(self, oid: str) -> Path:
@@ -128,6 +130,8 @@ class ObjectStore:
         final = self.path_of(oid)
         ensure_dir(final.parent)
         publish(temp, final)
+        if self.on_publish is not None:
+            self.on_publish(oid)
 
     def get_bytes(self, oid: str) -> bytes:
         """The object's bytes, verified against its id (ObjectCorrupt names the object if not)."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
 import posixpath
+import queue
+import secrets
 import shlex
 import threading
 import time
@@ -17,13 +21,13 @@ from typing import Any
 
 from ..errors import InvalidInput, NbliftError, NotFound
 from ..project import Project
-from ..target.kernel_restore import DEVICE_ENV
+from ..target.kernel_restore import DEVICE_ENV, MOVES_DIR, RESTORE_ENV
 from .where import MOVED_ENV, PROVISIONER, SPEC_PREFIX
 
 #: How long the new kernel may take to start and restore the snapshot.
 START_TIMEOUT_S = 600.0
 #: How long the notebook's old kernel waits before the session switches (its cell's reply goes out first).
-SWITCH_DELAY_S = 0.2
+SWITCH_DELAY_S = 0.1
 _STARTUP = (
     "import nblift.target.kernel_restore as _nblift_restore\n"
     "_nblift_restore.restore_at_start()\ndel _nblift_restore\n"
@@ -130,7 +134,12 @@ def move_to(
     force: bool = False,
     device: str | None = None,
 ) -> MoveResult:
-    """Move this kernel's session to the SSH target `target_name` (see the package docstring)."""
+    """Move this kernel's session to the SSH target `target_name` (see the package docstring).
+
+    The work overlaps where it waits on different machines: preflight and the host's preparation run while
+    the snapshot is taken, each object the snapshot writes is sent as soon as it is written, and the kernel on
+    the host starts (when the environment is cached there) while the rest is sent; it restores once the
+    mover says everything is there."""
     from ..backends.ssh import ENV_BUILD_TIMEOUT_S
     from ..backends.ssh_connect import run_ssh, target_named
     from ..bundle import build_bundle
@@ -156,52 +165,92 @@ def move_to(
     snap = snapshotter(shell)
     snap.bind(project)
     known_types = types_of_values(user_variables(shell.user_ns))
-    # Preflight asks the host (its driver, the APIs in its environment) while the snapshot and the plan are
-    # made here: each waits on a different machine.
-    with ThreadPoolExecutor(1, thread_name_prefix="nblift-preflight") as pool:
-        checking = pool.submit(
-            preflight, project, notebook, backend=f"ssh:{target.name}", known_types=known_types
-        )
-        taken = snap.snapshot(f"moved to ssh:{target.name}", background=False)
-        manifest = mf.load(project.state_dir, taken.id)
-        bundle = build_bundle(project, notebook)
-        mover = _Mover(project, target, notebook, bundle, manifest, lock)
-        plan = run_ssh(mover.plan([], _unstorable(manifest)))
-        checked = checking.result()
-    plan.findings = [dataclasses.asdict(f) for f in checked.findings if f.severity in ("error", "warning")]
-    if plan_only:
-        return MoveResult(plan, False, "the plan only: nothing was sent")
-    if checked.failed and not force:
-        return MoveResult(
-            plan, False, "preflight found errors against the target: fix them, or move anyway with --force"
-        )
-    python = run_ssh(mover.send(), ENV_BUILD_TIMEOUT_S)
+    bundle = build_bundle(project, notebook)
+    mover = _Mover(project, target, notebook, bundle, lock)
     spec = f"{SPEC_PREFIX}{target.name}"
     rel = notebook.resolve().relative_to(project.root.resolve())
-    cwd = posixpath.join(mover.folder, *rel.parent.parts)
-    home_kernel = str((session.get("kernel") or {}).get("name") or "python3")
-    env = {
-        "PYTHONPATH": mover.runtime,
-        "IPYTHONDIR": posixpath.join(mover.folder, ".ipython"),
-        "JPY_SESSION_NAME": posixpath.join(mover.folder, *rel.parts),
-        "NBLIFT_MOVE_RESTORE": f"{taken.id}:{mover.digest}",
-        MOVED_ENV: json.dumps({"target": target.name, "folder": mover.folder, "snapshot": taken.id}),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        **({"CUDA_VISIBLE_DEVICES": gpus} if gpus else {}),
-        **({DEVICE_ENV: device} if device else {}),
-    }
-    config = {
-        "target": target.name,
-        "project": str(project.root),
-        "python": python,
-        "cwd": cwd,
-        "session_folder": mover.folder,
-        "home_kernel": home_kernel,
-    }
-    write_kernel_spec(spec, f"Python on {target.name} (nblift)", config, env)
-    started = _server_call(server, "kernels", "POST", {"name": spec, "path": session.get("path", "")})
-    kernel = str(started["id"])
-    restored = _wait_for_restore(server, kernel, mover, taken.id)
+    started: list[str] = []  # the kernel started on the host, if any
+
+    def start_kernel(python: str) -> str:
+        env = {
+            "PYTHONPATH": mover.runtime,
+            "IPYTHONDIR": posixpath.join(mover.folder, ".ipython"),
+            "JPY_SESSION_NAME": posixpath.join(mover.folder, *rel.parts),
+            RESTORE_ENV: mover.request_file,
+            MOVED_ENV: json.dumps({"target": target.name, "folder": mover.folder}),
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            **({"CUDA_VISIBLE_DEVICES": gpus} if gpus else {}),
+            **({DEVICE_ENV: device} if device else {}),
+        }
+        config = {
+            "target": target.name,
+            "project": str(project.root),
+            "python": python,
+            "cwd": posixpath.join(mover.folder, *rel.parent.parts),
+            "session_folder": mover.folder,
+            "home_kernel": str((session.get("kernel") or {}).get("name") or "python3"),
+        }
+        write_kernel_spec(spec, f"Python on {target.name} (nblift)", config, env)
+        body = {"name": spec, "path": session.get("path", "")}
+        started.append(str(_server_call(server, "kernels", "POST", body)["id"]))
+        return started[-1]
+
+    def start_when_cached() -> None:
+        """The kernel on the host starts while the snapshot is taken, when the environment is there."""
+        preparing.result()
+        if mover.python:
+            start_kernel(mover.python)
+
+    def stop_started() -> None:
+        for kernel in started:  # a kernel that would wait for a request that never comes
+            with contextlib.suppress(NbliftError, OSError):
+                _server_call(server, f"kernels/{kernel}", "DELETE")
+
+    try:
+        with ThreadPoolExecutor(3, thread_name_prefix="nblift-move") as pool:
+            checking = pool.submit(
+                preflight, project, notebook, backend=f"ssh:{target.name}", known_types=known_types
+            )
+            preparing = pool.submit(run_ssh, mover.prepare())
+            starting = None if plan_only else pool.submit(start_when_cached)
+            streamer = None if plan_only else _Streamer(mover, preparing)
+            try:
+                taken = snap.snapshot(
+                    f"moved to ssh:{target.name}",
+                    background=False,
+                    on_object=None if streamer is None else streamer.offer,
+                )
+            except BaseException:
+                if streamer is not None:
+                    streamer.finish(report=False)  # the snapshot's own error is the one to tell
+                raise
+            if streamer is not None:
+                streamer.finish()
+            preparing.result()
+            manifest = mf.load(project.state_dir, taken.id)
+            plan = run_ssh(mover.plan(manifest, _unstorable(manifest)))
+            checked = checking.result()
+            if starting is not None:
+                starting.result()
+        plan.findings = [
+            dataclasses.asdict(f) for f in checked.findings if f.severity in ("error", "warning")
+        ]
+        if plan_only:
+            return MoveResult(plan, False, "the plan only: nothing was sent")
+        if checked.failed and not force:
+            stop_started()
+            return MoveResult(
+                plan,
+                False,
+                "preflight found errors against the target: fix them, or move anyway with --force "
+                "(what was sent stays on the host for the next move)",
+            )
+        python = run_ssh(mover.send(), ENV_BUILD_TIMEOUT_S)
+        kernel = started[-1] if started else start_kernel(python)
+        restored = _wait_for_restore(server, kernel, mover, taken.id)
+    except BaseException:
+        stop_started()
+        raise
     threading.Thread(
         target=_switch, args=(server, str(session["id"]), kernel), name="nblift-move", daemon=True
     ).start()
@@ -232,7 +281,7 @@ def _wait_for_restore(server: dict[str, Any], kernel: str, mover: _Mover, sid: s
                 f"the kernel on {mover.target.name} did not start",
                 hint=f"see the kernel's log under {mover.root}/kernels on the host",
             )
-        time.sleep(0.1)
+        time.sleep(0.03)
 
 
 def _switch(server: dict[str, Any], session_id: str, kernel: str) -> None:
@@ -241,13 +290,49 @@ def _switch(server: dict[str, Any], session_id: str, kernel: str) -> None:
     _server_call(server, f"sessions/{session_id}", "PATCH", {"kernel": {"id": kernel}})
 
 
-class _Mover:
-    """The SSH side of a move to a host: what it lacks, then sending it all (on the SSH loop)."""
+class _Streamer:
+    """Sends each object the snapshot writes to the host as soon as it is written (on a thread of its own,
+    so the snapshot never waits on the network); `finish` waits for the last one and raises what failed."""
 
-    def __init__(
-        self, project: Project, target: Any, notebook: Path, bundle: Any, manifest: dict[str, Any], lock: Any
-    ) -> None:
-        from ..snapshot import manifest as mf
+    def __init__(self, mover: _Mover, prepared: Any) -> None:
+        self.mover, self.prepared = mover, prepared
+        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="nblift-move-send", daemon=True)
+        self.thread.start()
+
+    def offer(self, oid: str) -> None:
+        self.queue.put(oid)
+
+    def _run(self) -> None:
+        from ..backends.ssh import ENV_BUILD_TIMEOUT_S
+        from ..backends.ssh_connect import run_ssh
+
+        done = False
+        while not done:
+            batch = [self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            done = None in batch
+            oids = [oid for oid in batch if oid is not None]
+            if oids and self.error is None:
+                try:
+                    self.prepared.result()  # the host's folders exist
+                    run_ssh(self.mover.send_objects(oids), ENV_BUILD_TIMEOUT_S)
+                except BaseException as exc:  # noqa: BLE001 - raised by finish, in the move's thread
+                    self.error = exc
+
+    def finish(self, *, report: bool = True) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None and report:
+            raise self.error
+
+
+class _Mover:
+    """The SSH side of a move to a host: its folders, the objects it lacks, sending them (on the SSH loop)."""
+
+    def __init__(self, project: Project, target: Any, notebook: Path, bundle: Any, lock: Any) -> None:
         from ..store import ObjectStore
 
         self.project, self.target, self.notebook, self.bundle, self.lock = (
@@ -257,95 +342,142 @@ class _Mover:
             bundle,
             lock,
         )
-        self.manifest = manifest
         self.store = ObjectStore(project.state_dir)
-        self.manifest_bytes = (mf.snapshots_dir(project.state_dir) / f"{manifest['id']}.json").read_bytes()
-        self.digest = hashlib.sha256(self.manifest_bytes).hexdigest()
-        self.oids = sorted({self.bundle.id, *self.bundle.files.values(), *mf.manifest_objects(manifest)})
-        self.folder = self.state = self.objects = self.runtime = self.agent = ""
+        self.folder = self.state = self.objects = self.runtime = self.agent = self.root = ""
+        self.python = ""  # the environment's python on the host, when it is cached there
+        self.env: dict[str, Any] = {}
+        self.sent: dict[str, int] = {}  # objects this move sent, with their sizes
         self.lacking: list[str] = []
+        self.manifest_bytes = b""
+        self.digest = self.sid = ""
+        self.token = secrets.token_hex(8)
 
-    async def _where(self, conn: Any) -> None:
-        from ..backends.ssh import send_runtime
-        from ..backends.ssh_connect import check_output, remote_root
+    @property
+    def request_file(self) -> str:
+        """Where the kernel on the host looks for this move's restore request (see `kernel_restore`)."""
+        return posixpath.join(self.state, MOVES_DIR, f"{self.token}.request.json")
 
+    async def prepare(self) -> None:
+        """The session's folders on the host, nblift's runtime there, the kernel's startup file, and whether
+        the lock's environment is cached there."""
+        from ..backends.ssh import env_plan, send_runtime
+        from ..backends.ssh_connect import check_output, connect, remote_root
+
+        conn = await connect(self.target)
         root = await remote_root(conn, self.target)
         self.root = root
         self.folder = session_folder(root, self.project, self.notebook)
         self.state = posixpath.join(self.folder, self.project.settings.state_dir)
         self.objects = posixpath.join(self.state, "objects")
+        startup = posixpath.join(self.folder, ".ipython", "profile_default", "startup")
         q = shlex.quote
-        folders = (posixpath.join(self.objects, "tmp"), posixpath.join(self.state, "snapshots"))
-        await check_output(conn, "umask 077; mkdir -p " + " ".join(q(f) for f in folders))
+        folders = (
+            posixpath.join(self.objects, "tmp"),
+            posixpath.join(self.state, "snapshots"),
+            posixpath.join(self.state, MOVES_DIR),
+            startup,
+        )
+        self.env = env_plan(self.target, root, self.objects, self._requirements(), self.lock.index_strategy)
+        # one command: the folders, the startup file (from stdin), whether the environment is cached
+        ready = posixpath.join(self.env["env"], "ready")
+        said = await check_output(
+            conn,
+            "umask 077; mkdir -p " + " ".join(q(f) for f in folders) + " && "
+            f"cat > {q(posixpath.join(startup, '00-nblift-move.py'))} && "
+            f"if test -f {q(ready)}; then echo cached; fi",
+            _STARTUP,
+        )
+        if said.strip() == "cached":
+            self.python = posixpath.join(self.env["env"], "bin", "python")
         async with conn.start_sftp_client() as sftp:
             self.runtime = await send_runtime(sftp, root)
         self.agent = posixpath.join(self.runtime, "nblift", "target", "agent.py")
 
-    async def plan(self, findings: list[dict[str, Any]], unstorable: list[dict[str, Any]]) -> MovePlan:
-        from ..backends.ssh import env_plan, missing_objects
-        from ..backends.ssh_connect import connect
-
-        conn = await connect(self.target)
-        await self._where(conn)
-        self.lacking = await missing_objects(conn, self.target, self.agent, self.objects, self.oids)
-        size = sum(self.store.path_of(oid).stat().st_size for oid in self.lacking)
-        self.env = env_plan(
-            self.target, self.root, self.objects, self._requirements(), self.lock.index_strategy
-        )
-        async with conn.start_sftp_client() as sftp:
-            ready = await sftp.exists(posixpath.join(self.env["env"], "ready"))
-        return MovePlan(
-            target=f"ssh:{self.target.name}",
-            snapshot=str(self.manifest["id"]),
-            objects=len(self.lacking),
-            bytes=size,
-            unstorable=unstorable,
-            findings=findings,
-            environment="cached" if ready else "to build",
-        )
-
     def _requirements(self) -> str | None:
         return self.bundle.files.get(self.lock.requirements)
 
-    async def send(self) -> str:
-        """Send what the host lacks, build the environment, lay out the project; the environment's python."""
+    async def send_objects(self, oids: list[str]) -> None:
+        """Send those of `oids` the host lacks (objects are published there by a rename once complete)."""
         from ..backends.ssh import send_objects
+        from ..backends.ssh_connect import connect
+
+        conn = await connect(self.target)
+        async with conn.start_sftp_client() as sftp:
+            wanted = [oid for oid in dict.fromkeys(oids) if oid not in self.sent]
+            there = await asyncio.gather(*(sftp.exists(self._remote(oid)) for oid in wanted))
+            lacking = [oid for oid, present in zip(wanted, there, strict=True) if not present]
+            await send_objects(sftp, self.store, self.objects, lacking)
+        self.sent.update({oid: self.store.path_of(oid).stat().st_size for oid in lacking})
+
+    def _remote(self, oid: str) -> str:
+        return posixpath.join(self.objects, oid[:2], oid[2:])
+
+    async def plan(self, manifest: dict[str, Any], unstorable: list[dict[str, Any]]) -> MovePlan:
+        """What the host still lacks of the snapshot and the project, and what this move sent already."""
+        from ..backends.ssh_connect import connect
+        from ..snapshot import manifest as mf
+
+        self.sid = str(manifest["id"])
+        self.manifest_bytes = (mf.snapshots_dir(self.project.state_dir) / f"{self.sid}.json").read_bytes()
+        self.digest = hashlib.sha256(self.manifest_bytes).hexdigest()
+        oids = sorted({self.bundle.id, *self.bundle.files.values(), *mf.manifest_objects(manifest)})
+        wanted = [oid for oid in oids if oid not in self.sent]
+        conn = await connect(self.target)
+        async with conn.start_sftp_client() as sftp:
+            there = await asyncio.gather(*(sftp.exists(self._remote(oid)) for oid in wanted))
+        self.lacking = [oid for oid, present in zip(wanted, there, strict=True) if not present]
+        size = sum(self.store.path_of(oid).stat().st_size for oid in self.lacking)
+        return MovePlan(
+            target=f"ssh:{self.target.name}",
+            snapshot=self.sid,
+            objects=len(self.lacking) + len(self.sent),
+            bytes=size + sum(self.sent.values()),
+            unstorable=unstorable,
+            findings=[],
+            environment="cached" if self.python else "to build",
+        )
+
+    async def send(self) -> str:
+        """Send what the host still lacks, build the environment (or find it), lay out the project, then say
+        that all is there (the kernel there restores once it sees that); the environment's python."""
         from ..backends.ssh_connect import check_output, connect
 
         q = shlex.quote
+        await self.send_objects(self.lacking)
         conn = await connect(self.target)
+        plan_file = posixpath.join(self.folder, ".nblift-env.json")
         async with conn.start_sftp_client() as sftp:
-            await send_objects(sftp, self.store, self.objects, self.lacking)
-            sid = self.manifest["id"]
-            async with sftp.open(posixpath.join(self.state, "snapshots", f"{sid}.json"), "wb") as fh:
+            async with sftp.open(posixpath.join(self.state, "snapshots", f"{self.sid}.json"), "wb") as fh:
                 await fh.write(self.manifest_bytes)
-            plan_file = posixpath.join(self.folder, ".nblift-env.json")
             async with sftp.open(plan_file, "w") as fh:
                 await fh.write(json.dumps(self.env))
-            startup = posixpath.join(self.folder, ".ipython", "profile_default", "startup")
-            await sftp.makedirs(startup, exist_ok=True)
-            async with sftp.open(posixpath.join(startup, "00-nblift-move.py"), "w") as fh:
-                await fh.write(_STARTUP)
         materialize = (
             "import sys; from pathlib import Path; from nblift.bundle import materialize; "
             "from nblift.store import ObjectStore; "
             "materialize(ObjectStore(Path(sys.argv[1])), sys.argv[2], Path(sys.argv[3]))"
         )
-        # one command: the environment (built or found; the agent prints its python), then the project laid
-        # out with that python
+        request = json.dumps({"snapshot": self.sid, "sha256": self.digest})
+        build = (
+            f"py={q(self.python)}"
+            if self.python
+            else f"py=$({q(self.target.python)} {q(self.agent)} build {q(plan_file)} < /dev/null)"
+        )
+        # one command: the environment (found, or built: the agent prints its python), the project laid out
+        # with that python, then the request the kernel there waits for (published by a rename)
         out = await check_output(
             conn,
-            f"py=$({q(self.target.python)} {q(self.agent)} build {q(plan_file)}) && "
+            f"{build} && "
             f'PYTHONPATH={q(self.runtime)} "$py" -c {q(materialize)} '
-            f'{q(self.state)} {q(self.bundle.id)} {q(self.folder)} && echo "$py"',
+            f"{q(self.state)} {q(self.bundle.id)} {q(self.folder)} < /dev/null && "
+            f"cat > {q(self.request_file + '.part')} && mv {q(self.request_file + '.part')} "
+            f'{q(self.request_file)} && echo "$py"',
+            request,
         )
-        python = out.strip().splitlines()[-1]
-        return python
+        return out.strip().splitlines()[-1]
 
     async def outcome(self, sid: str) -> dict[str, Any] | None:
         """What the kernel on the host wrote when it restored `sid` (None: nothing yet)."""
         from ..backends.ssh_connect import connect
-        from ..target.kernel_restore import MOVES_DIR
 
         conn = await connect(self.target)
         path = posixpath.join(self.state, MOVES_DIR, f"{sid}.restored.json")

@@ -1,11 +1,13 @@
 """Run in a moved kernel as it starts (an IPython startup file on the host): restore the snapshot it was moved
 with, once.
 
-The kernel spec of a moved session sets `NBLIFT_MOVE_RESTORE=SID:SHA256`. The snapshot's manifest and objects
-are already in the state folder of the session's project copy on the host. The manifest was signed at home
-with a key the host does not have, so it is trusted here only when its bytes have the SHA-256 the mover sent
-on its own channel; it is then signed with the host's key and restored like any snapshot. What happened is
-written beside it (`moves/SID.restored.json`) for the mover to report, and a restart of the kernel starts
+The kernel is started while the mover is still snapshotting and sending: its spec sets `NBLIFT_MOVE_RESTORE`
+to the path of a request file the mover writes (by a rename) once the snapshot's manifest and objects are in
+the state folder of the session's project copy on the host and the project is laid out there:
+`{"snapshot": SID, "sha256": SHA-256 of the manifest}`. The kernel waits for it. The manifest was signed at
+home with a key the host does not have, so it is trusted here only when its bytes have the SHA-256 the mover
+wrote on its own channel; it is then signed with the host's key and restored like any snapshot. What happened
+is written beside it (`moves/SID.restored.json`) for the mover to report, and a restart of the kernel starts
 fresh instead of restoring again.
 """
 
@@ -19,7 +21,10 @@ import time
 import traceback
 from pathlib import Path
 
+#: The request file the mover writes once everything the restore reads is on the host.
 RESTORE_ENV = "NBLIFT_MOVE_RESTORE"
+#: How long the kernel waits for it before it starts without the moved state (and says why).
+REQUEST_TIMEOUT_S = 600.0
 #: `%lift move --device cuda`: where torch tensors and modules go.
 DEVICE_ENV = "NBLIFT_MOVE_DEVICE"
 MOVES_DIR = "moves"
@@ -42,12 +47,45 @@ def _usable(device: str | None) -> tuple[str | None, str]:
     return "cpu", f"--device {device}: torch on the host sees no CUDA device, so tensors are on the cpu"
 
 
-def restore_at_start() -> None:
-    request = os.environ.pop(RESTORE_ENV, "")
-    device = os.environ.pop(DEVICE_ENV, "") or None
-    if not request or ":" not in request:
+def _wait_for(path: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _note_snapshot(sid: str) -> None:
+    """Tell `%lift status` in this kernel which snapshot it was moved with."""
+    from ..move.where import MOVED_ENV
+
+    try:
+        moved = json.loads(os.environ.get(MOVED_ENV) or "{}")
+    except ValueError:
         return
-    sid, digest = request.split(":", 1)
+    if isinstance(moved, dict):
+        os.environ[MOVED_ENV] = json.dumps({**moved, "snapshot": sid})
+
+
+def restore_at_start() -> None:
+    request_file = os.environ.pop(RESTORE_ENV, "")
+    device = os.environ.pop(DEVICE_ENV, "") or None
+    if not request_file:
+        return
+    if not _wait_for(Path(request_file), REQUEST_TIMEOUT_S):
+        print(f"nblift: the move never finished ({request_file} missing): nothing restored", file=sys.stderr)
+        return
+    try:
+        request = json.loads(Path(request_file).read_text(encoding="utf-8"))
+        sid, digest = str(request["snapshot"]), str(request["sha256"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(
+            f"nblift: the move's request {request_file} is unreadable ({exc}): nothing restored",
+            file=sys.stderr,
+        )
+        return
+    _note_snapshot(sid)
     from ..fsutil import atomic_write
     from ..project import Project
     from ..snapshot import manifest as mf
