@@ -190,11 +190,13 @@ class Snapshotter:
         auto: bool = False,
         background: bool = False,
         progress: Progress | None = None,
+        on_object: Callable[[str], None] | None = None,
     ) -> SnapshotResult:
         """Freeze the namespace. Every name that could have changed is re-examined (`full`: every name).
 
         With `background`, the kernel forks: the child (a copy-on-write image of this moment's memory)
         encodes and writes while the kernel goes on at once; the result says "saving" until `collect`.
+        `on_object` (foreground only) is told each object the snapshot adds to the store as it is written.
         """
         with self._lock:
             with contextlib.suppress(
@@ -206,7 +208,7 @@ class Snapshotter:
             stamps = context.site_stamps()
             pins = {name: value for name, value in self._namespace().items() if is_immutable(value)}
             foreground_because = None
-            if background and background_supported():
+            if background and on_object is None and background_supported():
                 foreground_because = fork_hazard()
                 if foreground_because is None:
                     preload()
@@ -226,6 +228,7 @@ class Snapshotter:
                 progress=progress,
                 sid=sid,
                 start=start,
+                on_object=on_object,
                 note=f"written in the foreground: {foreground_because}" if foreground_because else None,
             )
             self._apply(outcome, pins, stamps)
@@ -294,10 +297,12 @@ class Snapshotter:
         sid: str,
         start: float,
         note: str | None = None,
+        on_object: Callable[[str], None] | None = None,
     ) -> _Outcome:
         """Encode, store and sign one snapshot; touches no state of `self` (it may run in a forked child)."""
         project = self.project
         store = ObjectStore(project.ensure_state_dir())
+        store.on_publish = on_object
         ns = self._namespace()
         candidates = self._candidates(ns, full)
         history = kernel_history_raw(self.shell)
