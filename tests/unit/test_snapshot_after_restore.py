@@ -101,3 +101,26 @@ def test_a_partial_restore_leaves_the_other_names_to_be_examined(
         mf.load(project.state_dir, after.id)["variables"]["df"]["encoding"]
         != (mf.load(project.state_dir, first.id)["variables"]["df"]["encoding"])
     )
+
+
+def test_a_snapshot_tells_each_object_it_adds_once_written(shell: Any, tmp_path: Path) -> None:
+    """What a move streams to the host while the snapshot goes on: every new object, once it is published."""
+    from nblift.store import ObjectStore
+
+    project = Project.discover(tmp_path)
+    store = ObjectStore(project.ensure_state_dir())
+    shell.user_ns.update(arr=np.arange(50_000, dtype=float))
+    told: list[str] = []
+    snap = core.Snapshotter(shell, project)
+    first = snap.snapshot("one", on_object=told.append)
+    arr_objects = mf.load(project.state_dir, first.id)["encodings"]
+    array_oid = next(
+        enc["objects"][0]
+        for enc in arr_objects.values()
+        if enc["kind"] == "numpy" and enc["meta"]["shape"] == [50_000]
+    )
+    assert array_oid in told and all(store.has(oid) for oid in told)
+    assert len(told) == len(set(told))
+    told.clear()
+    snap.snapshot("unchanged", on_object=told.append)
+    assert array_oid not in told  # already in the store: nothing new to send
