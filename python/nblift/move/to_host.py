@@ -171,13 +171,14 @@ def move_to(
     rel = notebook.resolve().relative_to(project.root.resolve())
     started: list[str] = []  # the kernel started on the host, if any
 
-    def start_kernel(python: str) -> str:
+    def start_kernel(where: dict[str, str]) -> str:
+        folder = where["folder"]
         env = {
-            "PYTHONPATH": mover.runtime,
-            "IPYTHONDIR": posixpath.join(mover.folder, ".ipython"),
-            "JPY_SESSION_NAME": posixpath.join(mover.folder, *rel.parts),
-            RESTORE_ENV: mover.request_file,
-            MOVED_ENV: json.dumps({"target": target.name, "folder": mover.folder}),
+            "PYTHONPATH": where["runtime"],
+            "IPYTHONDIR": posixpath.join(folder, ".ipython"),
+            "JPY_SESSION_NAME": posixpath.join(folder, *rel.parts),
+            RESTORE_ENV: mover.request_file(folder),
+            MOVED_ENV: json.dumps({"target": target.name, "folder": folder}),
             "MLFLOW_DISABLE_TELEMETRY": "true",
             **({"CUDA_VISIBLE_DEVICES": gpus} if gpus else {}),
             **({DEVICE_ENV: device} if device else {}),
@@ -185,9 +186,9 @@ def move_to(
         config = {
             "target": target.name,
             "project": str(project.root),
-            "python": python,
-            "cwd": posixpath.join(mover.folder, *rel.parent.parts),
-            "session_folder": mover.folder,
+            "python": where["python"],
+            "cwd": posixpath.join(folder, *rel.parent.parts),
+            "session_folder": folder,
             "home_kernel": str((session.get("kernel") or {}).get("name") or "python3"),
         }
         write_kernel_spec(spec, f"Python on {target.name} (nblift)", config, env)
@@ -195,16 +196,24 @@ def move_to(
         started.append(str(_server_call(server, "kernels", "POST", body)["id"]))
         return started[-1]
 
-    def start_when_cached() -> None:
-        """The kernel on the host starts while the snapshot is taken, when the environment is there."""
+    def start_early() -> None:
+        """The kernel on the host starts as early as it can: at once where the last move of this notebook to
+        this host found its environment, nblift's runtime and the session's folder (checked by the
+        preparation: a kernel started on a wrong guess is stopped and started again), else as soon as the
+        preparation finds the environment cached there."""
+        guess = mover.remembered()
+        if guess is not None:
+            start_kernel(guess)
         preparing.result()
-        if mover.python:
-            start_kernel(mover.python)
+        if started and mover.where() != guess:
+            stop_started()
+        if not started and mover.python:
+            start_kernel(mover.where())
 
     def stop_started() -> None:
-        for kernel in started:  # a kernel that would wait for a request that never comes
+        while started:  # a kernel that would wait for a request that never comes
             with contextlib.suppress(NbliftError, OSError):
-                _server_call(server, f"kernels/{kernel}", "DELETE")
+                _server_call(server, f"kernels/{started.pop()}", "DELETE")
 
     try:
         with ThreadPoolExecutor(3, thread_name_prefix="nblift-move") as pool:
@@ -212,7 +221,7 @@ def move_to(
                 preflight, project, notebook, backend=f"ssh:{target.name}", known_types=known_types
             )
             preparing = pool.submit(run_ssh, mover.prepare())
-            starting = None if plan_only else pool.submit(start_when_cached)
+            starting = None if plan_only else pool.submit(start_early)
             streamer = None if plan_only else _Streamer(mover, preparing)
             try:
                 taken = snap.snapshot(
@@ -245,8 +254,9 @@ def move_to(
                 "preflight found errors against the target: fix them, or move anyway with --force "
                 "(what was sent stays on the host for the next move)",
             )
-        python = run_ssh(mover.send(), ENV_BUILD_TIMEOUT_S)
-        kernel = started[-1] if started else start_kernel(python)
+        mover.python = run_ssh(mover.send(), ENV_BUILD_TIMEOUT_S)
+        mover.remember()  # the next move of this notebook here starts its kernel at once
+        kernel = started[-1] if started else start_kernel(mover.where())
         restored = _wait_for_restore(server, kernel, mover, taken.id)
     except BaseException:
         stop_started()
@@ -352,10 +362,46 @@ class _Mover:
         self.digest = self.sid = ""
         self.token = secrets.token_hex(8)
 
-    @property
-    def request_file(self) -> str:
+    def request_file(self, folder: str) -> str:
         """Where the kernel on the host looks for this move's restore request (see `kernel_restore`)."""
-        return posixpath.join(self.state, MOVES_DIR, f"{self.token}.request.json")
+        state = posixpath.join(folder, self.project.settings.state_dir)
+        return posixpath.join(state, MOVES_DIR, f"{self.token}.request.json")
+
+    def where(self) -> dict[str, str]:
+        """What a kernel on the host needs: the environment's python ("" while not built), nblift's runtime
+        and the session's folder."""
+        return {"python": self.python, "runtime": self.runtime, "folder": self.folder}
+
+    def _remembered_file(self) -> Path:
+        return self.project.state_dir / MOVES_DIR / "hosts.json"
+
+    def _remembered_key(self) -> str:
+        return f"{self.target.name} {self.notebook.resolve()}"
+
+    def remembered(self) -> dict[str, str] | None:
+        """What the last move of this notebook to this host found there (None: no such move)."""
+        try:
+            known = json.loads(self._remembered_file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        found = known.get(self._remembered_key()) if isinstance(known, dict) else None
+        fields = ("python", "runtime", "folder")
+        if not isinstance(found, dict) or not all(isinstance(found.get(k), str) and found[k] for k in fields):
+            return None
+        return {k: found[k] for k in fields}
+
+    def remember(self) -> None:
+        from ..fsutil import atomic_write
+
+        path = self._remembered_file()
+        try:
+            known = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        known = known if isinstance(known, dict) else {}
+        known[self._remembered_key()] = self.where()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(known, indent=1).encode())
 
     async def prepare(self) -> None:
         """The session's folders on the host, nblift's runtime there, the kernel's startup file, and whether
@@ -457,6 +503,7 @@ class _Mover:
             "materialize(ObjectStore(Path(sys.argv[1])), sys.argv[2], Path(sys.argv[3]))"
         )
         request = json.dumps({"snapshot": self.sid, "sha256": self.digest})
+        request_file = self.request_file(self.folder)
         build = (
             f"py={q(self.python)}"
             if self.python
@@ -469,8 +516,8 @@ class _Mover:
             f"{build} && "
             f'PYTHONPATH={q(self.runtime)} "$py" -c {q(materialize)} '
             f"{q(self.state)} {q(self.bundle.id)} {q(self.folder)} < /dev/null && "
-            f"cat > {q(self.request_file + '.part')} && mv {q(self.request_file + '.part')} "
-            f'{q(self.request_file)} && echo "$py"',
+            f"cat > {q(request_file + '.part')} && mv {q(request_file + '.part')} {q(request_file)} && "
+            'echo "$py"',
             request,
         )
         return out.strip().splitlines()[-1]
