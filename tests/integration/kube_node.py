@@ -12,11 +12,14 @@ would do it:
 - the garbage collector: the pods of a deleted Job are deleted (their processes get SIGTERM, then SIGKILL
   after the pod's grace period);
 - the kubelet: a pod's container command runs as a local process with the pod's environment, its working
-  directory an emptyDir of its own; its phase, conditions and container state are reported back;
+  directory an emptyDir of its own; a persistentVolumeClaim is a local folder per claim, kept across pods,
+  that the process finds where an environment value names the volume's mount path; its phase, conditions
+  and container state are reported back;
 - the pod log endpoint (`pods/NAME/log`, with follow, timestamps and sinceSeconds), which kmock does not
   serve: a reaction of ours; `drop_logs_after` makes the server drop a stream after that many lines.
 
-`evict(run_id)` does what an eviction does: the DisruptionTarget condition on the pod, then SIGTERM.
+`evict(run_id)` does what an eviction does: the DisruptionTarget condition on the pod, then SIGTERM;
+`no_capacity` keeps a Job's next pod from starting (a cluster without room for it).
 """
 
 from __future__ import annotations
@@ -76,6 +79,9 @@ class KubeStandIn:
         self.created_jobs: list[dict[str, Any]] = []  # every Job as nblift sent it
         self.deleted_jobs: list[str] = []
         self.drop_logs_after: int | None = None
+        self.claims: dict[str, Path] = {}  # persistentVolumeClaim name -> its local folder
+        #: No room on the node: a Job's next pod is not started (it would stay Pending).
+        self.no_capacity = False
         self.dropped = 0
         self._count = 0
         self._tasks: set[asyncio.Future[Any]] = set()  # kept until the loop ends
@@ -124,6 +130,8 @@ class KubeStandIn:
         self._thread.join(5)  # open watch streams may hold the server; the thread is a daemon
         for pod in self.pods.values():
             shutil.rmtree(pod.folder, ignore_errors=True)
+        for folder in self.claims.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
     def kubeconfig(self, path: Path) -> Path:
         config = {
@@ -247,7 +255,8 @@ class KubeStandIn:
                 job, "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"
             )
             return
-        await self._start_pod(job)
+        if not self.no_capacity:
+            await self._start_pod(job)
 
     # -- the kubelet ---------------------------------------------------------------------------------------
 
@@ -276,6 +285,20 @@ class KubeStandIn:
     async def _run(self, pod: _Pod) -> None:
         container = pod.spec["containers"][0]
         env = {**self.base_env, **{e["name"]: e.get("value", "") for e in container.get("env", [])}}
+        claims = {
+            v["name"]: v["persistentVolumeClaim"]["claimName"]
+            for v in pod.spec.get("volumes", [])
+            if "persistentVolumeClaim" in v
+        }
+        for mount in container.get("volumeMounts", []):
+            if mount["name"] in claims:
+                claim = claims[mount["name"]]
+                local = self.claims.setdefault(claim, Path(tempfile.mkdtemp(prefix=f"nblift-pvc-{claim}-")))
+                at = mount["mountPath"]
+                env = {
+                    k: str(local) + v[len(at) :] if v == at or v.startswith(f"{at}/") else v
+                    for k, v in env.items()
+                }
         cwd = pod.folder if container.get("workingDir") else Path.cwd()  # the emptyDir at workingDir
         pod.proc = await asyncio.create_subprocess_exec(
             *container["command"], *container.get("args", []), cwd=cwd, env=env,

@@ -2,8 +2,9 @@
 played by kube_node.KubeStandIn) and a local S3-compatible server (moto) as the bucket: a run succeeds with
 its notebook, metrics and MLflow run back; a failing cell gives FAILED naming it; cancel deletes the Job; an
 eviction mid-run resumes from the last completed cell; a budget stop ends the run with the reason; the pod
-log stream is taken up again after the server drops it. Every Job nblift sends is validated against the
-Kubernetes API's own models."""
+log stream is taken up again after the server drops it; `--resume` continues a stopped run from its
+checkpoint; the pod builds the run's environment from the lock, once per lock. Every Job nblift sends is
+validated in strict mode against the Kubernetes schema of the targets' release (kube_schema)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from ray_cluster import CREDENTIALS, start_s3
 from run_helpers import until, wait_done, wait_for_event, wait_mlflow_closed, write_notebook
 
 from nblift import tracking
+from nblift.backends.k8s_manifest import DEFAULT_KUBERNETES
+from nblift.errors import NotFound
 from nblift.project import Project
 from nblift.runs import service
 
@@ -49,6 +52,9 @@ def kube(s3, tmp_path_factory):
     os.environ["KUBECONFIG"] = str(config)
     yield stand_in
     stand_in.stop()
+    assert stand_in.created_jobs
+    for job in stand_in.created_jobs:  # every manifest nblift sent, against the targets' release
+        validate_job(job, DEFAULT_KUBERNETES)
     if saved is None:
         os.environ.pop("KUBECONFIG", None)
     else:
@@ -67,6 +73,7 @@ def project_for(folder: Path, endpoint: str, **extra: object) -> Project:
         "gpu_product": "NVIDIA-A100-SXM4-80GB",
         "priority_class": "spot-batch",
         "preempt_grace": 20,
+        "image_has_env": True,  # the test's interpreter has what runs need (an environment is built below)
         **extra,
     }
     lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
@@ -101,8 +108,7 @@ def test_run_succeeds_then_a_failing_cell_fails_the_job(kube, s3, tmp_path, monk
     assert (executed.parent / "artifacts" / "weights.txt").read_text() == "trained 3"
 
     job = job_of(kube, info.id)
-    for sent_job in kube.created_jobs:
-        validate_job(sent_job)
+    validate_job(job, DEFAULT_KUBERNETES)  # every Job of the module is checked at its end too
     pod = job["spec"]["template"]["spec"]
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert pod["nodeSelector"] == {"pool": "spot", "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
@@ -201,6 +207,102 @@ def test_eviction_resumes_from_the_last_completed_cell(kube, s3, tmp_path, monke
     assert note.cell_type == "markdown" and "resumed here" in note.source and "after cell 2" in note.source
     assert nb.metadata["nblift"]["resumed"]["after_cell"] == 2
     assert nb.cells[1].outputs == [] and nb.cells[1].execution_count  # ran before the eviction
+
+
+def test_a_stopped_preempted_run_resumes_on_a_new_job(kube, s3, tmp_path, monkeypatch):
+    """Evicted, no room for the retried pod, cancelled: `--resume` continues it from the checkpoint its
+    evicted pod left under its prefix, on a new Job with the run's checkpoint key."""
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("NBLIFT_RUN_CANCEL_GRACE", "5")
+    project = project_for(tmp_path, s3)
+    notebook = write_notebook(tmp_path / "resume.ipynb", *RESUMABLE)
+    first = service.launch(project, notebook, backend="k8s:a100")
+    wait_for_event(project, first.id, "cell.started", timeout=90, cell=2)
+    kube.no_capacity = True
+    try:
+        kube.evict(first.id)
+        until(lambda: kube.pods_of(first.id)[0].exit_code == 75, 60, "the evicted pod's checkpoint")
+        assert service.cancel(project, first.id).state == "CANCELLED"
+    finally:
+        kube.no_capacity = False
+    resumed = service.resume(project, first.id)
+    done = wait_done(project, resumed.id, timeout=180)
+    assert done.state == "SUCCEEDED", done.error
+    started = [e["cell"] for e in service.events(project, resumed.id)[0] if e["kind"] == "cell.started"]
+    assert started == [3]
+    nb = nbformat.read(service.fetch(project, resumed.id), as_version=4)
+    assert "x is 42 ; restored in a new kernel: True" in json.dumps(nb.cells[-1].outputs)
+    assert nb.metadata["nblift"]["resumed"]["from_run"] == first.id
+    keys = [
+        {e["name"]: e["value"] for e in job_of(kube, r)["spec"]["template"]["spec"]["containers"][0]["env"]}
+        for r in (first.id, resumed.id)
+    ]
+    assert keys[0]["NBLIFT_CHECKPOINT_KEY"] == keys[1]["NBLIFT_CHECKPOINT_KEY"]  # verifies what run 1 wrote
+    assert keys[0]["NBLIFT_PREFIX"] != keys[1]["NBLIFT_PREFIX"]
+
+    # a k8s run that never checkpointed: refused, saying that `nblift run` starts it over
+    plain = service.launch(project, notebook, backend="k8s:a100")
+    wait_for_event(project, plain.id, "cell.started", timeout=90, cell=2)
+    assert service.cancel(project, plain.id).state == "CANCELLED"
+    with pytest.raises(NotFound, match="left no checkpoint") as refused:
+        service.resume(project, plain.id)
+    assert "starts it over" in refused.value.hint
+
+
+def test_the_pod_builds_the_environment_from_the_lock_once(kube, s3, tmp_path, monkeypatch):
+    """No environment in the image: the pod builds it with uv from the lock that came with the bundle, in
+    the env_cache volume; the next run with the same lock finds it there."""
+    from env_helpers import WheelIndex, build_wheel, clean_env, make_package, uv
+    from env_helpers import run as run_tool
+    from nblift.environment.lock import pin
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    uv_path = uv() or str(Path(sys.executable).parent / "uv")
+    wheel = build_wheel(make_package(tmp_path / "src", "libk8senv", "2.0.0"), tmp_path / "dist")
+    project = project_for(
+        tmp_path, s3, image_has_env=False, env_cache="nblift-envs", offline=True, uv=uv_path
+    )
+    with WheelIndex([wheel]) as index:
+        (tmp_path / "requirements.in").write_text("libk8senv\n")
+        pin(project, requirements=tmp_path / "requirements.in", environ=clean_env(PIP_INDEX_URL=index.url))
+        # the pod installs offline (the test's node has no package index): the uv cache gets the wheel
+        warm = [uv_path, "pip", "install", "-q", "--target", str(tmp_path / "warm")]
+        run_tool([*warm, "-r", str(project.root / "requirements.txt")])
+    code = (
+        "import importlib.metadata as m, sys\nprint('libk8senv is', m.version('libk8senv'), 'in', sys.prefix)"
+    )
+    notebook = write_notebook(tmp_path / "env.ipynb", code)
+    runs = []
+    for _ in range(2):
+        run = wait_done(project, service.launch(project, notebook, backend="k8s:a100").id, timeout=300)
+        assert run.state == "SUCCEEDED", run.error
+        runs.append(run)
+    first, second = (
+        [e["kind"] for e in service.events(project, r.id)[0] if e["kind"].startswith("env.")] for r in runs
+    )
+    assert first == ["env.building", "env.ready"] and second == ["env.ready"]  # built once, by lock hash
+    text = service.fetch(project, runs[1].id).read_text()
+    assert f"libk8senv is 2.0.0 in {kube.claims['nblift-envs']}/envs/" in text  # the volume's environment
+    job = job_of(kube, runs[1].id)
+    assert job["spec"]["template"]["spec"]["volumes"][1]["persistentVolumeClaim"] == {
+        "claimName": "nblift-envs"
+    }
+    validate_job(job, DEFAULT_KUBERNETES)
+
+    # a lock the pod cannot install (offline, and the package is in no cache): FAILED with uv's reason
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    other = project_for(broken, s3, image_has_env=False, offline=True, uv=uv_path)
+    missing = build_wheel(make_package(tmp_path / "src2", "libk8snowhere", "1.0.0"), tmp_path / "dist2")
+    with WheelIndex([missing]) as index:
+        (broken / "requirements.in").write_text("libk8snowhere\n")
+        pin(other, requirements=broken / "requirements.in", environ=clean_env(PIP_INDEX_URL=index.url))
+    notebook = write_notebook(broken / "nb.ipynb", "1")
+    failed = wait_done(other, service.launch(other, notebook, backend="k8s:a100").id, timeout=120)
+    assert failed.state == "FAILED"
+    assert "could not build the run's environment" in failed.error["message"]
+    assert "libk8snowhere" in failed.error["message"]  # uv's own reason
+    assert len(kube.pods_of(failed.id)) == 1  # not retried
 
 
 def test_budget_stop_and_a_dropped_log_stream(kube, s3, tmp_path, monkeypatch):

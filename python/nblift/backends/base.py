@@ -161,6 +161,12 @@ class Backend(abc.ABC):
         """Bring the run's outputs (executed notebook, artifacts) into the record; return their folder."""
         return self._fetch(handle, record_dir)
 
+    def has_checkpoint(self, handle: RunHandle, record_dir: Path) -> bool | None:
+        """Whether the run left a kernel checkpoint that `nblift run --resume` continues from (None: this
+        backend keeps none it can resume from). A backend that says True brings the checkpoint of the run
+        a new run's `spec.resume_from` names to where that new run executes."""
+        return None
+
     def gpu_driver(self) -> str | None:
         """The NVIDIA driver version where this backend runs things (None: no GPU, or it cannot tell);
         preflight checks the lock's CUDA build against it."""

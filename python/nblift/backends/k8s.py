@@ -7,7 +7,9 @@ bucket (what a second run of the same work finds there is not sent again); the p
 (nblift.backends.bucket reads it). The Job and its pods are followed through the watch API, the pod's log
 streamed into the run record (nblift.backends.k8s_watch). An evicted pod is retried by the Job and the run
 resumes from its last completed cell; a Job that ends without the runner recording the end is LOST with the
-reason Kubernetes gives. Cancel deletes the Job and its pods. The `kubernetes` client is imported only here.
+reason Kubernetes gives, and `nblift run --resume` continues it from the checkpoint under its prefix (a new
+Job with a new prefix: the checkpoint is copied there and verified with the run's key, kept in its record).
+Cancel deletes the Job and its pods. The `kubernetes` client is imported only here.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from ..runs import records
 from ..runs.events import EventKind, append_event
 from ..runs.records import RunRecord
 from ..snapshot.signing import KEY_BYTES
+from ..target.checkpoint import CHECKPOINT_DIR, CHECKPOINT_FILE, KEY_FILE
 from .base import RunHandle, RunRequest, RunState, Target
 from .bucket import BucketBackend, split_storage, upload_objects
 from .k8s_manifest import (
+    ENV_PLAN,
     RUN_LABEL,
     K8sTarget,
     deadline_seconds,
@@ -66,6 +70,21 @@ def runtime_archive() -> tuple[str, bytes]:
         _runtimes.clear()
         _runtimes[key] = (key, buffer.getvalue())
     return _runtimes[key]
+
+
+def env_plan_for(target: K8sTarget, store: Any, manifest: dict[str, Any]) -> dict[str, Any]:
+    """How the pod builds the run's environment: the SSH agent's plan (`nblift.backends.ssh.env_plan`: uv
+    installs the lock's hashed requirements with the index strategy they were resolved with, plus the
+    runner's packages), its paths relative to the pod's scratch folder (the lock comes with the bundle's
+    objects), the environment's folder keyed by the lock, the interpreter, uv and the runner's packages."""
+    from ..environment.lock import lock_in_bundle
+    from .ssh import env_plan
+
+    lock, requirements = lock_in_bundle(store, manifest)
+    strategy = lock.index_strategy if lock else None
+    # a K8sTarget names python, uv and offline as an SSHTarget does: all the plan reads of it
+    plan = env_plan(target, ".", "store/objects", requirements, strategy)  # type: ignore[arg-type]
+    return {**plan, "target": target.name}
 
 
 def _api(context: str) -> Api:
@@ -142,6 +161,39 @@ class K8sBackend(BucketBackend):
 
     # -- submit --------------------------------------------------------------------------------------------
 
+    def has_checkpoint(self, handle: RunHandle, record_dir: Path) -> bool:
+        """The checkpoint an evicted pod uploaded under the run's prefix (and the key that signed it)."""
+        if not (record_dir / KEY_FILE).is_file():
+            return False
+        return self._get(handle, f"{CHECKPOINT_DIR}/{CHECKPOINT_FILE}") is not None
+
+    def _checkpoint_key(self, target: K8sTarget, request: RunRequest, prefix: str) -> str:
+        """The key that signs the run's kernel checkpoints, kept in its record (0600): a resumed run gets
+        the key of the run it continues, and that run's checkpoint is copied under its own prefix."""
+        key = secrets.token_hex(KEY_BYTES)
+        earlier_id = request.spec.resume_from
+        if earlier_id:
+            earlier = records.record_dir(self.project.state_dir, earlier_id)
+            handle = records.read_handle(earlier)
+            if handle is None or not (earlier / KEY_FILE).is_file():
+                raise NotFound(f"run {earlier_id} has no checkpoint to resume from")
+            key = (earlier / KEY_FILE).read_text().strip()
+            bucket = str(handle.details["bucket"])
+            s3 = self._s3({"endpoint_url": target.endpoint_url})
+            source = f"{handle.details['prefix']}/{CHECKPOINT_DIR}/"
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=source):
+                for item in page.get("Contents", []):
+                    rel = item["Key"][len(source) :]
+                    s3.copy_object(
+                        Bucket=split_storage(target.storage)[0],
+                        Key=f"{prefix}/{CHECKPOINT_DIR}/{rel}",
+                        CopySource={"Bucket": bucket, "Key": item["Key"]},
+                    )
+        fd = os.open(request.record_dir / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
     def _send(self, target: K8sTarget, request: RunRequest, base: str, prefix: str) -> str:
         """Put the bundle's objects, the runtime and the run's specification in the bucket; returns the
         runtime's key."""
@@ -170,6 +222,9 @@ class K8sBackend(BucketBackend):
             tracking = dataclasses.replace(tracking, project="tracking")
         spec = request.spec.with_tracking(tracking).dumps().encode()
         s3.put_object(Bucket=bucket, Key=f"{prefix}/run/request.json", Body=spec)
+        if not target.image_has_env:
+            plan = env_plan_for(target, store, manifest)
+            s3.put_object(Bucket=bucket, Key=f"{prefix}/run/{ENV_PLAN}", Body=json.dumps(plan).encode())
         return runtime_key
 
     def _submit(self, request: RunRequest) -> RunHandle:
@@ -177,6 +232,7 @@ class K8sBackend(BucketBackend):
         bucket, base = split_storage(target.storage)
         prefix = f"{base}/runs/{request.run_id}".strip("/")
         runtime_key = self._send(target, request, base, prefix)
+        checkpoint_key = self._checkpoint_key(target, request, prefix)
         cost = request.spec.cost
         deadline = deadline_seconds(request.spec.timeout, cost.budget_seconds if cost is not None else None)
         env = {
@@ -186,7 +242,7 @@ class K8sBackend(BucketBackend):
             "NBLIFT_RUNTIME": runtime_key,
             "NBLIFT_S3_ENDPOINT": target.endpoint_url,
             # signs the kernel checkpoints of this run: a retried pod trusts only what this run wrote
-            "NBLIFT_CHECKPOINT_KEY": secrets.token_hex(KEY_BYTES),
+            "NBLIFT_CHECKPOINT_KEY": checkpoint_key,
             "MLFLOW_DISABLE_TELEMETRY": "true",
         }
         manifest = job_manifest(target, request.run_id, env, deadline)

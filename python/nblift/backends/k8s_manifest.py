@@ -3,7 +3,13 @@
     [tool.nblift.kubernetes.NAME]
     context = ""                        # the kubeconfig context ("" : the current one, or in-cluster)
     namespace = "default"
-    image = "python:3.11"               # Python with boto3, papermill and ipykernel (nblift comes along)
+    image = "python:3.11"               # Python with boto3 and uv (nblift comes along; the rest: the lock)
+    python = "python"  uv = "uv"        # the image's interpreter and uv
+    image_has_env = false               # true: the image's Python already has the lock's packages, papermill
+                                        # and ipykernel; nothing is built
+    env_cache = ""                      # a PersistentVolumeClaim that keeps built environments by lock hash
+    offline = false                     # uv installs from its cache only (no package index from the pod)
+    kubernetes_version = "1.30"         # the cluster's Kubernetes release (the Job is checked against it)
     storage = "s3://bucket/nblift"      # the S3-compatible bucket bundle, runtime and results go through
     endpoint_url = ""                   # for S3-compatible stores
     credentials_secret = ""             # a Secret whose keys become the pod's environment (AWS_*)
@@ -21,7 +27,9 @@
     hourly_cost = 0.0  max_cost = 0.0   # see docs/costs.md
 
 The Job's single container runs a short bootstrap (`BOOTSTRAP`) that fetches nblift's runtime from the
-bucket by content hash and hands over to `nblift.target.k8s_job`.
+bucket by content hash and hands over to `nblift.target.k8s_job`, which builds the run's environment from
+the bundle's lock with uv (the SSH agent's builder) unless `image_has_env`, in the `env_cache` volume when
+there is one (keyed by the lock's hash: the next run with the same lock starts at once), else in the pod.
 """
 
 from __future__ import annotations
@@ -44,6 +52,15 @@ QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 WORK_DIR = "/nblift"
+#: The environment's plan in the run's prefix (`run/ENV_PLAN`): absent when the image has the environment.
+ENV_PLAN = "launch.json"
+#: Where the `env_cache` volume is mounted (the pod is told by NBLIFT_ENV_CACHE).
+ENV_CACHE_DIR = "/nblift-envs"
+#: The oldest Kubernetes release with what the Job uses (podFailurePolicy with onPodConditions).
+MIN_KUBERNETES = (1, 26)
+DEFAULT_KUBERNETES = "1.30"
+_VERSION = re.compile(r"v?(\d+)\.(\d+)(\.\d+)?")
+_DNS_1123 = re.compile(r"[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?")
 #: Seconds past the run's own limit before Kubernetes stops the Job: time to record the state and upload.
 DEADLINE_MARGIN_S = 120
 _QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?")
@@ -52,6 +69,11 @@ _KEYS: dict[str, type] = {
     "namespace": str,
     "image": str,
     "python": str,
+    "uv": str,
+    "image_has_env": bool,
+    "env_cache": str,
+    "offline": bool,
+    "kubernetes_version": str,
     "storage": str,
     "endpoint_url": str,
     "credentials_secret": str,
@@ -93,6 +115,11 @@ class K8sTarget(Priced):
     context: str = ""
     namespace: str = "default"
     python: str = "python"
+    uv: str = "uv"
+    image_has_env: bool = False
+    env_cache: str = ""
+    offline: bool = False
+    kubernetes_version: str = DEFAULT_KUBERNETES
     endpoint_url: str = ""
     credentials_secret: str = ""
     gpus: int = 0
@@ -124,6 +151,17 @@ def _check_table(where: str, values: dict[str, Any], raw: Mapping[str, Any]) -> 
     for key in ("cpu", "memory"):
         if values.get(key) and not _QUANTITY.fullmatch(values[key]):
             raise ConfigError(f"{where}: {key} {values[key]!r} is not a quantity", hint='e.g. "8" or "32Gi"')
+    version = _VERSION.fullmatch(values.get("kubernetes_version", DEFAULT_KUBERNETES))
+    if version is None or (int(version[1]), int(version[2])) < MIN_KUBERNETES:
+        raise ConfigError(
+            f"{where}: kubernetes_version {values['kubernetes_version']!r} is not a release nblift supports",
+            hint='give the cluster\'s release as MAJOR.MINOR, 1.26 or newer (podFailurePolicy), e.g. "1.30"',
+        )
+    if values.get("env_cache") and not _DNS_1123.fullmatch(values["env_cache"]):
+        raise ConfigError(
+            f"{where}: env_cache {values['env_cache']!r} is not a PersistentVolumeClaim name",
+            hint='name a claim in the namespace, e.g. env_cache = "nblift-envs"',
+        )
     for key in ("gpus", "retries", "preempt_grace", "ttl_seconds"):
         if values.get(key, 0) < 0:
             raise ConfigError(f"{where}: {key} is negative", hint=f"give {key} as 0 or more")
@@ -196,6 +234,11 @@ def job_manifest(
         "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
         "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
     }
+    volumes: list[dict[str, Any]] = [{"name": "work", "emptyDir": {}}]
+    if target.env_cache and not target.image_has_env:
+        container["volumeMounts"].append({"name": "envs", "mountPath": ENV_CACHE_DIR})
+        container["env"].append({"name": "NBLIFT_ENV_CACHE", "value": ENV_CACHE_DIR})
+        volumes.append({"name": "envs", "persistentVolumeClaim": {"claimName": target.env_cache}})
     if resources:
         container["resources"] = resources
     if target.credentials_secret:
@@ -207,7 +250,7 @@ def job_manifest(
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": target.preempt_grace + 30,
         "containers": [container],
-        "volumes": [{"name": "work", "emptyDir": {}}],
+        "volumes": volumes,
     }
     if selector:
         pod["nodeSelector"] = selector

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from ..costs.prices import Priced
 from ..runs.records import OUTPUT_DIR, RUNNER_LOG
+from ..target.checkpoint import CHECKPOINT_DIR, CHECKPOINT_FILE
 from .base import Backend, RunHandle, RunRequest
 
 # Runners this process started, so their exit is reaped (no zombies in a long-lived server).
@@ -60,7 +62,13 @@ class LocalBackend(Backend):
         rate = self.project.settings.local_hourly_cost
         return Priced(hourly_cost=rate, rate_name="local_hourly_cost"), "the local backend"
 
+    def has_checkpoint(self, handle: RunHandle, record_dir: Path) -> bool:
+        return (record_dir / CHECKPOINT_DIR / CHECKPOINT_FILE).is_file()  # the runner ran in the record
+
     def _submit(self, request: RunRequest) -> RunHandle:
+        if request.spec.resume_from:  # the checkpoint of the run it continues, where its runner finds it
+            earlier = request.record_dir.parent / request.spec.resume_from / CHECKPOINT_DIR
+            shutil.copytree(earlier, request.record_dir / CHECKPOINT_DIR, symlinks=True)
         command = [
             sys.executable,
             "-m",

@@ -152,6 +152,9 @@ class RunSpec:
     data: dict[str, Any] | None = None
     #: A remote target fetches URI inputs (S3, lakeFS, ...) from their source instead of from home.
     data_from_source: bool = False
+    #: The run this one continues from its last checkpoint (`nblift run --resume RUN`): the backend brings
+    #: that run's checkpoint along and the runner goes on from the cell after it.
+    resume_from: str | None = None
 
     def with_tracking(self, tracking: TrackingSpec) -> RunSpec:
         """The same run, recorded elsewhere (a backend's copy for its target)."""
@@ -185,6 +188,7 @@ class RunSpec:
             cost=CostSpec.from_json(data.get("cost")),
             data=_typed(data, "data", dict, None),
             data_from_source=_typed(data, "data_from_source", bool, False),
+            resume_from=_typed(data, "resume_from", str, None),
         )
 
     def dumps(self) -> str:

@@ -159,16 +159,100 @@ def launch(
         submission_id=submission_id,
         data_from_source=data_from_source,
     )
+    return _start(project, backend_obj, spec)
+
+
+def _start(project: Project, backend: Backend, spec: RunSpec) -> RunInfo:
+    """Record the run and hand it to its backend (a failure to start is recorded as FAILED, then raised)."""
     record = new_record(project.ensure_state_dir(), spec)
-    record.append(EventKind.RUN_SUBMITTED, backend=name, bundle=spec.bundle, new_bytes=spec.bundle_new_bytes)
+    record.append(
+        EventKind.RUN_SUBMITTED, backend=spec.backend, bundle=spec.bundle, new_bytes=spec.bundle_new_bytes
+    )
     try:
-        backend_obj.submit(RunRequest(spec, record.folder, project.state_dir))
+        backend.submit(RunRequest(spec, record.folder, project.state_dir))
     except Exception as exc:
-        message = f"{name} could not start the run: {type(exc).__name__}: {exc}"
+        message = f"{spec.backend} could not start the run: {type(exc).__name__}: {exc}"
         record.update_state(state=RunState.FAILED.value, finished=time.time(), error={"message": message})
         record.append(EventKind.RUN_FINISHED, state=RunState.FAILED.value, error={"message": message})
         raise
     return record.info()
+
+
+#: The ends a run can be resumed from: it stopped before its notebook did (a failed cell is fixed and run
+#: again; a finished run has nothing left).
+RESUMABLE = (RunState.LOST, RunState.CANCELLED, RunState.TIMED_OUT)
+
+
+def resume(
+    project: Project, run_id: str, *, timeout: float | None = None, budget: float | None = None
+) -> RunInfo:
+    """Continue run `run_id` on its target from its last checkpoint, as a new run (`nblift run --resume`).
+
+    The new run has the same notebook, bundle, parameters and target, its `resume_from` naming the run it
+    continues; its backend brings that run's checkpoint along, and the runner restores the kernel and goes
+    on from the cell after the checkpoint. `timeout` and `budget` replace the earlier run's (its time and
+    cost are its own: the new run's limits count from zero). A run without a checkpoint, or on a backend
+    that keeps none, is refused with what to do instead.
+    """
+    import dataclasses
+
+    from ..costs.prices import parse_budget
+
+    earlier = RunRecord.open(project.state_dir, run_id)
+    state = RunState(_reconcile(project, earlier)["state"])
+    spec = earlier.spec
+    over = f"`nblift run {spec.notebook} --backend {spec.backend}` starts it over"
+    if not state.terminal:
+        raise InvalidInput(
+            f"run {run_id} is {state.value}: only a run that stopped can be resumed",
+            hint=f"wait for it, or `nblift cancel {run_id}` first",
+        )
+    if state not in RESUMABLE:
+        raise InvalidInput(
+            f"run {run_id} ended {state.value}: only a LOST, CANCELLED or TIMED_OUT run is resumed",
+            hint=over,
+        )
+    handle = earlier.handle()
+    if handle is None:
+        raise NotFound(f"run {run_id} never started, so it has no checkpoint", hint=over)
+    backend = backend_for(project, spec.backend)
+    found = backend.has_checkpoint(handle, earlier.folder)
+    if found is None:
+        raise InvalidInput(
+            f"the {backend.name} backend keeps no checkpoint nblift can resume run {run_id} from "
+            "(runs on the local and k8s backends resume)",
+            hint=over,
+        )
+    if not found:
+        raise NotFound(
+            f"run {run_id} left no checkpoint to resume from: one is taken only when the runner is told to "
+            "stop for a preemption (a pod's eviction, or SIGUSR1 to a local runner), after the running cell",
+            hint=over,
+        )
+    if timeout is not None and timeout <= 0:
+        raise InvalidInput(f"timeout {timeout} is not positive", hint="give a duration such as 30m or 2h")
+    cost = spec.cost
+    if budget is not None:
+        if cost is None or not cost.hourly:
+            raise InvalidInput(
+                f"run {run_id}'s target has no price, so a budget cannot be kept",
+                hint="set hourly_cost (or instance_type) on the target, or resume without --budget",
+            )
+        cost = dataclasses.replace(cost, budget=parse_budget(budget))
+    new_id = secrets.token_hex(6)
+    continued = dataclasses.replace(
+        spec,
+        id=new_id,
+        run_name=f"{Path(spec.notebook).stem} {new_id}",
+        tags={**spec.tags, "nblift.run_id": new_id, "nblift.resumed_from": run_id},
+        created=time.time(),
+        bundle_new_bytes=0,
+        submission_id=None,
+        timeout=spec.timeout if timeout is None else timeout,
+        cost=cost,
+        resume_from=run_id,
+    )
+    return _start(project, backend, continued)
 
 
 def launch_targets(project: Project) -> list[dict[str, Any]]:
@@ -223,6 +307,9 @@ def _mark_lost(
 ) -> dict[str, Any]:
     if backend is not None and handle is not None:
         backend.reap(handle)
+    if record.state().get("preempted"):  # its runner checkpointed and stopped: nobody ran it again
+        resume = f"`nblift run --resume {record.id}` goes on from there"
+        reason = f"preempted after a checkpoint ({reason}): {resume}"
     return _finish_from_outside(record, RunState.LOST, reason)
 
 

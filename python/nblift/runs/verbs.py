@@ -50,6 +50,13 @@ def run_args(parser: argparse.ArgumentParser) -> None:
         help="a remote target fetches S3/lakeFS inputs from their source with its own credentials (default: "
         "home fetches them once and sends them through nblift's store)",
     )
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN",
+        help="continue a LOST, CANCELLED or TIMED_OUT run on its target from its last checkpoint, as a new "
+        "run (no notebook or parameters; --timeout and --budget replace the run's)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--wait", action="store_true", default=None, help="block until the run ends")
     mode.add_argument("--detach", dest="wait", action="store_false", help="start the run and return at once")
@@ -77,27 +84,51 @@ def code_cells(notebook: Path) -> int:
     return sum(1 for cell in cells_of(notebook) if cell.get("cell_type") == "code")
 
 
+def _resume(ctx: Context, args: argparse.Namespace) -> tuple[Any, Any, int]:
+    """`run --resume RUN`: the project, the new run and its notebook's code cells."""
+    from . import service
+    from .params import parse_duration
+    from .records import resolve_run_id
+
+    given = [f for f, v in (("notebook", args.notebook), ("parameters", args.parameters)) if v]
+    given += [f"--{f.replace('_', '-')}" for f in ("backend", "data_from_source") if getattr(args, f)]
+    if given:
+        raise InvalidInput(
+            f"--resume continues a run as it was launched: it takes no {' or '.join(given)}",
+            hint="`nblift run --resume RUN` (with --timeout or --budget to give it new limits)",
+        )
+    project = ctx.project
+    run_id = resolve_run_id(project.state_dir, args.resume)
+    info = service.resume(project, run_id, timeout=parse_duration(args.timeout), budget=args.budget)
+    print(f"resuming run {run_id} from its checkpoint as run {info.id}", file=sys.stderr)
+    notebook = project.root / info.notebook
+    return project, info, code_cells(notebook) if notebook.is_file() else 0
+
+
 def run(ctx: Context, args: argparse.Namespace) -> Any:
     from ..project import Project
     from . import service
     from .params import parse_assignments, parse_duration
 
-    notebook = _notebook(ctx, args.notebook)
-    parameters = parse_assignments(args.parameters)
-    timeout = parse_duration(args.timeout)
-    if not notebook.is_file():
-        raise InvalidInput(f"no notebook at {notebook}", hint="check the path; save the notebook first")
-    project = Project.discover(ctx.project_path or notebook)
-    info = service.launch(
-        project,
-        notebook,
-        parameters,
-        backend=args.backend,
-        timeout=timeout,
-        budget=args.budget,
-        data_from_source=args.data_from_source,
-    )
-    total = code_cells(notebook)
+    if args.resume:
+        project, info, total = _resume(ctx, args)
+    else:
+        notebook = _notebook(ctx, args.notebook)
+        parameters = parse_assignments(args.parameters)
+        timeout = parse_duration(args.timeout)
+        if not notebook.is_file():
+            raise InvalidInput(f"no notebook at {notebook}", hint="check the path; save the notebook first")
+        project = Project.discover(ctx.project_path or notebook)
+        info = service.launch(
+            project,
+            notebook,
+            parameters,
+            backend=args.backend,
+            timeout=timeout,
+            budget=args.budget,
+            data_from_source=args.data_from_source,
+        )
+        total = code_cells(notebook)
     if info.cost and info.cost.get("estimate_text"):
         print(f"estimate: {info.cost['estimate_text']}", file=sys.stdout if ctx.shell else sys.stderr)
     if ctx.shell is not None:

@@ -36,6 +36,14 @@ class LaunchBody:
 
 
 @dataclasses.dataclass(frozen=True)
+class ResumeBody:
+    """POST /runs/ID/resume: new limits for the resumed run (None: the earlier run's)."""
+
+    timeout: str | int | float | None = None
+    budget: str | int | float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class KernelBody:
     """A route that acts on a notebook's running kernel (its interpreter, not its variables)."""
 

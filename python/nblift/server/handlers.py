@@ -26,7 +26,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from .. import __version__
 from ..errors import InvalidInput, NbliftError, NotFound, TooLarge
 from ..project import Project
-from .bodies import EmptyBody, KernelBody, LaunchBody, read_body
+from .bodies import EmptyBody, KernelBody, LaunchBody, ResumeBody, read_body
 from .paths import resolve_inside
 
 API_VERSION = 1
@@ -526,6 +526,27 @@ class RunCancelHandler(BaseHandler):
         self.reply((await self.off_loop(lambda: service.cancel(project, run_id))).to_json())
 
 
+class RunResumeHandler(BaseHandler):
+    """Continue a stopped run from its last checkpoint as a new run (`nblift run --resume`)."""
+
+    auth_resource = "nblift:runs"
+    post_body = ResumeBody
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        from ..costs.prices import parse_budget
+        from ..runs import service
+        from ..runs.params import parse_duration
+
+        body: ResumeBody = self.body()
+        timeout, budget = parse_duration(body.timeout), parse_budget(body.budget)
+        project = self.project()
+        info = await self.off_loop(lambda: service.resume(project, run_id, timeout=timeout, budget=budget))
+        self.set_status(201)
+        self.reply(info.to_json())
+
+
 class RunFetchHandler(BaseHandler):
     """Copy the run's executed notebook and artifacts into the project; reply with the notebook's path
     relative to the server root, for the UI to open."""
@@ -662,6 +683,7 @@ def route_table() -> list[tuple[str, type[BaseHandler]]]:
         (rf"{PREFIX}/runs/{_RUN}/events", RunEventsHandler),
         (rf"{PREFIX}/runs/{_RUN}/events/stream", RunEventStreamHandler),
         (rf"{PREFIX}/runs/{_RUN}/cancel", RunCancelHandler),
+        (rf"{PREFIX}/runs/{_RUN}/resume", RunResumeHandler),
         (rf"{PREFIX}/runs/{_RUN}/fetch", RunFetchHandler),
         (rf"{PREFIX}/experiments", ExperimentsHandler),
         (rf"{PREFIX}/experiments/(?P<experiment_id>[0-9]{{1,19}})/runs", ExperimentRunsHandler),

@@ -4,9 +4,10 @@ restored by the next runner of the same run, which continues from the next cell.
 
 A checkpoint is an nblift snapshot of the kernel (every variable, taken with `full=True`) in a project of its
 own inside the run folder (`checkpoint/`, its objects under `checkpoint/.nblift`), plus `checkpoint.json`:
-the snapshot's id, the first cell still to run, the cells already run with their outputs, and how long the
-run had been going. The snapshot is signed with the signing key of the kernel's environment (on Kubernetes a
-key made for the run, `NBLIFT_SECRET_FILE`), so a retried pod restores only what this run wrote.
+the snapshot's id, the first cell still to run, the cells already run with their outputs, how long the run
+had been going and which run took it. The snapshot is signed with the signing key of the kernel's
+environment (on Kubernetes a key made for the run, `NBLIFT_SECRET_FILE`, kept in the run's record so that
+`nblift run --resume` can verify it too), so a retried pod restores only what this run wrote.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ class Resume:
     taken: float
     cell: int | None  # the last completed cell's number in the user's notebook
     modules: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> module imported as it
+    run_id: str = ""  # the run whose runner took it ("": one written before runs said so)
+
+    def same_run(self, run_id: str) -> bool:
+        """Taken by an earlier runner of run `run_id` (a retried pod), not by the run `--resume` continues."""
+        return self.run_id in ("", run_id)
 
     @classmethod
     def load(cls, run_dir: Path) -> Resume | None:
@@ -66,6 +72,7 @@ class Resume:
             taken=float(data.get("taken", 0.0)),
             cell=data.get("cell"),
             modules=dict(data.get("modules") or {}),
+            run_id=str(data.get("run_id") or ""),
         )
 
 
@@ -146,14 +153,17 @@ def _in_kernel(client: Any, code: str) -> Any:
 class Checkpointer:
     """The engine's side: take a checkpoint after a cell once asked, restore one before the first cell."""
 
-    def __init__(self, run_dir: Path, started: float, resume: Resume | None) -> None:
+    def __init__(self, run_dir: Path, started: float, resume: Resume | None, run_id: str = "") -> None:
         self.root = run_dir / CHECKPOINT_DIR
         self.started = started
         self.resume = resume
+        self.run_id = run_id
+        #: What earlier runners of this same run used (a resumed run's own time starts at zero).
+        self.spent = resume.elapsed if resume is not None and resume.same_run(run_id) else 0.0
 
     @property
     def elapsed(self) -> float:
-        return (self.resume.elapsed if self.resume else 0.0) + time.time() - self.started
+        return self.spent + time.time() - self.started
 
     def restore(self, client: Any) -> list[str]:
         assert self.resume is not None
@@ -180,29 +190,32 @@ class Checkpointer:
             "elapsed": self.elapsed,
             "taken": time.time(),
             "cell": cell,
+            "run_id": self.run_id,
         }
         atomic_write(self.root / CHECKPOINT_FILE, json.dumps(data).encode())
         raise Preempted(f"checkpointed after cell {cell}")
 
 
-def mark_resumed(executed: Path, resume: Resume) -> None:
+def mark_resumed(executed: Path, resume: Resume, run_id: str = "") -> None:
     """Show in the executed notebook where the run resumed: a markdown note before the first cell that ran
-    again, and the notebook's metadata."""
+    again, and the notebook's metadata (`from_run`: the run `--resume` continued, when it was another)."""
     import nbformat
 
     nb = nbformat.read(str(executed), as_version=4)
     at = min(resume.next_index, len(nb.cells))
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(resume.taken))
     done = f"cell {resume.cell}" if resume.cell else "the injected parameters"
+    other = "" if resume.same_run(run_id) else resume.run_id
+    stopped = f"Run {other} stopped" if other else "The run was preempted"
+    went_on = "this run (`nblift run --resume`) went on" if other else "the run went on"
     note = nbformat.v4.new_markdown_cell(
-        f"**nblift: resumed here.** The run was preempted after {done} ({when}); the kernel's state was "
-        "restored from the checkpoint taken then, and the run went on from the next cell."
+        f"**nblift: resumed here.** {stopped} after {done} ({when}); the kernel's state was "
+        f"restored from the checkpoint taken then, and {went_on} from the next cell."
     )
-    note.metadata[RESUMED_KEY] = {"after_cell": resume.cell, "checkpoint": resume.sid, "taken": resume.taken}
+    where = {"after_cell": resume.cell, "checkpoint": resume.sid, "taken": resume.taken}
+    if other:
+        where["from_run"] = other
+    note.metadata[RESUMED_KEY] = dict(where)
     nb.cells.insert(at, note)
-    nb.metadata.setdefault("nblift", {})["resumed"] = {
-        "after_cell": resume.cell,
-        "checkpoint": resume.sid,
-        "taken": resume.taken,
-    }
+    nb.metadata.setdefault("nblift", {})["resumed"] = dict(where)
     nbformat.write(nb, str(executed))

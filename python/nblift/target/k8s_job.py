@@ -10,6 +10,13 @@ SIGTERM means one of two things. After the client wrote the `cancel` marker (nbl
 it is passed on as SIGTERM: the run ends CANCELLED. Otherwise the pod is being evicted or its node is going
 away: the runner is asked (SIGUSR1) to checkpoint the kernel after the cell that is running and stop; the
 checkpoint goes to the bucket and the pod exits with PREEMPTED so that the Job runs another one.
+
+Unless the image has the run's environment, the run prefix holds a plan (`run/launch.json`, made by
+nblift.backends.k8s.env_plan_for): the environment is built from the bundle's lock with uv, by the builder
+the SSH agent uses (nblift.target.agent), in the `env_cache` volume when the Job mounts one (a folder per
+lock hash, built once, under a lock so that pods sharing the volume never build the same one twice) or in
+the pod's scratch folder; the runner then runs in it. A build that fails ends the run FAILED with uv's
+reason (the Job fails at once).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any
 from ..runs.events import EVENTS_FILE, EventKind
 from ..runs.model import RunSpec, RunState
 from .checkpoint import CHECKPOINT_DIR, KEY_FILE, PREEMPTED_EXIT
-from .ray_job import Mirror, prepare_run, run_mirrored, upload_results
+from .ray_job import MIRROR_S, Mirror, prepare_run, run_mirrored, upload_results
 
 #: The pod's exit status when the runner recorded a terminal state other than SUCCEEDED: the Job's
 #: podFailurePolicy fails the Job at once (nblift.backends.k8s_manifest.NOTEBOOK_ERROR_EXIT).
@@ -35,6 +42,8 @@ FINISHED_UNSUCCESSFUL = 42
 #: How often the pod's log is given the run's new events.
 ECHO_S = 0.2
 RUN_FILES = ("request.json", "events.jsonl", "state.json", "mlflow.json")
+#: The environment's plan in the run prefix (nblift.backends.k8s_manifest.ENV_PLAN).
+PLAN_FILE = "launch.json"
 
 
 def _download_tree(mirror: Mirror, under: str, local: Path) -> None:
@@ -119,12 +128,78 @@ def echo_events(run: Path, stop: threading.Event) -> None:
         stop.wait(ECHO_S)
 
 
+def build_environment(mirror: Mirror, home: Path, run: Path) -> str | None:
+    """The python of the run's environment, built from the plan in the run prefix (None: there is none, the
+    image's Python runs it). Raises BuildError or OSError when uv cannot build it."""
+    from ..fsutil import file_lock
+    from ..runs.events import append_event
+    from .agent import _build, _read_plan
+
+    data = _get(mirror, mirror.key(f"run/{PLAN_FILE}"))
+    if data is None:
+        return None
+    (run / PLAN_FILE).write_bytes(data)
+    plan = _read_plan(run / PLAN_FILE)  # paths relative to the pod's scratch folder
+    cache = os.environ.get("NBLIFT_ENV_CACHE")
+    env = Path(plan["env"])
+    if cache:  # the env_cache volume: environments of every run with this lock
+        env = Path(cache) / env.relative_to(home.resolve())
+    env.parent.mkdir(parents=True, exist_ok=True)
+    # built once, run many times: compiled to bytecode as it is installed, not by each run's imports
+    os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
+    target, key = str(plan.get("target", "")), env.name
+    done = threading.Event()
+
+    def beat() -> None:  # the run is alive while uv builds (or waits for another pod's build)
+        while not done.wait(MIRROR_S):
+            mirror.small(run)
+
+    beating = threading.Thread(target=beat, daemon=True)
+    beating.start()
+    try:
+        with file_lock(env.parent / f"{env.name}.lock"):
+            ready = (env / "ready").is_file()
+            kind = EventKind.ENV_READY if ready else EventKind.ENV_BUILDING
+            append_event(run, kind, target=target, key=key)
+            with (home / "env-build.log").open("a") as log:
+                _build(env, plan, log)
+    finally:
+        done.set()
+        beating.join(10)
+    if not ready:
+        append_event(run, EventKind.ENV_READY, target=target, key=key)
+    print(f"environment {key}: {'cached' if ready else 'built'} at {env}", flush=True)
+    return str(env / "bin" / "python")
+
+
+def _failed_build(run: Path, mirror: Mirror, reason: str) -> int:
+    """Record the run as FAILED (the environment could not be built), its results uploaded."""
+    import time
+
+    from ..runs.events import append_event
+    from ..runs.records import update_state
+
+    error = {"message": f"could not build the run's environment: {reason}"}
+    update_state(run, state=RunState.FAILED.value, finished=time.time(), error=error)
+    append_event(run, EventKind.RUN_FINISHED, state=RunState.FAILED.value, error=error)
+    print(error["message"], flush=True)
+    mirror.small(run)
+    upload_results(run, mirror)
+    return FINISHED_UNSUCCESSFUL
+
+
 def main(home: str) -> int:
     env = os.environ
     where = {"bucket": env["NBLIFT_BUCKET"], "prefix": env["NBLIFT_PREFIX"]}
     mirror = Mirror({**where, "endpoint_url": env.get("NBLIFT_S3_ENDPOINT")})
     folder = Path(home)
     run, store = fetch_inputs(mirror, folder, env["NBLIFT_OBJECTS"])
+    from .agent import BuildError
+
+    try:
+        python = build_environment(mirror, folder, run)
+    except (BuildError, OSError) as exc:
+        return _failed_build(run, mirror, str(exc))
     extra: dict[str, str] = {}
     key = env.get("NBLIFT_CHECKPOINT_KEY", "")
     if key:  # the run's checkpoint key, as the signing key of snapshots taken and restored here
@@ -145,7 +220,7 @@ def main(home: str) -> int:
     echo = threading.Thread(target=echo_events, args=(run, stop_echo), daemon=True)
     echo.start()
     try:
-        code = run_mirrored(run, store, mirror, on_sigterm, env=extra)
+        code = run_mirrored(run, store, mirror, on_sigterm, env=extra, python=python)
     finally:
         stop_echo.set()
         echo.join(5)

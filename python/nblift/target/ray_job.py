@@ -82,10 +82,11 @@ def run_mirrored(
     mirror: Mirror,
     on_sigterm: Callable[[subprocess.Popen[bytes]], None] | None = None,
     env: dict[str, str] | None = None,
+    python: str | None = None,
 ) -> int:
-    """Run the runner in its own process group, mirroring the run folder's small files every second until it
-    ends; return its exit status. SIGTERM (or a `cancel` marker) is passed on as SIGTERM, unless
-    `on_sigterm` decides what a SIGTERM means."""
+    """Run the runner (with `python`, default this interpreter) in its own process group, mirroring the run
+    folder's small files every second until it ends; return its exit status. SIGTERM (or a `cancel` marker)
+    is passed on as SIGTERM, unless `on_sigterm` decides what a SIGTERM means."""
     cwd = Path.cwd()
     environ = {
         **os.environ,
@@ -93,7 +94,7 @@ def run_mirrored(
         "PYTHONPATH": os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")])),
     }
     runner = subprocess.Popen(
-        [sys.executable, "-m", "nblift.target.runner", str(run), "--store", str(store)],
+        [python or sys.executable, "-m", "nblift.target.runner", str(run), "--store", str(store)],
         env=environ,
         start_new_session=True,
     )

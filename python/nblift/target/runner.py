@@ -233,10 +233,10 @@ def run(run_dir: Path, store_dir: Path) -> RunState | None:
     _heartbeat(run_dir)
     spec = RunSpec.read(run_dir)
     resume = checkpoint.Resume.load(run_dir)
-    spent = resume.elapsed if resume is not None else 0.0
-    signals = _Signals(spec.timeout, spec.cost, spent)
     started_at = time.time()
-    checkpointer = checkpoint.Checkpointer(run_dir, started_at, resume)
+    checkpointer = checkpoint.Checkpointer(run_dir, started_at, resume, spec.id)
+    spent = checkpointer.spent
+    signals = _Signals(spec.timeout, spec.cost, spent)
     started = update_state(run_dir, state=RunState.RUNNING.value, pid=os.getpid(), started=started_at)
     if RunState(started["state"]).terminal:
         return RunState(started["state"])  # cancelled before it began
@@ -284,7 +284,7 @@ def run(run_dir: Path, store_dir: Path) -> RunState | None:
     if executed is None and (output / Path(spec.notebook).name).is_file():
         executed = output / Path(spec.notebook).name  # papermill saved what ran before the stop
     if resume is not None and executed is not None:
-        checkpoint.mark_resumed(executed, resume)
+        checkpoint.mark_resumed(executed, resume, spec.id)
     artifacts = output / ARTIFACTS_DIR
     work = run_dir / WORK_DIR
     if unpacked is not None:
