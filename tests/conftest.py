@@ -26,6 +26,18 @@ def _clean_nblift_env(monkeypatch):
 
 
 @pytest.fixture
+def run_project(tmp_path, monkeypatch):
+    """A project for tests that launch real runs: a lost or cancelled run is told within seconds."""
+    from nblift.project import Project
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("NBLIFT_RUN_HEARTBEAT_TIMEOUT", "3")
+    monkeypatch.setenv("NBLIFT_RUN_CANCEL_GRACE", "5")
+    monkeypatch.chdir(tmp_path)
+    return Project.discover(tmp_path)
+
+
+@pytest.fixture
 def jp_server_config():
     return {"ServerApp": {"jpserver_extensions": {"nblift": True}}}
 

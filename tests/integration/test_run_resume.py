@@ -24,20 +24,17 @@ from nblift.runs.records import record_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
+
+@pytest.fixture
+def project(run_project: Project) -> Project:
+    return run_project  # short heartbeat and cancel timings (tests/conftest.py)
+
+
 CELLS = (
     "import os\nfirst_pid = os.getpid()\nx = 41",
     "import time\ntime.sleep(3)\nx += 1",
     "print('x is', x, '; restored in a new kernel:', first_pid != os.getpid())",
 )
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("NBLIFT_RUN_HEARTBEAT_TIMEOUT", "3")
-    monkeypatch.setenv("NBLIFT_RUN_CANCEL_GRACE", "5")
-    monkeypatch.chdir(tmp_path)
-    return Project.discover(tmp_path)
 
 
 def _cli(project: Project, *args: str) -> subprocess.CompletedProcess[str]:

@@ -29,19 +29,16 @@ from nblift.runs.records import OUTPUT_DIR, record_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
+
+@pytest.fixture
+def project(run_project: Project) -> Project:
+    return run_project  # short heartbeat and cancel timings (tests/conftest.py)
+
+
 SLEEPER = (
     "import os, pathlib\npathlib.Path('kernel.pid').write_text(str(os.getpid()))",
     "import time\ntime.sleep(120)",
 )
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("NBLIFT_RUN_HEARTBEAT_TIMEOUT", "3")
-    monkeypatch.setenv("NBLIFT_RUN_CANCEL_GRACE", "5")
-    monkeypatch.chdir(tmp_path)
-    return Project.discover(tmp_path)
 
 
 def kernel_pid(project: Project, run_id: str) -> int:
