@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .move.where import MOVED_ENV
+
 #: How long an answer of the server is reused, and how long one server may take to answer.
 REUSE_S = 2.0
 ASK_TIMEOUT_S = 0.5
@@ -76,15 +78,18 @@ def kernel_notebook(environ: Mapping[str, str] | None = None, *, ask: bool = Tru
     """The notebook this kernel serves as the Jupyter server knows it now, else as it was when the kernel
     started (`JPY_SESSION_NAME`, relative to the current folder when relative); None outside a notebook.
 
-    `ask=False` uses the last answer without asking (a forked snapshot child: no import, no socket)."""
+    `ask=False` uses the last answer without asking (a forked snapshot child: no import, no socket). A kernel
+    that `%lift move` started on a host never asks: the servers it could find there are not the one serving
+    its notebook (on a host that shares home's files, home's server names the notebook at home), and its
+    notebook is the one in the session's copy of the project, which `JPY_SESSION_NAME` names."""
     global _answer
-    if ask and (kid := kernel_id()) is not None:
+    environ = os.environ if environ is None else environ
+    if ask and not environ.get(MOVED_ENV) and (kid := kernel_id()) is not None:
         now = time.monotonic()
         if _answer is None or now - _answer[0] > REUSE_S:
             _answer = (now, _ask_servers(kid))
     if _answer is not None and _answer[1] is not None:
         return _answer[1]
-    environ = os.environ if environ is None else environ
     session = environ.get("JPY_SESSION_NAME", "")
     if not session.endswith(".ipynb"):
         return None

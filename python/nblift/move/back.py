@@ -105,6 +105,12 @@ async def _fetch(target: Any, state: str, project: Project, request: dict[str, A
     return sid
 
 
+def _text_of(content: dict[str, Any]) -> str:
+    """What an output message of the restoring kernel says, as plain text (for the server's log)."""
+    data = content.get("data")
+    return str(content.get("text") or (data.get("text/plain", "") if isinstance(data, dict) else ""))
+
+
 async def bring_home(provisioner: Any, request: dict[str, Any]) -> None:
     """The home half of `%lift move back`, on the Jupyter server's loop (see the module docstring)."""
     from jupyter_core.utils import ensure_async
@@ -137,7 +143,7 @@ async def bring_home(provisioner: Any, request: dict[str, Any]) -> None:
             f"%load_ext nblift\n%lift -C {shlex.quote(str(project.root))} restore {sid}",
             timeout=RESTORE_TIMEOUT_S,
             store_history=False,
-            output_hook=lambda m: said.append(str(m["content"].get("text") or m["content"].get("data", ""))),
+            output_hook=lambda m: said.append(_text_of(m["content"])),
         )
     finally:
         client.stop_channels()

@@ -5,10 +5,11 @@ import { SIDEBAR } from './views';
 
 /**
  * A whole move through the toolbar: state built at home, Move to… the loopback SSH host (`ssh:box`, started
- * with the server: tests/ui/move_host.py), a cell run there, the status saying where it runs, Move back asked.
+ * with the server: tests/ui/move_host.py), a cell run there, the status saying where it runs, Move back, and
+ * a cell run at home again that sees the values built at home and the ones made on the host.
  */
 test.describe('nblift move to a host and back', () => {
-  test('the same tab goes on on the host with the values, and asks to come home', async ({
+  test('the same tab goes on on the host with the values, and comes home with them', async ({
     page
   }) => {
     test.setTimeout(420000);
@@ -44,9 +45,11 @@ test.describe('nblift move to a host and back', () => {
     });
     const there = await runLast(
       page,
-      "import os\ncounter += 1\nprint(bool(os.environ.get('SSH_CONNECTION')), counter, sum(arr))"
+      "import os\ncounter += 1\nmade_on_host = os.environ.get('SSH_CONNECTION', '').split()[-1:]\n" +
+        'doubled = [2 * x for x in arr]\n' +
+        'print(bool(made_on_host), counter, sum(arr), sum(doubled))'
     );
-    expect(await cellText(page, there)).toContain('True 42 45.0');
+    expect(await cellText(page, there)).toContain('True 42 45.0 90.0');
     await expect(page.locator('.jp-KernelName')).toContainText(
       'Python on box',
       { timeout: 60000 }
@@ -61,7 +64,27 @@ test.describe('nblift move to a host and back', () => {
     const back = page.locator('.jp-Dialog').filter({ hasText: 'Moving back' });
     await expect(back).toContainText('moving home', { timeout: 120000 });
     await back.getByRole('button', { name: 'Ok' }).click();
-    // the way home itself (the provisioner brings the snapshot back and switches the session) is tested with a
-    // real server and sshd in tests/integration/test_move.py
+
+    // the provisioner at home brings the snapshot back and switches the session: the tab's kernel is a home
+    // one again, the toolbar offers Move to… again and the status says the kernel runs here
+    await expect(page.locator('.jp-KernelName')).toHaveText(
+      'Python 3 (ipykernel)',
+      { timeout: 120000 }
+    );
+    await expect(page.getByRole('button', { name: 'Move to…' })).toBeVisible({
+      timeout: 60000
+    });
+    await expect(
+      page.locator(`#${SIDEBAR}`).getByTestId('nblift-kernel')
+    ).toContainText('this machine', { timeout: 60000 });
+    const home = await runLast(
+      page,
+      "import os\nprint(bool(os.environ.get('SSH_CONNECTION')), counter, sum(arr), sum(doubled), made_on_host)"
+    );
+    // built at home (arr), changed on the host (counter), made on the host (doubled, made_on_host: the
+    // host's sshd port, from its SSH_CONNECTION)
+    expect(await cellText(page, home)).toMatch(
+      /False 42 45\.0 90\.0 \['\d+'\]/
+    );
   });
 });
