@@ -166,11 +166,18 @@ async def send_objects(sftp: Any, store: ObjectStore, objects: str, oids: list[s
     return sent
 
 
+def runtime_folder(root: str, files: dict[str, bytes] | None = None) -> str:
+    """Where nblift's own Python files live on the host: `root/runtime/KEY`, KEY their content's digest."""
+    files = runtime_files() if files is None else files
+    return posixpath.join(
+        root, "runtime", _digest(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items()))
+    )
+
+
 async def send_runtime(sftp: Any, root: str) -> str:
     """nblift's own Python files on the host under `root/runtime/KEY` (sent once per content); the folder."""
     files = runtime_files()
-    key = _digest(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items()))
-    runtime = posixpath.join(root, "runtime", key)
+    runtime = runtime_folder(root, files)
     if await sftp.exists(posixpath.join(runtime, "ready")):
         return runtime
     for rel, data in files.items():

@@ -197,17 +197,10 @@ def move_to(
         return started[-1]
 
     def start_early() -> None:
-        """The kernel on the host starts as early as it can: at once where the last move of this notebook to
-        this host found its environment, nblift's runtime and the session's folder (checked by the
-        preparation: a kernel started on a wrong guess is stopped and started again), else as soon as the
-        preparation finds the environment cached there."""
-        guess = mover.remembered()
-        if guess is not None:
-            start_kernel(guess)
+        """The kernel on the host starts while the snapshot is taken, as soon as the preparation finds the
+        environment cached there."""
         preparing.result()
-        if started and mover.where() != guess:
-            stop_started()
-        if not started and mover.python:
+        if mover.python:
             start_kernel(mover.where())
 
     def stop_started() -> None:
@@ -255,7 +248,6 @@ def move_to(
                 "(what was sent stays on the host for the next move)",
             )
         mover.python = run_ssh(mover.send(), ENV_BUILD_TIMEOUT_S)
-        mover.remember()  # the next move of this notebook here starts its kernel at once
         kernel = started[-1] if started else start_kernel(mover.where())
         restored = _wait_for_restore(server, kernel, mover, taken.id)
     except BaseException:
@@ -372,41 +364,10 @@ class _Mover:
         and the session's folder."""
         return {"python": self.python, "runtime": self.runtime, "folder": self.folder}
 
-    def _remembered_file(self) -> Path:
-        return self.project.state_dir / MOVES_DIR / "hosts.json"
-
-    def _remembered_key(self) -> str:
-        return f"{self.target.name} {self.notebook.resolve()}"
-
-    def remembered(self) -> dict[str, str] | None:
-        """What the last move of this notebook to this host found there (None: no such move)."""
-        try:
-            known = json.loads(self._remembered_file().read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        found = known.get(self._remembered_key()) if isinstance(known, dict) else None
-        fields = ("python", "runtime", "folder")
-        if not isinstance(found, dict) or not all(isinstance(found.get(k), str) and found[k] for k in fields):
-            return None
-        return {k: found[k] for k in fields}
-
-    def remember(self) -> None:
-        from ..fsutil import atomic_write
-
-        path = self._remembered_file()
-        try:
-            known = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            known = {}
-        known = known if isinstance(known, dict) else {}
-        known[self._remembered_key()] = self.where()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps(known, indent=1).encode())
-
     async def prepare(self) -> None:
         """The session's folders on the host, nblift's runtime there, the kernel's startup file, and whether
         the lock's environment is cached there."""
-        from ..backends.ssh import env_plan, send_runtime
+        from ..backends.ssh import env_plan, runtime_folder, send_runtime
         from ..backends.ssh_connect import check_output, connect, remote_root
 
         conn = await connect(self.target)
@@ -424,19 +385,23 @@ class _Mover:
             startup,
         )
         self.env = env_plan(self.target, root, self.objects, self._requirements(), self.lock.index_strategy)
-        # one command: the folders, the startup file (from stdin), whether the environment is cached
-        ready = posixpath.join(self.env["env"], "ready")
+        self.runtime = runtime_folder(root)
+        # one command: the folders, the startup file (from stdin), whether the environment and nblift's
+        # runtime are there
+        env_ready = posixpath.join(self.env["env"], "ready")
+        runtime_ready = posixpath.join(self.runtime, "ready")
         said = await check_output(
             conn,
             "umask 077; mkdir -p " + " ".join(q(f) for f in folders) + " && "
             f"cat > {q(posixpath.join(startup, '00-nblift-move.py'))} && "
-            f"if test -f {q(ready)}; then echo cached; fi",
+            f"{{ test -f {q(env_ready)} && echo env; test -f {q(runtime_ready)} && echo runtime; true; }}",
             _STARTUP,
         )
-        if said.strip() == "cached":
+        if "runtime" not in said.split():
+            async with conn.start_sftp_client() as sftp:
+                self.runtime = await send_runtime(sftp, root)
+        if "env" in said.split():
             self.python = posixpath.join(self.env["env"], "bin", "python")
-        async with conn.start_sftp_client() as sftp:
-            self.runtime = await send_runtime(sftp, root)
         self.agent = posixpath.join(self.runtime, "nblift", "target", "agent.py")
 
     def _requirements(self) -> str | None:
