@@ -88,14 +88,25 @@ _loop_lock = threading.Lock()
 _connections: dict[SSHTarget, Any] = {}
 
 
-def run_ssh(coro: Coroutine[Any, Any, T], timeout: float = COMMAND_TIMEOUT_S) -> T:
-    """Run `coro` on the SSH thread's loop (callers may be in a kernel or a server with their own loop)."""
+def ssh_loop() -> asyncio.AbstractEventLoop:
+    """The loop of the SSH thread (started on first use)."""
     global _loop
     with _loop_lock:
         if _loop is None:
             _loop = asyncio.new_event_loop()
             threading.Thread(target=_loop.run_forever, name="nblift-ssh", daemon=True).start()
-    return asyncio.run_coroutine_threadsafe(coro, _loop).result(timeout)
+        return _loop
+
+
+def run_ssh(coro: Coroutine[Any, Any, T], timeout: float = COMMAND_TIMEOUT_S) -> T:
+    """Run `coro` on the SSH thread's loop (callers may be in a kernel or a server with their own loop)."""
+    return asyncio.run_coroutine_threadsafe(coro, ssh_loop()).result(timeout)
+
+
+async def on_ssh_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Await `coro` run on the SSH thread's loop from another loop, holding no thread while it waits
+    (cancelling the caller cancels it)."""
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, ssh_loop()))
 
 
 async def connect(target: SSHTarget) -> Any:

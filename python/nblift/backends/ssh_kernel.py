@@ -37,6 +37,10 @@ from ..project import Project
 from .ssh_connect import SSHTarget, check_output, connect, remote_root, retrying, run_ssh, target_named
 
 PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+#: How the host is watched for a moved kernel's request to go home: a look every WATCH_STEP_S seconds, for
+#: WATCH_ROUNDS looks at most per command (a command left behind by a lost connection ends by itself).
+WATCH_STEP_S = 0.25
+WATCH_ROUNDS = 1200
 #: Environment variables a kernel gets from the server that started it (never the server's whole environment).
 PASSED_ENV = (
     "JPY_SESSION_NAME",
@@ -70,6 +74,7 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
     _listeners: list[Any] | None = None
     _conn: Any = None  # the connection the listeners forward through
     _going_home: asyncio.Task[None] | None = None
+    _watcher: asyncio.Task[None] | None = None
     _env: dict[str, str] | None = None
 
     # -- where ---------------------------------------------------------------------------------------------
@@ -99,6 +104,8 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         target = self._target()
         await self._on_ssh(self._start(target))
+        if self._back_request():
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_for_home())
         return self.connection_info
 
     async def _start(self, target: SSHTarget) -> None:
@@ -186,6 +193,36 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
             )
             return None
 
+    async def _watch_for_home(self) -> None:
+        """Wait on the host for `%lift move back`'s request and bring the session home as soon as it is
+        there (the regular look would see it only at the next poll). The wait on the host is bounded (it
+        ends by itself if the connection goes); a dropped connection is waited out and the wait starts
+        again."""
+        from .ssh_connect import on_ssh_loop
+
+        request, target = self._back_request(), self._target()
+        q = shlex.quote
+        wait = (
+            f"i=0; while ! test -f {q(request)}; do i=$((i+1)); "
+            f"test $i -gt {WATCH_ROUNDS} && exit 3; sleep {WATCH_STEP_S}; done; cat {q(request)}"
+        )
+
+        async def look(conn: Any) -> str | None:
+            done = await conn.run(wait, check=False)
+            return str(done.stdout) if done.exit_status == 0 else None
+
+        while self.pid is not None:
+            try:
+                text = await on_ssh_loop(retrying(target, look))
+            except NbliftError:
+                await asyncio.sleep(5.0)  # the host is away: the regular look reconnects
+                continue
+            if text and self._going_home is None:
+                self._going_home = asyncio.get_running_loop().create_task(self._bring_home(text))
+            if self._going_home is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._going_home)
+
     def _back_request(self) -> str:
         """Where a moved kernel asks to go home (`%lift move back`); empty for a kernel that was not moved."""
         if not self.session_folder:
@@ -250,6 +287,9 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         await self.send_signal(signal.SIGTERM)
 
     async def cleanup(self, restart: bool = False) -> None:
+        if self._watcher is not None and self._watcher is not asyncio.current_task():
+            self._watcher.cancel()
+        self._watcher = None
         for listener in self._listeners or []:
             listener.close()
         self._listeners = None
