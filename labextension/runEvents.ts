@@ -29,6 +29,7 @@ export interface IRunSubmittedEvent {
   backend: string;
   bundle: string;
   new_bytes: number;
+  resumed_from?: string;
 }
 
 export interface IBundleSentEvent {

@@ -59,6 +59,8 @@ def test_a_preempted_local_run_resumes_from_the_next_cell(project, tmp_path):
     assert resumed.state == "SUCCEEDED", resumed.error
     spec = RunSpec.read(record_dir(project.state_dir, resumed_id))
     assert spec.resume_from == first.id and spec.tags["nblift.resumed_from"] == first.id
+    submitted = next(e for e in events_of(project, resumed_id) if e["kind"] == "run.submitted")
+    assert submitted["resumed_from"] == first.id  # the event vocabulary says it too
     started = [e["cell"] for e in events_of(project, resumed_id) if e["kind"] == "cell.started"]
     assert started == [3]  # cells 1 and 2 ran in the first run; their state came back from the checkpoint
 

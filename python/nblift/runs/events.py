@@ -52,7 +52,7 @@ class EventKind(enum.StrEnum):
 #: "null" allowed with "|null"; a name ending in "?" may be left out.
 _S, _I, _N = "string", "integer", "number"
 PAYLOADS: dict[EventKind, dict[str, str]] = {
-    EventKind.RUN_SUBMITTED: {"backend": _S, "bundle": _S, "new_bytes": _I},
+    EventKind.RUN_SUBMITTED: {"backend": _S, "bundle": _S, "new_bytes": _I, "resumed_from?": _S},
     EventKind.BUNDLE_SENT: {
         "target": _S,
         "objects": _I,

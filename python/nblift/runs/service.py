@@ -165,8 +165,13 @@ def launch(
 def _start(project: Project, backend: Backend, spec: RunSpec) -> RunInfo:
     """Record the run and hand it to its backend (a failure to start is recorded as FAILED, then raised)."""
     record = new_record(project.ensure_state_dir(), spec)
+    resumed = {"resumed_from": spec.resume_from} if spec.resume_from else {}
     record.append(
-        EventKind.RUN_SUBMITTED, backend=spec.backend, bundle=spec.bundle, new_bytes=spec.bundle_new_bytes
+        EventKind.RUN_SUBMITTED,
+        backend=spec.backend,
+        bundle=spec.bundle,
+        new_bytes=spec.bundle_new_bytes,
+        **resumed,
     )
     try:
         backend.submit(RunRequest(spec, record.folder, project.state_dir))
