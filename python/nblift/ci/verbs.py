@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, NotFound
+from ..runs.verbs import parameter_args
 from .pipeline import DEFAULT_PARAMETERS, MARK, OUT_DIR, PIPELINE_FILES, SYSTEMS
 
 if TYPE_CHECKING:
@@ -45,19 +46,10 @@ def ci_args(parser: argparse.ArgumentParser) -> None:
         "--model", default=None, help="the registered model it makes (default: the name its register names)"
     )
     init.add_argument("--alias", default="champion", help="the gated alias to check and promote to")
-    init.add_argument(
-        "-p",
-        "--parameter",
-        dest="parameters",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="the pipeline's parameter set for the notebook (repeatable; default: ci=true)",
-    )
+    parameter_args(init)  # the pipeline's parameter set for the notebook (default: -p ci=true)
     init.add_argument(
         "--target", default=None, help="run the notebook on a configured target: ssh:NAME, ray:NAME"
     )
-    init.add_argument("--timeout", default=None, metavar="DURATION", help="stop the run after e.g. 30m, 2h")
     init.add_argument(
         "--drift", nargs=2, default=None, metavar=("REF", "CUR"), help="also run `nblift drift REF CUR`"
     )
