@@ -21,7 +21,11 @@ import { IStateDB } from '@jupyterlab/statedb';
 
 import { IRun } from './api';
 import { StatusModel, StatusPanel } from './components/StatusPanel';
-import { KernelRunner, SnapshotsModel } from './components/SnapshotsView';
+import {
+  KernelJsonRunner,
+  KernelRunner,
+  SnapshotsModel
+} from './components/SnapshotsView';
 import { EnvironmentsModel } from './components/EnvironmentsView';
 import { choiceStore, launchRun } from './components/LaunchDialog';
 import { describeError } from './components/model';
@@ -349,12 +353,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
           );
           return;
         }
-        await moveSession(
-          current.context.path,
-          kernelName(),
-          kernelRunner(current),
-          () => app.serviceManager.kernelspecs.refreshSpecs()
-        );
+        await moveSession(current.context.path, kernelName(), {
+          run: kernelRunner(current),
+          runJson: kernelJsonRunner(current),
+          // the tab switches its own session, so it follows the change as when a user picks a kernel
+          switchTo: async (id: string) => {
+            await current.sessionContext.changeKernel({ id });
+          },
+          specsChanged: () => app.serviceManager.kernelspecs.refreshSpecs()
+        });
       }
     });
     palette?.addItem({ command: CommandIDs.moveNotebook, category: 'nblift' });
@@ -449,40 +456,68 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
+/** What a cell run by nblift printed or displayed as text, and the JSON it displayed (`%lift ... --json`). */
+interface IKernelOutput {
+  text: string;
+  json: unknown;
+}
+
+/** Run code in a notebook's kernel and collect what it printed or displayed. */
+async function runInKernel(
+  notebook: NotebookPanel,
+  code: string
+): Promise<IKernelOutput> {
+  const kernel = notebook.sessionContext.session?.kernel;
+  if (!kernel) {
+    throw new Error('the notebook has no running kernel: start one first');
+  }
+  // Load the extension first if this kernel has not (the panels work on any notebook).
+  const prelude =
+    "if 'lift' not in get_ipython().magics_manager.magics['line']:\n" +
+    "    get_ipython().run_line_magic('load_ext', 'nblift')\n";
+  const future = kernel.requestExecute({
+    code: prelude + code,
+    store_history: false
+  });
+  let text = '';
+  let json: unknown = undefined;
+  future.onIOPub = (msg: KernelMessage.IIOPubMessage): void => {
+    const type = msg.header.msg_type;
+    if (type === 'stream') {
+      text += (msg.content as KernelMessage.IStreamMsg['content']).text;
+    } else if (type === 'execute_result' || type === 'display_data') {
+      const data = (msg.content as KernelMessage.IExecuteResultMsg['content'])
+        .data;
+      text += String(data['text/plain'] ?? '') + '\n';
+      if (data['application/json'] !== undefined) {
+        json = data['application/json'];
+      }
+    } else if (type === 'error') {
+      const error = msg.content as KernelMessage.IErrorMsg['content'];
+      text += `${error.ename}: ${error.evalue}\n`;
+    }
+  };
+  const reply = await future.done;
+  if (reply.content.status !== 'ok') {
+    throw new Error(text.trim() || 'the kernel reported an error');
+  }
+  return { text, json };
+}
+
 /** Run code in a notebook's kernel and collect what it printed or displayed as text. */
 function kernelRunner(notebook: NotebookPanel): KernelRunner {
-  return async (code: string): Promise<string> => {
-    const kernel = notebook.sessionContext.session?.kernel;
-    if (!kernel) {
-      throw new Error('the notebook has no running kernel: start one first');
+  return async (code: string): Promise<string> =>
+    (await runInKernel(notebook, code)).text;
+}
+
+/** Run a `%lift ... --json` command in a notebook's kernel; the JSON it displayed. */
+function kernelJsonRunner(notebook: NotebookPanel): KernelJsonRunner {
+  return async (code: string): Promise<unknown> => {
+    const { text, json } = await runInKernel(notebook, code);
+    if (json === undefined) {
+      throw new Error(text.trim() || 'the kernel displayed no JSON');
     }
-    // Load the extension first if this kernel has not (the panels work on any notebook).
-    const prelude =
-      "if 'lift' not in get_ipython().magics_manager.magics['line']:\n" +
-      "    get_ipython().run_line_magic('load_ext', 'nblift')\n";
-    const future = kernel.requestExecute({
-      code: prelude + code,
-      store_history: false
-    });
-    let output = '';
-    future.onIOPub = (msg: KernelMessage.IIOPubMessage): void => {
-      const type = msg.header.msg_type;
-      if (type === 'stream') {
-        output += (msg.content as KernelMessage.IStreamMsg['content']).text;
-      } else if (type === 'execute_result' || type === 'display_data') {
-        const data = (msg.content as KernelMessage.IExecuteResultMsg['content'])
-          .data;
-        output += String(data['text/plain'] ?? '') + '\n';
-      } else if (type === 'error') {
-        const error = msg.content as KernelMessage.IErrorMsg['content'];
-        output += `${error.ename}: ${error.evalue}\n`;
-      }
-    };
-    const reply = await future.done;
-    if (reply.content.status !== 'ok') {
-      throw new Error(output.trim() || 'the kernel reported an error');
-    }
-    return output;
+    return json;
   };
 }
 

@@ -2,7 +2,7 @@ import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import { IRunList, requestAPI } from './api';
-import { KernelRunner } from './components/SnapshotsView';
+import { KernelJsonRunner, KernelRunner } from './components/SnapshotsView';
 import { describeError } from './components/model';
 
 /** The kernel specs a move writes start with this (`nblift.move.to_host.SPEC_PREFIX`). */
@@ -46,20 +46,40 @@ function targetBody(targets: string[], hint: string | null): Widget {
   return body;
 }
 
+/** What `%lift move ssh:NAME --no-switch --json` returns (`nblift.move.to_host.MoveResult`). */
+interface IMoveResult {
+  moved: boolean;
+  message: string;
+  kernel_id: string | null;
+}
+
+/** How the Move dialogs reach the notebook's kernel and session. */
+export interface IMoveDoors {
+  /** Runs a command in the notebook's kernel; what it printed. */
+  run: KernelRunner;
+  /** Runs a `--json` command in the notebook's kernel; the JSON it displayed. */
+  runJson: KernelJsonRunner;
+  /** Switches the notebook's session to the kernel with this id. */
+  switchTo: (kernelId: string) => Promise<void>;
+  /** Reads the kernel specs again (a move writes the host's). */
+  specsChanged: () => Promise<void>;
+}
+
 /**
  * "Move to…": choose an SSH target, see the plan Python makes (`%lift move ssh:NAME --plan`), then move
- * (`%lift move ssh:NAME`). On a moved kernel, "Move back" (`%lift move back`). The kernel does the work
- * and the switch of the session; this only sends the command and shows what it said.
+ * (`%lift move ssh:NAME --no-switch --json`) and switch the tab's session to the kernel the move started on
+ * the host, so that the tab follows the change as when a user picks a kernel. On a moved kernel, "Move
+ * back" (`%lift move back`: the server brings the session home). Python does the work and says what
+ * happened; this only sends the commands and shows what they said.
  */
 export async function moveSession(
   notebook: string,
   kernelName: string | null,
-  run: KernelRunner,
-  specsChanged: () => Promise<void> = async () => undefined
+  doors: IMoveDoors
 ): Promise<void> {
   try {
     if (isMovedKernel(kernelName)) {
-      const said = await run('%lift move back');
+      const said = await doors.run('%lift move back');
       await showDialog({
         title: 'Moving back',
         body: textBody(said.trim()),
@@ -94,7 +114,7 @@ export async function moveSession(
     if (!chosen.button.accept || !chosen.value) {
       return;
     }
-    const plan = await run(`%lift move ${chosen.value} --plan`);
+    const plan = await doors.run(`%lift move ${chosen.value} --plan`);
     const go = await showDialog({
       title: `Move to ${chosen.value}?`,
       body: textBody(plan.trim()),
@@ -103,12 +123,19 @@ export async function moveSession(
     if (!go.button.accept) {
       return;
     }
-    const said = await run(`%lift move ${chosen.value}`);
-    // the move wrote the host's kernel spec: read the specs again, so the tab shows its display name
-    await specsChanged();
+    const result = (await doors.runJson(
+      `%lift move ${chosen.value} --no-switch --json`
+    )) as IMoveResult;
+    if (result.moved && result.kernel_id) {
+      // the move wrote the host's kernel spec: read the specs again, so the tab shows its display name
+      await doors.specsChanged();
+      await doors.switchTo(result.kernel_id);
+    }
     await showDialog({
-      title: `Moving to ${chosen.value}`,
-      body: textBody(said.trim()),
+      title: result.moved
+        ? `Moved to ${chosen.value}`
+        : `Not moved to ${chosen.value}`,
+      body: textBody(result.message),
       buttons: [Dialog.okButton()]
     });
   } catch (error) {

@@ -9,6 +9,8 @@ import { WorkState } from './WorkState';
 
 /** Runs code in the current notebook's kernel and resolves with what it printed. */
 export type KernelRunner = (code: string) => Promise<string>;
+/** Runs a `%lift ... --json` command in the notebook's kernel; the JSON it displayed. */
+export type KernelJsonRunner = (code: string) => Promise<unknown>;
 
 /** State of the Snapshots view for the current notebook. */
 export class SnapshotsModel extends ProjectModel {

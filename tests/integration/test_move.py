@@ -168,6 +168,19 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
     until(lambda: not _alive_kernel(port, remote_kernel), 60, "the kernel on the host to stop")
     assert not list((folder / ".nblift" / "moves").glob("back.json"))
 
+    # --no-switch --json (what JupyterLab's Move to… runs): the move happens and the session stays on this
+    # kernel until the caller switches it to the kernel the JSON names
+    said = run_in_kernel(runtime, home_again, "%lift move ssh:box --no-switch --json", timeout=300)
+    result = json.loads(said)
+    assert result["moved"] is True and result["kernel"] == "nblift-ssh-box", result
+    there = result["kernel_id"]
+    assert there and _alive_kernel(port, there) and f"in kernel {there}" in result["message"]
+    time.sleep(0.5)  # longer than the server-side switch waits
+    assert session_kernel(port, session["id"]) == home_again
+    api(port, f"sessions/{session['id']}", "PATCH", {"kernel": {"id": there}})
+    code = "import os\nprint(counter, bool(os.environ.get('SSH_CONNECTION')))"
+    assert run_in_kernel(runtime, there, code).strip() == "42 True"
+
 
 def _alive_kernel(port: int, kernel_id: str) -> bool:
     return any(k["id"] == kernel_id for k in api(port, "kernels"))

@@ -17,14 +17,19 @@ from ..errors import NbliftError
 class Rendered:
     """A result shown as HTML in the notebook and as text elsewhere (console, logs)."""
 
-    def __init__(self, text: str, html: str, data: Any, failed: bool) -> None:
+    def __init__(self, text: str, html: str, data: Any, failed: bool, as_json: bool = False) -> None:
         self.text = text
         self.html = html
         self.data = data
         self.failed = failed
+        self.as_json = as_json
 
     def _repr_html_(self) -> str:
         return self.html
+
+    def _repr_json_(self) -> Any:
+        """`--json`: the result as `application/json` too (what JupyterLab's dialogs read)."""
+        return self.data if self.as_json and isinstance(self.data, dict | list) else None
 
     def __repr__(self) -> str:
         return self.text
@@ -52,5 +57,5 @@ class LiftMagics(Magics):
         data = verb.json(result)
         if args.json:
             text = json.dumps(data, indent=2)
-            return Rendered(text, f"<pre>{escape(text)}</pre>", data, verb.failed(result))
+            return Rendered(text, f"<pre>{escape(text)}</pre>", data, verb.failed(result), as_json=True)
         return Rendered(verb.text(result), verb.html(result), data, verb.failed(result))

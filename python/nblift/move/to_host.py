@@ -33,6 +33,7 @@ class MoveResult:
     message: str
     kernel: str | None = None  # the kernel spec the session switches to
     restore: dict[str, Any] | None = None  # what the kernel on the host restored as it started
+    kernel_id: str | None = None  # the Jupyter server's id of the kernel on the host
 
     def to_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "plan": self.plan.to_json()}
@@ -103,13 +104,15 @@ def move_to(
     gpus: str | None = None,
     force: bool = False,
     device: str | None = None,
+    switch: bool = True,
 ) -> MoveResult:
     """Move this kernel's session to the SSH target `target_name` (see the package docstring).
 
     The work overlaps where it waits on different machines: preflight and the host's preparation run while
     the snapshot is taken, each object the snapshot writes is sent as soon as it is written, and the kernel on
     the host starts (when the environment is cached there) while the rest is sent; it restores once the
-    mover says everything is there."""
+    mover says everything is there. With `switch=False` the caller switches the notebook's session to the
+    kernel on the host (JupyterLab's Move to… does, so that the tab itself follows the change)."""
     from ..backends.ssh import ENV_BUILD_TIMEOUT_S
     from ..backends.ssh_connect import run_ssh, target_named
     from ..bundle import build_bundle
@@ -223,19 +226,26 @@ def move_to(
     except BaseException:
         stop_started()
         raise
-    threading.Thread(
-        target=_switch, args=(server, str(session["id"]), kernel), name="nblift-move", daemon=True
-    ).start()
     count = len((restored or {}).get("result", {}).get("restored", []))
-    message = (
-        f"moved to {target.name}: {count} variable(s) restored there; the notebook's kernel switches to "
-        f"'Python on {target.name}' now (`%lift move back` brings it home)"
-    )
+    if switch:
+        threading.Thread(
+            target=_switch, args=(server, str(session["id"]), kernel), name="nblift-move", daemon=True
+        ).start()
+        message = (
+            f"moved to {target.name}: {count} variable(s) restored there; the notebook's kernel switches to "
+            f"'Python on {target.name}' now (`%lift move back` brings it home)"
+        )
+    else:
+        message = (
+            f"moved to {target.name}: {count} variable(s) restored there, in kernel {kernel} "
+            f"('Python on {target.name}'), which the notebook's session switches to (`%lift move back` "
+            "brings it home)"
+        )
     if restored and restored.get("error"):
         message = f"moved to {target.name}, but restoring there failed: {restored['error']}"
     elif restored and restored.get("warning"):
         message += f" (note: {restored['warning']})"
-    return MoveResult(plan, True, message, spec, restored)
+    return MoveResult(plan, True, message, spec, restored, kernel)
 
 
 def _wait_for_restore(server: dict[str, Any], kernel: str, mover: Mover, sid: str) -> dict[str, Any]:

@@ -22,6 +22,12 @@ def move_args(parser: argparse.ArgumentParser) -> None:
         help="where torch tensors and modules go on the host (cuda, cuda:1; default: cuda when it has one)",
     )
     parser.add_argument("--force", action="store_true", help="move although preflight found errors")
+    parser.add_argument(
+        "--no-switch",
+        action="store_true",
+        help="leave the notebook's session on this kernel: the caller switches it to the kernel on the host "
+        "(its id is `kernel_id` in the JSON; JupyterLab's Move to… does this)",
+    )
 
 
 def move(ctx: Context, args: argparse.Namespace) -> Any:
@@ -40,5 +46,12 @@ def move(ctx: Context, args: argparse.Namespace) -> Any:
 
     device = check_device(args.device)
     return move_to(
-        shell, ctx.project, name, plan_only=args.plan, gpus=args.gpu, force=args.force, device=device
+        shell,
+        ctx.project,
+        name,
+        plan_only=args.plan,
+        gpus=args.gpu,
+        force=args.force,
+        device=device,
+        switch=not args.no_switch,
     )

@@ -33,13 +33,14 @@ test.describe('nblift move to a host and back', () => {
     await plan.getByRole('button', { name: 'Move' }).click();
     const moved = page
       .locator('.jp-Dialog')
-      .filter({ hasText: 'Moving to ssh:box' });
+      .filter({ hasText: 'Moved to ssh:box' });
     await expect(moved).toContainText('moved to box:', {
       timeout: 240000
     });
     await moved.getByRole('button', { name: 'Ok' }).click();
 
-    // the tab's kernel is now the one on the host, and the toolbar offers the way back
+    // the dialog switched the tab's session to the kernel on the host (the one the move's JSON names): the
+    // toolbar offers the way back
     await expect(page.getByRole('button', { name: 'Move back' })).toBeVisible({
       timeout: 60000
     });
