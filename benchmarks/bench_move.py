@@ -69,10 +69,11 @@ def first_cell(runtime: Path, kernel: str) -> str:
             time.sleep(0.05)
 
 
-def manual(runtime: Path, kernel: str, sshd: Sshd, remote: Path, work: Path) -> float:
+def manual(runtime: Path, kernel: str, sshd: Sshd, remote: Path, work: Path) -> dict[str, float]:
     """The route a user has today: `dill.dump_session()` in the kernel, `scp` of the file, a kernel started on
     the host with its ports forwarded through `ssh -L` (as one reaches a remote kernel by hand), then
-    `dill.load_session()` and the cell in it."""
+    `dill.load_session()` and the cell in it. Its phases' times (`dump`, `copy`, `kernel`, `load`) and
+    `total`."""
     from jupyter_client import BlockingKernelClient
     from jupyter_client.connect import write_connection_file
 
@@ -81,14 +82,18 @@ def manual(runtime: Path, kernel: str, sshd: Sshd, remote: Path, work: Path) -> 
     host = "127.0.0.1"
     start = time.perf_counter()
     run_in_kernel(runtime, kernel, f"import dill\ndill.dump_session({str(dump)!r})", timeout=1200)
+    times = {"dump": time.perf_counter() - start}
     target = remote / dump.name
     # the kernel's connection file (ports free on the host) copied there; the user's ports forwarded to it
     there, info = write_connection_file(str(work / "manual-kernel.json"), ip="127.0.0.1")
     _, mine = write_connection_file(str(work / "manual-local.json"), ip="127.0.0.1")
     remote_file = remote / Path(there).name
+    mark = time.perf_counter()
     subprocess.run(
         ["scp", "-q", "-P", str(sshd.port), *ssh, str(dump), there, f"{host}:{remote}/"], check=True
     )
+    times["copy"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     subprocess.run(
         [
             "ssh", "-p", str(sshd.port), *ssh, host,
@@ -107,15 +112,26 @@ def manual(runtime: Path, kernel: str, sshd: Sshd, remote: Path, work: Path) -> 
     client.start_channels()
     try:
         client.wait_for_ready(timeout=120)
+        times["kernel"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         code = f"import dill; dill.load_session({str(target)!r}); print(len(df), big.shape[0], step)"
         reply = client.execute_interactive(code, timeout=1200, output_hook=lambda m: None)
         assert reply["content"]["status"] == "ok", reply["content"]
-        elapsed = time.perf_counter() - start
+        times["load"] = time.perf_counter() - mark
+        times["total"] = time.perf_counter() - start
         client.shutdown()
     finally:
         client.stop_channels()
         tunnel.terminate()
-    return elapsed
+    return times
+
+
+def recompute(setup: str) -> float:
+    """The other way to have the state on the host: the setup cell run again in a fresh Python there (what
+    ElasticNotebook's recompute would do), imports included, interpreter start not."""
+    code = f"import time\nstart = time.perf_counter()\nexec({setup!r})\nprint(time.perf_counter() - start)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def warm_up(port: int, runtime: Path) -> None:
@@ -158,7 +174,8 @@ def main() -> None:
         setup = SETUP.format(n_floats=args.mb * 1024 * 1024 // 8, rows=args.rows)
         run_in_kernel(runtime, home, "%load_ext nblift\n" + setup, timeout=1200)
 
-        manual_s = manual(runtime, home, sshd, remote, work)
+        phases = manual(runtime, home, sshd, remote, work)
+        manual_s = phases["total"]
 
         start = time.perf_counter()
         said = run_in_kernel(runtime, home, "%lift move ssh:bench", timeout=1200)
@@ -182,13 +199,20 @@ def main() -> None:
         sent_again = re.search(r"send (\d+) object\(s\), ([\d.]+ \w+)", said)
         run_in_kernel(runtime, remote_kernel, "%lift move back", timeout=1200)
         switched(port, session["id"], remote_kernel)
+        recompute_s = recompute(setup)
     finally:
         stop_server(server)
         sshd.stop()
     print(f"session: {args.mb} MB array, {args.rows:,}-row DataFrame, small variables")
     print(
         "manual route (dill.dump_session, scp, a kernel on the host through ssh -L, dill.load_session, "
-        f"a cell): {manual_s:.2f} s"
+        f"a cell): {manual_s:.2f} s (dump {phases['dump']:.2f}, copy {phases['copy']:.2f}, kernel "
+        f"{phases['kernel']:.2f}, load + cell {phases['load']:.2f})"
+    )
+    print(
+        "floors of a first move on this machine: copying the session's bytes alone (its scp) "
+        f"{phases['copy']:.2f} s = {phases['copy'] / manual_s:.2f}x; running the setup cell again on the "
+        f"host instead {recompute_s:.2f} s = {recompute_s / manual_s:.2f}x; each before a kernel starts"
     )
     first_sent = sent_first.group(2) if sent_first else "?"
     print(

@@ -14,6 +14,15 @@ DIR_MODE = 0o700
 TEMP_PREFIX = ".tmp-"
 
 
+def user_cache_dir() -> Path:
+    """nblift's folder in the user cache: `$XDG_CACHE_HOME/nblift`, else `~/.cache/nblift` (a relative
+    XDG_CACHE_HOME is ignored, as the XDG base directory specification asks)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME", ""))
+    if not base.is_absolute():
+        base = Path.home() / ".cache"
+    return base / "nblift"
+
+
 def ensure_dir(path: Path) -> Path:
     """Create `path` (and parents) with mode 0700 where they are missing.
 

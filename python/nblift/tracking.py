@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import InvalidInput
-from .fsutil import ensure_dir, file_lock, publish, temp_path
+from .fsutil import ensure_dir, file_lock, publish, temp_path, user_cache_dir
 from .project import Project
 
 if TYPE_CHECKING:
@@ -203,15 +203,6 @@ def _exclusive(lock: Path) -> contextlib.AbstractContextManager[bool]:
 TEMPLATE_REVISION = 2
 
 
-def _cache_dir() -> Path:
-    """nblift's folder in the user cache: `$XDG_CACHE_HOME/nblift`, else `~/.cache/nblift` (a relative
-    XDG_CACHE_HOME is ignored, as the XDG base directory specification asks)."""
-    base = Path(os.environ.get("XDG_CACHE_HOME", ""))
-    if not base.is_absolute():
-        base = Path.home() / ".cache"
-    return base / "nblift"
-
-
 def _mlflow_key() -> str:
     """The installed MLflow's version and a digest of its migration scripts' names and nblift's template
     revision, read without importing mlflow (a development build keeps its version as migrations change)."""
@@ -231,7 +222,7 @@ def _mlflow_key() -> str:
 
 def template_path() -> Path:
     """Where this machine keeps the empty, migrated store for the installed MLflow (version, migrations)."""
-    return _cache_dir() / f"mlflow-store-{_mlflow_key()}.db"
+    return user_cache_dir() / f"mlflow-store-{_mlflow_key()}.db"
 
 
 def _discard(db: Path) -> None:

@@ -51,7 +51,7 @@ class _Pending:
     #: Immutable values the kernel held when it forked (see `Snapshotter._unchanged`).
     pins: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: The sys.path stamps at the fork: the child's environment fingerprint is kept for them.
-    stamps: tuple[float, ...] = ()
+    stamps: str = ""
     reaper: threading.Thread = dataclasses.field(default_factory=threading.Thread)
     outcome: _Outcome | None = None
     error: str | None = None
@@ -243,7 +243,7 @@ def _fork_snapshot(
     sid: str,
     start: float,
     pins: dict[str, Any],
-    stamps: tuple[float, ...],
+    stamps: str,
 ) -> _Pending | str:
     """Fork a child that writes the snapshot; else why not (the caller then writes in the foreground).
 

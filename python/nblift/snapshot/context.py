@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import platform
+import stat
 import subprocess
 import sys
 from importlib import metadata
@@ -72,26 +74,77 @@ def git_state(root: Path) -> GitState | None:
     )
 
 
-_env_cache: tuple[tuple[float, ...], dict[str, Any]] | None = None
+_env_cache: tuple[str, dict[str, Any]] | None = None
+#: Bumped when what the environment fingerprint holds changes (a fingerprint kept on disk by another
+#: revision is never used).
+ENV_FINGERPRINT_REVISION = 1
+_METADATA_SUFFIXES = (".dist-info", ".egg-info")
 
 
-def site_stamps() -> tuple[float, ...]:
-    """Modification times of the sys.path folders: installing or removing a package changes one."""
-    stamps = []
-    for entry in sys.path:
-        try:
-            stamps.append(Path(entry or ".").stat().st_mtime)
-        except OSError:
-            stamps.append(0.0)
-    return tuple(stamps)
+#: Each sys.path folder's scan, kept while the folder's own modification time is the same.
+_scans: dict[str, tuple[int, list[Any]]] = {}
 
 
-def cached_environment(stamps: tuple[float, ...]) -> dict[str, Any] | None:
+def _entry_stamp(entry: str) -> list[Any]:
+    """What `importlib.metadata` reads from one sys.path entry, cheaply: for a folder, each *.dist-info and
+    *.egg-info in it with the size and modification time of its metadata file (installing, removing or
+    upgrading a package adds, removes or replaces one, which also changes the folder's time: the scan is
+    kept until then); for a file (a zip), its own size and time."""
+    where = Path(entry or ".")
+    try:
+        info = where.stat()
+        if not stat.S_ISDIR(info.st_mode):
+            return [entry, info.st_size, info.st_mtime_ns]
+        key = str(where.absolute())
+        kept = _scans.get(key)
+        if kept is not None and kept[0] == info.st_mtime_ns:
+            return [entry, kept[1]]
+        names = sorted(e.name for e in os.scandir(where) if e.name.endswith(_METADATA_SUFFIXES))
+    except OSError:
+        return [entry, None]
+    found: list[Any] = []
+    for name in names:
+        folder = where / name
+        # a .dist-info's METADATA, an .egg-info folder's PKG-INFO, or an .egg-info that is a file itself
+        for path in (folder / "METADATA", folder / "PKG-INFO", folder):
+            try:
+                meta = path.stat()
+            except OSError:
+                continue
+            if not stat.S_ISDIR(meta.st_mode):
+                found.append([name, path.name, meta.st_size, meta.st_mtime_ns])
+                break
+        else:
+            found.append([name, None])
+    _scans[key] = (info.st_mtime_ns, found)
+    return [entry, found]
+
+
+def site_stamps() -> str:
+    """A digest of everything the environment fingerprint depends on: the interpreter, sys.path, what each of
+    its entries holds of package metadata (see `_entry_stamp`) and the metadata finders in sys.meta_path. Any
+    install, removal or upgrade changes it; a file written into the notebook's folder does not."""
+    finders = [
+        f"{type(f).__module__}.{type(f).__qualname__}"
+        for f in sys.meta_path
+        if hasattr(f, "find_distributions")
+    ]
+    described = [
+        ENV_FINGERPRINT_REVISION,
+        sys.executable,
+        sys.version,
+        finders,
+        [_entry_stamp(entry) for entry in sys.path],
+    ]
+    return hashlib.sha256(json.dumps(described).encode()).hexdigest()
+
+
+def cached_environment(stamps: str) -> dict[str, Any] | None:
     """The fingerprint computed for these stamps, if this process has it."""
     return _env_cache[1] if _env_cache is not None and _env_cache[0] == stamps else None
 
 
-def remember_environment(stamps: tuple[float, ...], env: dict[str, Any]) -> None:
+def remember_environment(stamps: str, env: dict[str, Any]) -> None:
     """Keep a fingerprint computed elsewhere (by a forked snapshot child) for these stamps."""
     global _env_cache
     if env.get("packages"):
@@ -106,12 +159,42 @@ def prepare_environment_read() -> None:
         return
 
 
+def _disk_file() -> Path:
+    """Where this interpreter's last fingerprint is kept between processes (one file per interpreter)."""
+    from ..fsutil import user_cache_dir
+
+    key = hashlib.sha256(f"{sys.executable}\n{sys.prefix}".encode()).hexdigest()[:16]
+    return user_cache_dir() / "environments" / f"{key}.json"
+
+
+def _from_disk(stamps: str) -> dict[str, Any] | None:
+    try:
+        kept = json.loads(_disk_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    env = kept.get("environment") if isinstance(kept, dict) and kept.get("stamps") == stamps else None
+    return env if isinstance(env, dict) and isinstance(env.get("packages"), dict) else None
+
+
+def _to_disk(stamps: str, env: dict[str, Any]) -> None:
+    from ..fsutil import atomic_write, ensure_dir
+
+    path = _disk_file()
+    try:
+        ensure_dir(path.parent)
+        atomic_write(path, json.dumps({"stamps": stamps, "environment": env}).encode())
+    except OSError:
+        pass  # a cache that cannot be written is only slower next time
+
+
 def environment_fingerprint() -> dict[str, Any]:
-    """Python, platform and installed package versions; cached until a sys.path folder changes."""
+    """Python, platform and installed package versions. Computed once per environment state: kept in the
+    process and on disk for the `site_stamps` it was computed under, recomputed when they change."""
     global _env_cache
     stamps = site_stamps()
-    cached = cached_environment(stamps)
+    cached = cached_environment(stamps) or _from_disk(stamps)
     if cached is not None:
+        _env_cache = (stamps, cached)
         return cached
     packages: dict[str, str] = {}
     for dist in metadata.distributions():
@@ -126,6 +209,7 @@ def environment_fingerprint() -> dict[str, Any]:
         "packages": dict(sorted(packages.items())),
     }
     _env_cache = (stamps, env)
+    _to_disk(stamps, env)
     return env
 
 

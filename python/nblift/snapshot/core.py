@@ -234,7 +234,7 @@ class Snapshotter:
             self._apply(outcome, pins, stamps)
             return outcome.result
 
-    def _apply(self, outcome: _Outcome, pins: dict[str, Any], stamps: tuple[float, ...]) -> None:
+    def _apply(self, outcome: _Outcome, pins: dict[str, Any], stamps: str) -> None:
         self._pinned = pins
         context.remember_environment(stamps, outcome.manifest.get("environment") or {})
         for module in outcome.needs_imports:  # what the background child refused: imported here, safely
