@@ -19,6 +19,9 @@ from typing import Any
 from ..project import Project
 from ..target.kernel_restore import MOVES_DIR
 
+#: How often a wait on the host looks for the restored kernel's outcome file.
+OUTCOME_STEP_S = 0.02
+
 _STARTUP = (
     "import nblift.target.kernel_restore as _nblift_restore\n"
     "_nblift_restore.restore_at_start()\ndel _nblift_restore\n"
@@ -242,13 +245,19 @@ class Mover:
         )
         return out.strip().splitlines()[-1]
 
-    async def outcome(self, sid: str) -> dict[str, Any] | None:
-        """What the kernel on the host wrote when it restored `sid` (None: nothing yet)."""
+    async def outcome(self, sid: str, wait_s: float = 0.0) -> dict[str, Any] | None:
+        """What the kernel on the host wrote when it restored `sid`, waiting on the host up to `wait_s` for
+        it (None: nothing yet)."""
         from ..backends.ssh_connect import connect
 
         conn = await connect(self.target)
-        path = posixpath.join(self.state, MOVES_DIR, f"{sid}.restored.json")
-        done = await conn.run(f"cat {shlex.quote(path)}", check=False)
+        path = shlex.quote(posixpath.join(self.state, MOVES_DIR, f"{sid}.restored.json"))
+        rounds = max(0, int(wait_s / OUTCOME_STEP_S))
+        done = await conn.run(
+            f"i=0; while ! test -f {path}; do i=$((i+1)); test $i -gt {rounds} && exit 3; "
+            f"sleep {OUTCOME_STEP_S}; done; cat {path}",
+            check=False,
+        )
         if done.exit_status != 0:
             return None
         try:

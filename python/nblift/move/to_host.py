@@ -22,6 +22,8 @@ from .where import MOVED_ENV, PROVISIONER, SPEC_PREFIX
 
 #: How long the new kernel may take to start and restore the snapshot.
 START_TIMEOUT_S = 600.0
+#: How long one wait on the host for the restored kernel's outcome lasts before the kernel is looked at again.
+OUTCOME_WAIT_S = 1.0
 #: How long the notebook's old kernel waits before the session switches (its cell's reply goes out first).
 SWITCH_DELAY_S = 0.1
 
@@ -253,8 +255,8 @@ def _wait_for_restore(server: dict[str, Any], kernel: str, mover: Mover, sid: st
     from ..backends.ssh_connect import run_ssh
 
     deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        outcome = run_ssh(mover.outcome(sid))
+    while True:  # waits on the host (seen at once), a second at a time: the kernel may have died meanwhile
+        outcome = run_ssh(mover.outcome(sid, wait_s=OUTCOME_WAIT_S))
         if outcome is not None:
             return outcome
         alive = {k.get("id") for k in _server_call(server, "kernels") or []}
@@ -263,7 +265,6 @@ def _wait_for_restore(server: dict[str, Any], kernel: str, mover: Mover, sid: st
                 f"the kernel on {mover.target.name} did not start",
                 hint=f"see the kernel's log under {mover.root}/kernels on the host",
             )
-        time.sleep(0.03)
 
 
 def _switch(server: dict[str, Any], session_id: str, kernel: str) -> None:
