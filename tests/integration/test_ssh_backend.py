@@ -200,6 +200,30 @@ def test_host_keys_are_checked(sshd, remote_root, tmp_path):
     assert run.state == "FAILED" and "known_hosts" in run.error["message"]
 
 
+def test_aes_gcm_is_offered_first_unless_the_ssh_config_chooses_ciphers(
+    sshd, remote_root, tmp_path, monkeypatch
+):
+    from nblift.backends import ssh_connect
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh/config of the machine's user
+    target = ssh_connect.target_named(project_for(tmp_path, sshd, remote_root), "box")
+
+    async def cipher() -> str:
+        conn = await ssh_connect.connect(target)
+        try:
+            return str(conn.get_extra_info("send_cipher"))
+        finally:
+            conn.close()
+            ssh_connect._connections.pop(target, None)
+
+    expected = "aes128-gcm@openssh.com" if ssh_connect._prefer_aes_gcm() else "chacha20-poly1305@openssh.com"
+    assert ssh_connect.run_ssh(cipher()) == expected
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "config").write_text("Host *\n    Ciphers chacha20-poly1305@openssh.com\n")
+    assert ssh_connect._prefer_aes_gcm() is False
+    assert ssh_connect.run_ssh(cipher()) == "chacha20-poly1305@openssh.com"
+
+
 def test_preflight_asks_the_target_and_names_one_it_cannot_reach(sshd, remote_root, tmp_path):
     from nblift.environment.preflight import preflight
 

@@ -109,6 +109,27 @@ async def on_ssh_loop(coro: Coroutine[Any, Any, T]) -> T:
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, ssh_loop()))
 
 
+#: Offered first where the CPU encrypts AES itself: in asyncssh they move bytes about 1.5x faster than its
+#: default first choice, chacha20-poly1305 (measured sending 200 MB on loopback); the rest follow as usual.
+AES_GCM = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def _prefer_aes_gcm() -> bool:
+    """Whether to offer AES-GCM first: the CPU has AES instructions (every x86-64 and arm64 server of the
+    last decade; read from /proc/cpuinfo on Linux) and the user's `~/.ssh/config` chooses no ciphers."""
+    try:
+        config = (Path.home() / ".ssh" / "config").read_text(errors="replace")
+    except OSError:
+        config = ""
+    if re.search(r"^\s*ciphers\b", config, re.IGNORECASE | re.MULTILINE):
+        return False
+    try:
+        cpu = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return True  # not Linux: macOS machines have had AES instructions since 2010
+    return bool(re.search(r"^(flags|features)\s*:.*\baes\b", cpu, re.IGNORECASE | re.MULTILINE))
+
+
 async def connect(target: SSHTarget) -> Any:
     import asyncssh
 
@@ -124,6 +145,8 @@ async def connect(target: SSHTarget) -> Any:
         options["client_keys"] = [str(Path(target.identity_file).expanduser())]
     if target.known_hosts:
         options["known_hosts"] = str(Path(target.known_hosts).expanduser())
+    if _prefer_aes_gcm():
+        options["encryption_algs"] = "^" + ",".join(AES_GCM)
     try:
         conn = await asyncssh.connect(target.host, **options)
     except (OSError, asyncssh.Error) as exc:
