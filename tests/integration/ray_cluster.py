@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,28 @@ def start_s3(bucket: str) -> tuple[Any, str]:
     endpoint = f"http://127.0.0.1:{port}"
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
     return server, endpoint
+
+
+@contextlib.contextmanager
+def s3_bucket(bucket: str, *, set_endpoint: bool = False) -> Iterator[str]:
+    """A moto S3 server with `bucket`, the test credentials (and with `set_endpoint`, `AWS_ENDPOINT_URL`, as
+    a runner's own environment gives it) set in os.environ while it runs; yields its endpoint. The
+    environment is as it was afterwards."""
+    keys = [*CREDENTIALS, "AWS_ENDPOINT_URL"]
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(CREDENTIALS)
+    server, endpoint = start_s3(bucket)
+    if set_endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class RayHead:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ray_cluster import CREDENTIALS, start_s3
+from ray_cluster import s3_bucket
 from run_helpers import wait_done, wait_for_event, write_notebook
 from test_ssh_backend import project_for, remote_root, sshd  # noqa: F401 - fixtures: the loopback sshd
 
@@ -39,19 +39,10 @@ READ = (
 def s3():
     import boto3
 
-    saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL"]}
-    os.environ.update(CREDENTIALS)
-    server, endpoint = start_s3(BUCKET)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    client = boto3.client("s3")
-    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    yield client
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with s3_bucket(BUCKET, set_endpoint=True):
+        client = boto3.client("s3")
+        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield client
 
 
 def write_old(path: Path, data: bytes) -> None:

@@ -6,12 +6,11 @@ after the object was overwritten or the branch moved; an input that cannot be re
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from lakefs_standin import LakeFSStandin
-from ray_cluster import CREDENTIALS, start_s3
+from ray_cluster import s3_bucket
 from run_helpers import wait_done, write_notebook
 
 from nblift.cli import main
@@ -34,20 +33,11 @@ READ = "import nblift.data\nprint(open(nblift.data.input_path({uri!r})).read())"
 def s3():
     import boto3
 
-    saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL"]}
-    os.environ.update(CREDENTIALS)
-    server, endpoint = start_s3(VERSIONED)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint  # what the runner's own environment gives it
-    client = boto3.client("s3")
-    client.put_bucket_versioning(Bucket=VERSIONED, VersioningConfiguration={"Status": "Enabled"})
-    client.create_bucket(Bucket=PLAIN)
-    yield client
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with s3_bucket(VERSIONED, set_endpoint=True):
+        client = boto3.client("s3")
+        client.put_bucket_versioning(Bucket=VERSIONED, VersioningConfiguration={"Status": "Enabled"})
+        client.create_bucket(Bucket=PLAIN)
+        yield client
 
 
 @pytest.fixture

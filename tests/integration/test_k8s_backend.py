@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from kube_node import KubeStandIn
 from kube_schema import validate_job
-from ray_cluster import CREDENTIALS, start_s3
+from ray_cluster import s3_bucket
 from run_helpers import until, wait_done, wait_for_event, wait_mlflow_closed, write_notebook
 
 from nblift import tracking
@@ -32,16 +32,8 @@ BUCKET = "nblift-k8s"
 
 @pytest.fixture(scope="module")
 def s3():
-    saved = {k: os.environ.get(k) for k in CREDENTIALS}
-    os.environ.update(CREDENTIALS)
-    server, endpoint = start_s3(BUCKET)
-    yield endpoint
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with s3_bucket(BUCKET) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,11 @@ the job."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import pytest
-from ray_cluster import CREDENTIALS, RayHead, start_s3
+from ray_cluster import RayHead, s3_bucket
 from run_helpers import until, wait_done, wait_for_event, wait_mlflow_closed, write_notebook
 
 from nblift import tracking
@@ -24,18 +23,8 @@ BUCKET = "nblift-results"
 
 @pytest.fixture(scope="module")
 def s3():
-    import moto  # noqa: F401 - a test dependency (./dev test installs it)
-
-    saved = {k: os.environ.get(k) for k in CREDENTIALS}
-    os.environ.update(CREDENTIALS)
-    server, endpoint = start_s3(BUCKET)
-    yield endpoint
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with s3_bucket(BUCKET) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")
