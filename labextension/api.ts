@@ -507,6 +507,25 @@ export interface IGate {
   detail: string;
 }
 
+/** A quality gate's verdict as `nblift check` records it (`nblift.gates.check.Verdict`). */
+export interface IVerdict {
+  kind: string;
+  label: string;
+  passed: boolean;
+  detail: string;
+}
+
+/** The alias's quality gates run for a version, and every gate evaluated after (`POST .../check`). */
+export interface ICheckResult {
+  name: string;
+  version: string;
+  alias: string;
+  passed: boolean;
+  verdicts: IVerdict[];
+  gates: IGate[];
+  reports: string[];
+}
+
 /** Gates evaluated for an alias, and whether the alias moved. */
 export interface IPromotion {
   name: string;
@@ -608,6 +627,19 @@ export const registryAPI = {
         ...query,
         alias
       }
+    ),
+
+  /** Run the alias's quality gates for the version; their verdicts go into the audit trail. */
+  check: (
+    name: string,
+    version: string,
+    alias: string,
+    query: Record<string, string>
+  ): Promise<ICheckResult> =>
+    requestAPI<ICheckResult>(
+      registryPath(name, version, 'check'),
+      post({ alias }),
+      query
     ),
 
   /** Promote when the gates pass, or with an override reason although they fail. */

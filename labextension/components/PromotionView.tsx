@@ -118,6 +118,14 @@ export function PromotionView(props: { model: RegistryModel }): JSX.Element {
       <Blocked model={model} />
       <div className="jp-nblift-actions">
         <button
+          className="jp-mod-styled"
+          disabled={busy}
+          title={`Run the quality gates of ${alias} for this version (data schema, behaviour cases, drift); their verdicts go into the audit trail`}
+          onClick={() => void model.runGates()}
+        >
+          Run gates
+        </button>
+        <button
           className="jp-mod-styled jp-mod-accept"
           disabled={busy}
           onClick={() => void model.promote()}

@@ -4,6 +4,7 @@ import { Contents } from '@jupyterlab/services';
 import {
   IAuditTrail,
   ICardFields,
+  ICheckResult,
   ILineageNode,
   IModelCard,
   IModelVersionDetail,
@@ -55,6 +56,18 @@ function promotionMessage(p: IPromotion): string {
     return `${target} → v${p.version}: overridden (gates failed; reason: ${p.reason ?? ''})${was}`;
   }
   return `${target} → v${p.version}: promoted${was}`;
+}
+
+/** What running an alias's quality gates found, in words. */
+function checkMessage(r: ICheckResult): string {
+  const ran = r.verdicts.length;
+  if (ran === 0) {
+    return `${r.name}@${r.alias} has no quality gates to run (data, behaviour, drift): nothing ran`;
+  }
+  const failed = r.verdicts.filter(v => !v.passed).map(v => v.kind);
+  const outcome =
+    failed.length === 0 ? 'all passed' : `failed: ${failed.join(', ')}`;
+  return `${ran} quality gate${ran === 1 ? '' : 's'} of ${r.alias} ran for v${r.version}: ${outcome} (recorded in the audit trail)`;
 }
 
 /**
@@ -198,6 +211,23 @@ export class RegistryModel extends ProjectModel {
         return result.promoted ? promotionMessage(result) : null;
       }
     );
+  }
+
+  /**
+   * Run the alias's quality gates (data schema, behaviour cases, drift) for the opened version: their
+   * verdicts go into the audit trail and the gates shown are evaluated again with them; nothing moves.
+   */
+  async runGates(): Promise<void> {
+    await this._change('Running the gates', async (name, version) => {
+      const result = await registryAPI.check(
+        name,
+        version,
+        this._alias,
+        this.query()
+      );
+      this._blocked = null;
+      return checkMessage(result);
+    });
   }
 
   /** Approve (or reject, with a reason) the opened version for the alias, as the logged-in user. */

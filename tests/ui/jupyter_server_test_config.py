@@ -108,11 +108,25 @@ seed_scale(Project.discover(root))
 # A project of its own for the test that snapshots and tracks from a notebook (its state stays out of the
 # root project's, which other tests count).
 (root / "lineage-project" / ".nblift").mkdir(parents=True, mode=0o700)
-# A project for the registry test, with a promotion policy: `champion` needs accuracy >= 0.5 and one approval
-# (the server's user approves; the kernel's user registered).
+# A project for the registry test, with a promotion policy: `champion` needs accuracy >= 0.5, one approval
+# (the server's user approves; the kernel's user registered) and a data gate (the evaluation data matches
+# the schema inferred from it; run from the view's Run gates).
 (root / "registry-project" / ".nblift").mkdir(parents=True, mode=0o700)
+(root / "registry-project" / "data").mkdir()
+(root / "registry-project" / "data" / "eval.csv").write_text(
+    "age,city\n" + "".join(f"{20 + i % 40},{'ab'[i % 2]}\n" for i in range(60)), encoding="utf-8"
+)
 (root / "registry-project" / "pyproject.toml").write_text(
-    '[tool.nblift.promotion.champion]\nmetrics = ["accuracy >= 0.5"]\napprovals = 1\n', encoding="utf-8"
+    '[tool.nblift.promotion.champion]\nmetrics = ["accuracy >= 0.5"]\napprovals = 1\n'
+    '[tool.nblift.promotion.champion.data]\nschema = "gates/schema.yaml"\ndata = "data/eval.csv"\n',
+    encoding="utf-8",
+)
+from nblift.gates.schema import infer_file  # noqa: E402
+
+infer_file(
+    Project.discover(root / "registry-project"),
+    "data/eval.csv",
+    root / "registry-project" / "gates" / "schema.yaml",
 )
 
 # An SSH host on loopback and a project naming it, for the test that moves a session there and back.

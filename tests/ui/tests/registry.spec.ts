@@ -75,14 +75,29 @@ test.describe('nblift registry view', () => {
       name: `model version ${MODEL} v1`
     });
 
-    // The gates of champion, evaluated with their numbers: the metric passes, the approval is missing.
+    // The gates of champion, evaluated with their numbers: the metric passes, the approval is missing, the
+    // data gate has not run for this version.
     const gates = version.getByRole('list', { name: 'gates', exact: true });
     const metric = gates.getByTestId('nblift-gate-metric');
     const approvals = gates.getByTestId('nblift-gate-approvals');
+    const data = gates.getByTestId('nblift-gate-data');
     await expect(metric).toHaveAttribute('data-passed', 'true');
     await expect(metric).toContainText(/accuracy = 0\.\d+ \(needs >= 0\.5\)/);
     await expect(approvals).toHaveAttribute('data-passed', 'false');
     await expect(approvals).toContainText('0 of 1');
+    await expect(data).toHaveAttribute('data-passed', 'false');
+    await expect(data).toContainText('not run for this version');
+
+    // Run gates: the data gate runs (the evaluation data against its schema), its verdict goes into the
+    // audit trail and the gate shows it.
+    const audit = view.getByRole('table', { name: 'audit entries' });
+    await version.getByRole('button', { name: 'Run gates' }).click();
+    await expect(version.getByTestId('nblift-registry-message')).toContainText(
+      '1 quality gate of champion ran for v1: all passed',
+      { timeout: 60000 }
+    );
+    await expect(data).toHaveAttribute('data-passed', 'true');
+    await expect(audit.getByTestId('nblift-audit-gates')).toHaveCount(1);
 
     // Promoting now is blocked by the failing gate, and offers an override.
     const promote = version.getByRole('button', {
@@ -98,7 +113,6 @@ test.describe('nblift registry view', () => {
     await panel.screenshot({ path: test.info().outputPath('blocked.png') });
 
     // A rejection asks for its reason, which the audit trail keeps.
-    const audit = view.getByRole('table', { name: 'audit entries' });
     await version.getByRole('button', { name: 'Reject…' }).click();
     const dialog = page.locator('.jp-Dialog');
     await dialog.getByRole('textbox').fill('needs a <i>holdout</i> set');
