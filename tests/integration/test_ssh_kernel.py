@@ -106,6 +106,9 @@ def test_a_kernel_on_the_host_works_like_any_kernel_and_survives_a_dropped_conne
         key = manager.session.key.decode()
         remote_file = Path(provisioner.remote_file)
         assert remote_file.stat().st_mode & 0o777 == 0o600 and key in remote_file.read_text()
+        # ... while the kernel keeps the login's umask (the files the user's code writes are not made 0600)
+        umask = "(lambda os: (lambda old: (os.umask(old), old)[1])(os.umask(0)))(__import__('os'))"
+        assert value(client, umask) != str(0o77)
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
         assert key not in ps
         kernel_ports = listening(f"pid={remote_pid},")

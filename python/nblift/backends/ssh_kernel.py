@@ -9,12 +9,12 @@ A kernel spec names it in its metadata, with the target and the interpreter to r
         "target": "gpu1", "project": "/home/me/proj", "python": "/srv/env/bin/python", "cwd": "/srv/w"}}}}
 
 JupyterLab, nbclient and every other client then treat it as an ordinary kernel: the provisioner starts
-`python -m ipykernel_launcher` on the host, detached (`setsid nohup`), with its connection file written over
-SFTP (mode 0600: the connection key is never on a command line), the kernel's five ports bound to the host's
-loopback, and forwards each local port (bound to this machine's loopback) to them through the SSH connection.
-The kernel keeps running when the connection drops; the next look (`poll`, every few seconds) reconnects and
-forwards again. Interrupt and restart are signals to the kernel's process group on the host. Host keys are
-checked as for runs (`ssh_connect`).
+`python -m ipykernel_launcher` on the host, detached (`setsid nohup`), with its connection file written from
+the start command's standard input (mode 0600: the connection key is never on a command line), the kernel's
+five ports bound to the host's loopback, and forwards each local port (bound to this machine's loopback) to
+them through the SSH connection. The kernel keeps running when the connection drops; the next look (`poll`,
+every few seconds) reconnects and forwards again. Interrupt and restart are signals to the kernel's process
+group on the host. Host keys are checked as for runs (`ssh_connect`).
 """
 
 from __future__ import annotations
@@ -113,9 +113,11 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         conn = await connect(target)
         root = await remote_root(conn, target)
         folder = posixpath.join(root, "kernels")
-        await check_output(conn, f"umask 077; mkdir -p {q(folder)}")
         python = self.python or target.python
-        ports = (await check_output(conn, f"{q(python)} -c {q(_FREE_PORTS)}")).split()
+        # two commands in all: the folder and five free ports, then the connection file and the kernel
+        ports = (
+            await check_output(conn, f"(umask 077; mkdir -p {q(folder)}) && {q(python)} -c {q(_FREE_PORTS)}")
+        ).split()
         if len(ports) != len(PORTS):
             raise NbliftError(
                 f"{target.name}: the host did not give five free ports", hint="check its python"
@@ -130,18 +132,19 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
             "key": key.decode() if isinstance(key, bytes) else key,
         }
         self.remote_file = posixpath.join(folder, f"kernel-{self.kernel_id or secrets.token_hex(8)}.json")
-        async with conn.start_sftp_client() as sftp, sftp.open(self.remote_file, "w", _private()) as fh:
-            await fh.write(json.dumps(info))
         cwd = self.cwd or root
         env = " ".join(f"{k}={q(v)}" for k, v in (self._env or {}).items())
         log = posixpath.join(folder, f"{posixpath.basename(self.remote_file)}.log")
         # a moved session's variables are restored by a startup file: they stay the user's, not hidden
         shown = " --IPKernelApp.hide_initial_ns=False" if self.session_folder else ""
+        # the connection file (its key) comes on stdin, written 0600; the kernel keeps the user's umask
         started = await check_output(
             conn,
+            f"(umask 077; cat > {q(self.remote_file)}) || exit 1; "
             f"mkdir -p {q(cwd)} && cd {q(cwd)} || exit 1; "
             f"env {env} setsid nohup {q(python)} -m ipykernel_launcher -f {q(self.remote_file)}{shown} "
             f">> {q(log)} 2>&1 < /dev/null & echo $!",
+            json.dumps(info),
         )
         self.pid = int(started.split()[-1])
         await self._forward(conn)
@@ -322,9 +325,3 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         self.pid = provisioner_info.get("pid")
         self.remote_ports = provisioner_info.get("remote_ports")
         self.remote_file = provisioner_info.get("remote_file", "")
-
-
-def _private() -> Any:
-    import asyncssh
-
-    return asyncssh.SFTPAttrs(permissions=0o600)
