@@ -189,9 +189,15 @@ async def check_output(conn: Any, command: str, stdin: str | None = None) -> str
     return str(result.stdout)
 
 
+#: Each target's login home, asked once per process (a relative root is under it).
+_homes: dict[SSHTarget, str] = {}
+
+
 async def remote_root(conn: Any, target: SSHTarget) -> str:
     """The target's root folder as an absolute path on the host."""
     if target.root.startswith("/"):
         return target.root
-    home = (await check_output(conn, 'printf %s "$HOME"')).strip()
+    home = _homes.get(target)
+    if home is None:
+        home = _homes[target] = (await check_output(conn, 'printf %s "$HOME"')).strip()
     return posixpath.join(home, target.root)
