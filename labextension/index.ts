@@ -456,6 +456,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
+/** The mimetype a `%lift ... --json` result also goes out as (`nblift.magics.lift.RESULT_MIME`). */
+const RESULT_MIME = 'application/vnd.nblift.result+json';
+
 /** What a cell run by nblift printed or displayed as text, and the JSON it displayed (`%lift ... --json`). */
 interface IKernelOutput {
   text: string;
@@ -489,8 +492,8 @@ async function runInKernel(
       const data = (msg.content as KernelMessage.IExecuteResultMsg['content'])
         .data;
       text += String(data['text/plain'] ?? '') + '\n';
-      if (data['application/json'] !== undefined) {
-        json = data['application/json'];
+      if (data[RESULT_MIME] !== undefined) {
+        json = data[RESULT_MIME];
       }
     } else if (type === 'error') {
       const error = msg.content as KernelMessage.IErrorMsg['content'];

@@ -16,6 +16,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import nblift
 from nblift.cli import main
+from nblift.magics.lift import RESULT_MIME
 from nblift.store import ObjectStore
 
 DAY = 24 * 3600
@@ -166,6 +167,13 @@ def test_magic_json(shell, tmp_path):
     result = shell.run_line_magic("lift", f"-C {shlex.quote(str(tmp_path))} status --json")
     assert json.loads(repr(result))["project"]["root"] == str(tmp_path.resolve())
     assert result._repr_html_().startswith("<pre>")
+    # the data also goes out under nblift's own mimetype (JupyterLab's dialogs read it); the notebook shows
+    # the text, and a result without --json carries no data
+    shown, _ = shell.display_formatter.format(result)
+    assert shown[RESULT_MIME]["project"]["root"] == str(tmp_path.resolve())
+    assert {"text/plain", "text/html"} <= set(shown)
+    plain = shell.run_line_magic("lift", f"-C {shlex.quote(str(tmp_path))} status")
+    assert RESULT_MIME not in shell.display_formatter.format(plain)[0]
 
 
 def test_magic_fsck(shell, tmp_path):

@@ -13,6 +13,9 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from ..commands import VERBS, Context, build_parser
 from ..errors import NbliftError
 
+#: The mimetype a `--json` result also goes out as (labextension/index.ts reads it).
+RESULT_MIME = "application/vnd.nblift.result+json"
+
 
 class Rendered:
     """A result shown as HTML in the notebook and as text elsewhere (console, logs)."""
@@ -27,9 +30,12 @@ class Rendered:
     def _repr_html_(self) -> str:
         return self.html
 
-    def _repr_json_(self) -> Any:
-        """`--json`: the result as `application/json` too (what JupyterLab's dialogs read)."""
-        return self.data if self.as_json and isinstance(self.data, dict | list) else None
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """`--json`: the result as data too, under nblift's own mimetype (what JupyterLab's dialogs read; no
+        renderer claims it, so a notebook shows the text as before)."""
+        if self.as_json and isinstance(self.data, dict | list):
+            return {RESULT_MIME: self.data}
+        return {}
 
     def __repr__(self) -> str:
         return self.text
