@@ -169,7 +169,10 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
     assert not list((folder / ".nblift" / "moves").glob("back.json"))
 
     # --no-switch --json (what JupyterLab's Move to… runs): the move happens and the session stays on this
-    # kernel until the caller switches it to the kernel the JSON names
+    # kernel until the caller switches it to the kernel the JSON names. The environment is cached on the
+    # host now, so the project's files are laid out there while the snapshot is taken: an edit made at home
+    # since the last move is what the host gets.
+    (root / "helpers.py").write_text("def double(x):\n    return 2 * x\n\ndef triple(x):\n    return 3 * x\n")
     said = run_in_kernel(runtime, home_again, "%lift move ssh:box --no-switch --json", timeout=300)
     result = json.loads(said)
     assert result["moved"] is True and result["kernel"] == "nblift-ssh-box", result
@@ -178,8 +181,11 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
     time.sleep(0.5)  # longer than the server-side switch waits
     assert session_kernel(port, session["id"]) == home_again
     api(port, f"sessions/{session['id']}", "PATCH", {"kernel": {"id": there}})
-    code = "import os\nprint(counter, bool(os.environ.get('SSH_CONNECTION')))"
-    assert run_in_kernel(runtime, there, code).strip() == "42 True"
+    code = (
+        "import os\nfrom helpers import triple\n"
+        "print(counter, bool(os.environ.get('SSH_CONNECTION')), triple(2))"
+    )
+    assert run_in_kernel(runtime, there, code).strip() == "42 True 6"
 
 
 def _alive_kernel(port: int, kernel_id: str) -> bool:

@@ -105,6 +105,7 @@ class Mover:
         self.store = ObjectStore(project.state_dir)
         self.folder = self.state = self.objects = self.runtime = self.agent = self.root = ""
         self.python = ""  # the environment's python on the host, when it is cached there
+        self.laid_out = False  # the project's files are laid out in the session folder (`lay_out`)
         self.env: dict[str, Any] = {}
         self.sent: dict[str, int] = {}  # objects this move sent, with their sizes
         self.lacking: list[str] = []
@@ -206,9 +207,33 @@ class Mover:
             environment="cached" if self.python else "to build",
         )
 
+    def _materialize(self) -> str:
+        """The shell words that lay out the project's files in the session folder with the python in `$py`."""
+        q = shlex.quote
+        code = (
+            "import sys; from pathlib import Path; from nblift.bundle import materialize; "
+            "from nblift.store import ObjectStore; "
+            "materialize(ObjectStore(Path(sys.argv[1])), sys.argv[2], Path(sys.argv[3]))"
+        )
+        return (
+            f'PYTHONPATH={q(self.runtime)} "$py" -c {q(code)} '
+            f"{q(self.state)} {q(self.bundle.id)} {q(self.folder)} < /dev/null"
+        )
+
+    async def lay_out(self) -> None:
+        """Send the project's files and lay them out in the session folder with the cached environment's
+        python, while the snapshot is taken (`send` then only adds the snapshot and the request)."""
+        from ..backends.ssh_connect import check_output, connect
+
+        await self.send_objects(sorted({self.bundle.id, *self.bundle.files.values()}))
+        conn = await connect(self.target)
+        await check_output(conn, f"py={shlex.quote(self.python)} && {self._materialize()}")
+        self.laid_out = True
+
     async def send(self) -> str:
-        """Send what the host still lacks, build the environment (or find it), lay out the project, then say
-        that all is there (the kernel there restores once it sees that); the environment's python."""
+        """Send what the host still lacks, build the environment (or find it), lay out the project (unless
+        `lay_out` did), then say that all is there (the kernel there restores once it sees that); the
+        environment's python."""
         from ..backends.ssh_connect import check_output, connect
 
         q = shlex.quote
@@ -218,27 +243,25 @@ class Mover:
         async with conn.start_sftp_client() as sftp:
             async with sftp.open(posixpath.join(self.state, "snapshots", f"{self.sid}.json"), "wb") as fh:
                 await fh.write(self.manifest_bytes)
-            async with sftp.open(plan_file, "w") as fh:
-                await fh.write(json.dumps(self.env))
-        materialize = (
-            "import sys; from pathlib import Path; from nblift.bundle import materialize; "
-            "from nblift.store import ObjectStore; "
-            "materialize(ObjectStore(Path(sys.argv[1])), sys.argv[2], Path(sys.argv[3]))"
-        )
+            if not self.laid_out:
+                async with sftp.open(plan_file, "w") as fh:
+                    await fh.write(json.dumps(self.env))
         request = json.dumps({"snapshot": self.sid, "sha256": self.digest})
         request_file = self.request_file(self.folder)
-        build = (
-            f"py={q(self.python)}"
-            if self.python
-            else f"py=$({q(self.target.python)} {q(self.agent)} build {q(plan_file)} < /dev/null)"
-        )
+        if self.laid_out:
+            build = f"py={q(self.python)}"
+        else:
+            build = (
+                f"py={q(self.python)}"
+                if self.python
+                else f"py=$({q(self.target.python)} {q(self.agent)} build {q(plan_file)} < /dev/null)"
+            )
+            build += f" && {self._materialize()}"
         # one command: the environment (found, or built: the agent prints its python), the project laid out
         # with that python, then the request the kernel there waits for (published by a rename)
         out = await check_output(
             conn,
             f"{build} && "
-            f'PYTHONPATH={q(self.runtime)} "$py" -c {q(materialize)} '
-            f"{q(self.state)} {q(self.bundle.id)} {q(self.folder)} < /dev/null && "
             f"cat > {q(request_file + '.part')} && mv {q(request_file + '.part')} {q(request_file)} && "
             'echo "$py"',
             request,

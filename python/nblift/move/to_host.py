@@ -178,18 +178,26 @@ def move_to(
         if mover.python:
             start_kernel(mover.where())
 
+    def lay_out_early() -> None:
+        """The project's files sent and laid out on the host while the snapshot is taken, as soon as the
+        preparation finds the environment cached there."""
+        preparing.result()
+        if mover.python:
+            run_ssh(mover.lay_out(), ENV_BUILD_TIMEOUT_S)
+
     def stop_started() -> None:
         while started:  # a kernel that would wait for a request that never comes
             with contextlib.suppress(NbliftError, OSError):
                 _server_call(server, f"kernels/{started.pop()}", "DELETE")
 
     try:
-        with ThreadPoolExecutor(3, thread_name_prefix="nblift-move") as pool:
+        with ThreadPoolExecutor(4, thread_name_prefix="nblift-move") as pool:
             checking = pool.submit(
                 preflight, project, notebook, backend=f"ssh:{target.name}", known_types=known_types
             )
             preparing = pool.submit(run_ssh, mover.prepare())
             starting = None if plan_only else pool.submit(start_early)
+            laying = None if plan_only else pool.submit(lay_out_early)
             streamer = None if plan_only else Streamer(mover, preparing)
             try:
                 taken = snap.snapshot(
@@ -204,6 +212,8 @@ def move_to(
             if streamer is not None:
                 streamer.finish()
             preparing.result()
+            if laying is not None:
+                laying.result()  # the plan then counts what the host has of the project's files
             manifest = mf.load(project.state_dir, taken.id)
             plan = run_ssh(mover.plan(manifest, _unstorable(manifest)))
             checked = checking.result()
