@@ -56,7 +56,13 @@ export interface IStatus {
   fsck: IFsckReport | null;
   backends: IBackend[];
   /** Where the notebook's kernel runs (asked with `kernel=ID`): here, or the host a move took it to. */
-  kernel?: { where: string; moved: boolean; text: string } | null;
+  kernel?: {
+    where: string;
+    moved: boolean;
+    text: string;
+    /** A moved kernel brought home: the kernel at home that holds its state now. */
+    home_kernel?: string;
+  } | null;
 }
 
 export interface ISnapshotVariable {

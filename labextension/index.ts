@@ -6,6 +6,7 @@ import {
 import {
   ICommandPalette,
   InputDialog,
+  ISessionContext,
   Notification,
   showErrorMessage
 } from '@jupyterlab/apputils';
@@ -19,7 +20,7 @@ import { KernelMessage } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
 
-import { IRun } from './api';
+import { IRun, IStatus, requestAPI } from './api';
 import { StatusModel, StatusPanel } from './components/StatusPanel';
 import {
   KernelJsonRunner,
@@ -357,10 +358,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
           run: kernelRunner(current),
           runJson: kernelJsonRunner(current),
           // the tab switches its own session, so it follows the change as when a user picks a kernel
-          switchTo: async (id: string) => {
-            await current.sessionContext.changeKernel({ id });
-          },
-          specsChanged: () => app.serviceManager.kernelspecs.refreshSpecs()
+          switchTo: (id: string) => switchSession(current.sessionContext, id),
+          specsChanged: () => app.serviceManager.kernelspecs.refreshSpecs(),
+          homeKernel: async () => {
+            const id = current.sessionContext.session?.kernel?.id;
+            if (!id) {
+              return null;
+            }
+            const status = await requestAPI<IStatus>(
+              'status',
+              {},
+              { path: current.context.path, kernel: id }
+            );
+            return status.kernel?.home_kernel ?? null;
+          }
         });
       }
     });
@@ -455,6 +466,35 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
   }
 };
+
+/** How long a switch of a notebook's session waits for its kernel's connection. */
+const SWITCH_TIMEOUT_MS = 30000;
+
+/**
+ * Switch the notebook's session to the kernel `id` and see its connection up: where the tab ends up on
+ * another kernel (a session poll answered before the switch) it switches again, and where the new kernel's
+ * websocket was closed under it, it connects again.
+ */
+async function switchSession(
+  context: ISessionContext,
+  id: string
+): Promise<void> {
+  await context.changeKernel({ id });
+  const deadline = Date.now() + SWITCH_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const kernel = context.session?.kernel;
+    if (kernel?.id === id && kernel.connectionStatus === 'connected') {
+      return;
+    }
+    await new Promise(resolve => setTimeout(resolve, 500));
+    const now = context.session?.kernel;
+    if (now?.id !== id) {
+      await context.changeKernel({ id });
+    } else if (now.connectionStatus === 'disconnected') {
+      await now.reconnect();
+    }
+  }
+}
 
 /** The mimetype a `%lift ... --json` result also goes out as (`nblift.magics.lift.RESULT_MIME`). */
 const RESULT_MIME = 'application/vnd.nblift.result+json';

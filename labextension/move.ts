@@ -63,14 +63,33 @@ export interface IMoveDoors {
   switchTo: (kernelId: string) => Promise<void>;
   /** Reads the kernel specs again (a move writes the host's). */
   specsChanged: () => Promise<void>;
+  /** The kernel at home that restored the moved kernel's state, once there is one (the server's status). */
+  homeKernel: () => Promise<string | null>;
+}
+
+/** How long Move back waits for home to restore the session (the server switches it itself after). */
+const HOME_TIMEOUT_MS = 120000;
+
+/** The kernel at home that restored the state, asked until there is one (null: none in time). */
+async function waitForHome(doors: IMoveDoors): Promise<string | null> {
+  const deadline = Date.now() + HOME_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const home = await doors.homeKernel();
+    if (home) {
+      return home;
+    }
+    await new Promise(resolve => setTimeout(resolve, 250));
+  }
+  return null;
 }
 
 /**
  * "Move to…": choose an SSH target, see the plan Python makes (`%lift move ssh:NAME --plan`), then move
  * (`%lift move ssh:NAME --no-switch --json`) and switch the tab's session to the kernel the move started on
  * the host, so that the tab follows the change as when a user picks a kernel. On a moved kernel, "Move
- * back" (`%lift move back`: the server brings the session home). Python does the work and says what
- * happened; this only sends the commands and shows what they said.
+ * back" (`%lift move back --no-switch`: the server restores the state in a kernel at home, which the
+ * status names; the tab then switches to it). Python does the work and says what happened; this only
+ * sends the commands and shows what they said.
  */
 export async function moveSession(
   notebook: string,
@@ -79,7 +98,12 @@ export async function moveSession(
 ): Promise<void> {
   try {
     if (isMovedKernel(kernelName)) {
-      const said = await doors.run('%lift move back');
+      // home restores the state in a kernel there; the tab switches its own session to it
+      const said = await doors.run('%lift move back --no-switch');
+      const home = await waitForHome(doors);
+      if (home) {
+        await doors.switchTo(home);
+      }
       await showDialog({
         title: 'Moving back',
         body: textBody(said.trim()),

@@ -187,6 +187,23 @@ def test_a_session_moves_to_the_host_and_back_with_its_variables(lab):
     )
     assert run_in_kernel(runtime, there, code).strip() == "42 True 6"
 
+    # and back with --no-switch (JupyterLab's Move back): home restores the state in a kernel there, the
+    # status names it, the session stays until the caller switches it, and that switch stops the host's
+    run_in_kernel(runtime, there, "counter += 100")
+    said = run_in_kernel(runtime, there, "%lift move back --no-switch", timeout=300)
+    assert "the notebook's session switches to it" in said, said
+    status = f"status?kernel={there}&path=train.ipynb"
+    home_last = until(
+        lambda: api(port, status, root="nblift/api")["kernel"].get("home_kernel"), 120, "home's kernel"
+    )
+    assert session_kernel(port, session["id"]) == there
+    api(port, f"sessions/{session['id']}", "PATCH", {"kernel": {"id": home_last}})
+    here = run_in_kernel(
+        runtime, home_last, "import os\nprint(counter, bool(os.environ.get('SSH_CONNECTION')))"
+    )
+    assert here.strip() == "142 False"
+    until(lambda: not _alive_kernel(port, there), 60, "the kernel on the host to stop")
+
 
 def _alive_kernel(port: int, kernel_id: str) -> bool:
     return any(k["id"] == kernel_id for k in api(port, "kernels"))

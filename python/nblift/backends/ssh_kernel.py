@@ -76,6 +76,7 @@ class SSHKernelProvisioner(KernelProvisionerBase):  # type: ignore[misc]
     _going_home: asyncio.Task[None] | None = None
     _watcher: asyncio.Task[None] | None = None
     _env: dict[str, str] | None = None
+    home_kernel_id: str | None = None  # the kernel at home that restored this moved kernel's state
 
     # -- where ---------------------------------------------------------------------------------------------
 

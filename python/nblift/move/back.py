@@ -24,6 +24,9 @@ from .where import MOVED_ENV
 
 REQUEST_FILE = "back.json"
 RESTORE_TIMEOUT_S = 600.0
+#: How long home waits for the client that asked to switch the session itself (`--no-switch`) before it
+#: switches it (a tab closed meanwhile).
+CLIENT_SWITCH_S = 60.0
 
 
 @dataclasses.dataclass
@@ -35,8 +38,11 @@ class MoveBackResult:
         return dataclasses.asdict(self)
 
 
-def move_back(shell: Any, project: Project) -> MoveBackResult:
-    """Ask home to take this moved kernel's state back (run in the kernel on the host)."""
+def move_back(shell: Any, project: Project, *, switch: bool = True) -> MoveBackResult:
+    """Ask home to take this moved kernel's state back (run in the kernel on the host). With `switch=False`
+    home restores the state in a kernel there and leaves the session's switch to the caller (JupyterLab's
+    Move back does it, the kernel's id from `GET /nblift/api/status?kernel=ID`), switching only if no
+    client did within `CLIENT_SWITCH_S`."""
     from ..fsutil import atomic_write
     from ..snapshot import manifest as mf
     from ..snapshot.verbs import snapshotter
@@ -56,12 +62,16 @@ def move_back(shell: Any, project: Project) -> MoveBackResult:
         "snapshot": taken.id,
         "sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
         "at": time.time(),
+        "switch": switch,
     }
     atomic_write(project.state_dir / MOVES_DIR / REQUEST_FILE, json.dumps(request).encode())
+    then = (
+        "the notebook's kernel switches to one at home within seconds"
+        if switch
+        else "a kernel at home restores it and the notebook's session switches to it"
+    )
     return MoveBackResult(
-        taken.id,
-        f"moving home: snapshot {taken.id} ({taken.variables} variables) goes back; the notebook's kernel "
-        "switches to one at home within seconds",
+        taken.id, f"moving home: snapshot {taken.id} ({taken.variables} variables) goes back; {then}"
     )
 
 
@@ -151,11 +161,27 @@ async def bring_home(provisioner: Any, request: dict[str, Any]) -> None:
         await kernels.shutdown_kernel(kernel)
         raise NbliftError(f"restoring {sid} at home failed: {reply['content'].get('evalue') or said}")
     app.log.info("moving home: %s", " ".join(said).strip()[:500])
-    await sessions.update_session(session["id"], kernel_id=kernel)
 
     async def done() -> None:
         conn = await connect(target)
         await conn.run(f"rm -f {shlex.quote(request_path(state))}", check=False)
 
-    await provisioner._on_ssh(done())
+    await provisioner._on_ssh(done())  # the request is consumed: asked again, it is a new move back
+    provisioner.home_kernel_id = kernel  # the status names it (the client that switches reads it there)
+    if request.get("switch") is False and await _client_switched(sessions, session["id"], kernel):
+        return  # the client's switch stopped the kernel on the host
+    await sessions.update_session(session["id"], kernel_id=kernel)
     await kernels.shutdown_kernel(provisioner.kernel_id)
+
+
+async def _client_switched(sessions: Any, session_id: str, kernel: str) -> bool:
+    """Whether the client switched the session to `kernel` within `CLIENT_SWITCH_S`."""
+    import asyncio
+
+    deadline = time.monotonic() + CLIENT_SWITCH_S
+    while time.monotonic() < deadline:
+        model = await sessions.get_session(session_id=session_id)
+        if (model.get("kernel") or {}).get("id") == kernel:
+            return True
+        await asyncio.sleep(0.25)
+    return False

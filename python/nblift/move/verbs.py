@@ -26,7 +26,8 @@ def move_args(parser: argparse.ArgumentParser) -> None:
         "--no-switch",
         action="store_true",
         help="leave the notebook's session on this kernel: the caller switches it to the kernel on the host "
-        "(its id is `kernel_id` in the JSON; JupyterLab's Move to… does this)",
+        "(its id is `kernel_id` in the JSON), or, moving back, to the kernel at home that restored it (named "
+        "by `GET /nblift/api/status?kernel=ID` as `home_kernel`); JupyterLab's Move dialogs do this",
     )
 
 
@@ -35,7 +36,7 @@ def move(ctx: Context, args: argparse.Namespace) -> Any:
     if args.where == "back":
         from .back import move_back
 
-        return move_back(shell, ctx.project)
+        return move_back(shell, ctx.project, switch=not args.no_switch)
     kind, _, name = args.where.partition(":")
     if kind != "ssh" or not name:
         raise InvalidInput(

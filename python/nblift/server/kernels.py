@@ -34,7 +34,11 @@ def kernel_location(kernel_manager: Any, kernel_id: str) -> dict[str, Any]:
     from ..move.where import of_kernel_spec
 
     spec = _spec(kernel_manager, kernel_id)
-    return of_kernel_spec(getattr(spec, "metadata", None))
+    where = of_kernel_spec(getattr(spec, "metadata", None))
+    home = getattr(kernel_manager.get_kernel(kernel_id).provisioner, "home_kernel_id", None)
+    if where["moved"] and home:  # moved back: the kernel at home that holds its state now
+        where["home_kernel"] = str(home)
+    return where
 
 
 def kernel_python(kernel_manager: Any, kernel_id: str) -> str:

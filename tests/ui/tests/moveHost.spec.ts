@@ -66,8 +66,9 @@ test.describe('nblift move to a host and back', () => {
     await expect(back).toContainText('moving home', { timeout: 120000 });
     await back.getByRole('button', { name: 'Ok' }).click();
 
-    // the provisioner at home brings the snapshot back and switches the session: the tab's kernel is a home
-    // one again, the toolbar offers Move to… again and the status says the kernel runs here
+    // the provisioner at home brings the snapshot back into a kernel there and the dialog switches the tab's
+    // session to it: the tab's kernel is a home one again, the toolbar offers Move to… again and the status
+    // says the kernel runs here
     await expect(page.locator('.jp-KernelName')).toHaveText(
       'Python 3 (ipykernel)',
       { timeout: 120000 }
